@@ -1,0 +1,111 @@
+"""crash: kill the migrator at each crash point; no data may be lost, ever."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.contract._failure import ContractFailure, ContractSkip
+from harness.contract._registry import Case, Context, contract, single, span
+from harness.contract._tool import copy_repo
+
+if TYPE_CHECKING:
+    from harness.crash import CrashBackend, CrashPoint
+
+
+@dataclass
+class PointOutcome:
+    point: CrashPoint
+    problem: str | None  # None: the repo survived this crash
+
+    def line(self) -> str:
+        verdict = "ok" if self.problem is None else "FAILED: " + self.problem.splitlines()[0]
+        return f"  #{self.point.index:<3} {self.point.describe()}  -> {verdict}"
+
+
+def backend_for(ctx: Context) -> CrashBackend:
+    from harness.crash import pick_backend
+
+    name = ctx.options.crash_backend or ctx.target.crash.backend
+    try:
+        backend = pick_backend(name, hook_supported=ctx.target.crash.hook)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ContractSkip(f"crash backend {name!r} cannot run here: {exc}") from None
+    reason = backend.unavailable_reason()
+    if reason is not None:
+        raise ContractSkip(f"crash backend {backend.name!r} cannot run here: {reason}")
+    return backend
+
+
+@contract(
+    "crash",
+    "killed at each crash point, the repo stays valid and a re-run reaches latest; no data lost",
+    single(span),
+)
+def crash(ctx: Context, case: Case) -> None:
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    backend = backend_for(ctx)
+    tool.create(repo, target.oldest)
+    before = tool.dump(repo, "before migrating")
+    pristine = ctx.workdir / "pristine"
+    shutil.copytree(repo, pristine, symlinks=True)
+    args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
+    points = backend.enumerate(
+        args, env=tool.env.vars, cwd=ctx.workdir, repo=repo, timeout=target.timeout_s
+    )
+    if not points:
+        raise tool.fail(f"the {backend.name} backend found no crash points in a migration run")
+    outcomes = [_survive(ctx, backend, point, args, pristine, before) for point in points]
+    failed = [o for o in outcomes if o.problem is not None]
+    if failed:
+        first = failed[0]
+        sampled = getattr(points, "sampled_from", None) or len(points)
+        raise ContractFailure(
+            f"{len(failed)} of {len(points)} crash points ({backend.name} backend, "
+            f"{sampled} found) broke the repo; the first:\n  {first.point.describe()}\n\n"
+            f"{first.problem}\n\nevery crash point:\n" + "\n".join(o.line() for o in outcomes),
+            tool.transcript,
+        )
+
+
+def _survive(
+    ctx: Context,
+    backend: CrashBackend,
+    point: CrashPoint,
+    args: list[str],
+    pristine: Path,
+    before: str,
+) -> PointOutcome:
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    copy_repo(pristine, repo)
+    result = backend.crash_at(
+        point, args, env=tool.env.vars, cwd=ctx.workdir, repo=repo, timeout=target.timeout_s
+    )
+    tool.transcript.append(result)
+    try:
+        version = tool.version_of(repo, "after the crash: reading the version")
+        if version not in target.versions:
+            raise tool.fail(f"after the crash the version is {version}, not one the tool knows")
+        tool.expect_dump(repo, before, "after the crash")
+        clear_stale_lock(ctx)
+        tool.expect_ok(tool.migrate(repo, target.latest, version), "re-running after the crash")
+        tool.expect_version(repo, target.latest, "after the re-run")
+        tool.expect_dump(repo, before, "after the re-run")
+    except ContractFailure as failure:
+        return PointOutcome(point, failure.message)
+    return PointOutcome(point, None)
+
+
+def clear_stale_lock(ctx: Context) -> None:
+    """A tool that refuses stale locks (on_stale_lock = refuse) asks its user to remove the
+    lock: do what that user would, so the re-run tests the data, not the lock again."""
+    lock = ctx.target.lock
+    if ctx.target.on_stale_lock != "refuse" or lock is None or lock.path is None:
+        return
+    path = ctx.tool.path(lock.path, ctx.repo)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()

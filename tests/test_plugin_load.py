@@ -1,0 +1,33 @@
+"""The pytest plugin loads from its entry point in any directory, with no conftest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import __version__
+
+FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "daemon", "lock_holder")
+
+
+def test_fixtures_listed_in_an_unrelated_directory(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--fixtures", "-p", "no:randomly"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode in (0, 5), result.stdout + result.stderr
+    for name in FIXTURES:
+        assert name in result.stdout, f"fixture {name} not listed"
+
+
+def test_header_names_the_plugin(pytester: object) -> None:
+    from pytest import Pytester
+
+    assert isinstance(pytester, Pytester)
+    pytester.makepyfile("def test_ok(isolated_env):\n    assert isolated_env.which is not None\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.stdout.fnmatch_lines([f"migration-harness {__version__}", "*1 passed*"])
