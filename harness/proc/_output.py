@@ -1,0 +1,109 @@
+"""Draining a child's stdout and stderr concurrently, one thread per pipe.
+
+Reading both pipes at once is what keeps a child that writes megabytes to
+either stream from blocking on a full pipe. Pipes (not files) because CPython
+under Wine refuses to start with a regular file as a standard handle.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import IO
+
+CHUNK_SIZE = 1 << 16
+
+
+def decode(data: bytes) -> str:
+    """Bytes from a child as text: UTF-8 (undecodable bytes replaced), newlines as ``\\n``."""
+    return data.decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+class OutputLog:
+    """Complete lines from several streams, in arrival order, for readiness checks.
+
+    Splitting on ``\\n`` happens on bytes, so a line split across reads (or a
+    multi-byte character split across reads) is only seen once it is whole.
+    """
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.lines: list[tuple[str, str]] = []
+        self._partial: dict[str, bytearray] = {}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        with self.changed:
+            buffer = self._partial.setdefault(stream, bytearray())
+            buffer += data
+            *complete, rest = bytes(buffer).split(b"\n")
+            for raw in complete:
+                self.lines.append((stream, decode(raw).rstrip("\r")))
+            self._partial[stream] = bytearray(rest)
+            self.changed.notify_all()
+
+    def close(self, stream: str) -> None:
+        """End of ``stream``: a last unterminated line counts as a line."""
+        with self.changed:
+            rest = self._partial.pop(stream, bytearray())
+            if rest:
+                self.lines.append((stream, decode(bytes(rest)).rstrip("\r")))
+            self.changed.notify_all()
+
+    def text(self) -> str:
+        """Complete lines in arrival order, then any unterminated last lines."""
+        with self.changed:
+            lines = [line for _, line in self.lines]
+            lines += [decode(bytes(rest)) for rest in self._partial.values() if rest]
+            return "".join(f"{line}\n" for line in lines)
+
+
+class StreamReader:
+    """A daemon thread that reads one pipe to its end into memory."""
+
+    def __init__(self, pipe: IO[bytes], name: str, log: OutputLog | None = None) -> None:
+        self.name = name
+        self._pipe = pipe
+        self._log = log
+        self._chunks: list[bytes] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._drain, name=f"harness-{name}", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        fd = self._pipe.fileno()
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, CHUNK_SIZE)
+                except OSError:
+                    break  # the pipe broke (or was closed under us): treat as end
+                if not chunk:
+                    break
+                with self._lock:
+                    self._chunks.append(chunk)
+                if self._log is not None:
+                    self._log.feed(self.name, chunk)
+        finally:
+            if self._log is not None:
+                self._log.close(self.name)
+
+    @property
+    def finished(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float | None) -> bool:
+        """Wait for end of stream; False if a grandchild still holds the pipe open."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def data(self) -> bytes:
+        with self._lock:
+            return b"".join(self._chunks)
+
+    def text(self) -> str:
+        return decode(self.data())
+
+    def close(self) -> None:
+        """Close our end once the thread is done with it."""
+        if self.finished:
+            self._pipe.close()

@@ -1,0 +1,86 @@
+"""POSIX side of process control: sessions, process groups and signals.
+
+Every process the harness starts leads its own session (``start_new_session``), so
+its process group id equals its pid. A signal to the group reaches the daemon and
+every helper it started, the way a terminal's Ctrl-C does, and orphaned
+grandchildren can still be found by their group after their parent is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psutil
+
+#: The polite steps of the stop chain, in order: (step name, signal).
+POLITE_SIGNALS: tuple[tuple[str, int], ...] = (
+    ("interrupt", signal.SIGINT),
+    ("terminate", signal.SIGTERM),
+)
+
+
+def popen_kwargs() -> dict[str, Any]:
+    """Keyword arguments for ``subprocess.Popen``: a new session and process group."""
+    return {"start_new_session": True}
+
+
+def polite_steps(pid: int) -> list[tuple[str, Callable[[], None]]]:
+    """The polite stop steps for the group led by ``pid``, each a callable that sends it."""
+    return [(name, _group_signal_sender(pid, signum)) for name, signum in POLITE_SIGNALS]
+
+
+def _group_signal_sender(pid: int, signum: int) -> Callable[[], None]:
+    def send() -> None:
+        # ProcessLookupError: the group is already gone, nothing left to stop.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signum)
+
+    return send
+
+
+def group_exists(pgid: int) -> bool:
+    """True while at least one process is still in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_members(pgid: int, not_before: float) -> list[psutil.Process]:
+    """Processes still in group ``pgid`` that were created at or after ``not_before``.
+
+    The creation-time bound keeps this safe against a recycled group id.
+    """
+    if not group_exists(pgid):
+        return []
+    return [p for p in _all_processes() if _pgid(p.pid) == pgid and _created(p) >= not_before]
+
+
+def lost_descendants(pid: int, not_before: float) -> list[psutil.Process]:
+    """Descendants of ``pid`` that its death disconnected from it (they keep its group)."""
+    return group_members(pid, not_before)
+
+
+def _all_processes() -> Iterable[psutil.Process]:
+    return psutil.process_iter()
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _created(proc: psutil.Process) -> float:
+    try:
+        return float(proc.create_time())
+    except psutil.Error:
+        return -1.0

@@ -1,0 +1,311 @@
+"""harness.proc.Daemon: readiness, early exit, start timeout and the graceful stop chain."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness import proc
+from harness.plugin.processes import DaemonFactory
+from harness.proc import Daemon, DaemonStartError, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
+
+PY = sys.executable
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def script(tmp_path: Path, code: str, name: str = "daemon.py") -> list[str]:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(code))
+    return [PY, "-u", str(path)]
+
+
+def gone(pid: int, bound: float = 60.0) -> bool:
+    """True once ``pid`` no longer runs (or is a zombie), polling up to ``bound`` s."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+SLEEPER = """
+import sys, time
+{before}
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [("stdout", "ready on stdout"), ("stderr", "ready on stderr"), ("any", "ready on stderr")],
+)
+def test_ready_line_on_the_chosen_stream(tmp_path: Path, stream: str, expected: str) -> None:
+    # stderr is written first, then (after a pause) stdout: a stdout check must skip it.
+    before = """
+print("ready on stderr", file=sys.stderr, flush=True)
+time.sleep(0.3)
+print("ready on stdout", flush=True)
+"""
+    ready = ReadyLine(r"^ready on", stream=stream)  # type: ignore[arg-type]
+    with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready=ready) as daemon:
+        assert daemon.is_running()
+        assert ready.matched == expected
+
+
+def test_a_ready_line_split_across_writes_is_matched_whole(tmp_path: Path) -> None:
+    before = """
+for part in ["Daemon ", "is re", "ady on port 12", "34\\n"]:
+    sys.stdout.write(part)
+    sys.stdout.flush()
+    time.sleep(0.15)
+"""
+    ready = ReadyLine(r"^Daemon is ready on port (\d+)$")
+    with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready=ready):
+        assert ready.matched == "Daemon is ready on port 1234"
+
+
+def test_an_unterminated_line_is_shown_in_a_start_error(tmp_path: Path) -> None:
+    before = 'sys.stdout.write("half a line"); sys.stdout.flush()'
+    daemon = Daemon(script(tmp_path, SLEEPER.format(before=before)), ready="x", start_timeout=1)
+    with pytest.raises(DaemonStartError, match="half a line"):
+        daemon.start()
+
+
+def test_ready_port(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before = f"""
+import socket
+time.sleep(0.3)
+server = socket.create_server(("127.0.0.1", {port}))
+print("bound", flush=True)
+"""
+    with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready=ReadyPort(port)) as daemon:
+        assert daemon.is_running()
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            pass
+
+
+def test_ready_file(tmp_path: Path) -> None:
+    marker = tmp_path / "daemon.ready"
+    before = f"time.sleep(0.3); open({str(marker)!r}, 'w').close()"
+    with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready=ReadyFile(marker)):
+        assert marker.exists()
+
+
+def test_ready_when_a_callable_says_so(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    before = f"""
+for n in range(3):
+    open({str(state)!r}, "w").write(str(n))
+    time.sleep(0.1)
+"""
+    seen: list[str] = []
+
+    def reached_two() -> bool:
+        text = state.read_text()  # FileNotFoundError (an OSError) means "not yet"
+        seen.append(text)
+        return text == "2"
+
+    with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready=ReadyWhen(reached_two)):
+        assert seen[-1] == "2"
+
+
+def test_early_exit_is_reported_at_once_with_the_output(tmp_path: Path) -> None:
+    code = """
+import sys
+print("loading config", flush=True)
+print("fatal: repo is locked", file=sys.stderr, flush=True)
+sys.exit(3)
+"""
+    # start_timeout is huge: only detecting the exit can end start() with this message.
+    daemon = Daemon(script(tmp_path, code), ready="never printed", start_timeout=3600)
+    with pytest.raises(DaemonStartError) as info:
+        daemon.start()
+    message = str(info.value)
+    assert "exited with code 3 before it was ready" in message
+    assert "fatal: repo is locked" in message
+    assert "loading config" in message
+    assert info.value.returncode == 3
+    assert not daemon.is_running()
+
+
+def test_start_timeout_stops_the_daemon_and_shows_its_output(tmp_path: Path) -> None:
+    before = 'print("still starting", flush=True)'
+    daemon = Daemon(
+        script(tmp_path, SLEEPER.format(before=before)), ready="never", start_timeout=1.0
+    )
+    with pytest.raises(DaemonStartError, match=r"not ready after 1.0 s") as info:
+        daemon.start()
+    assert "still starting" in info.value.output
+    assert "a line of output matching 'never'" in str(info.value)
+    assert gone(daemon.pid)
+
+
+@POSIX_ONLY
+def test_a_cooperative_daemon_stops_on_sigint(tmp_path: Path) -> None:
+    code = """
+import sys, time
+try:
+    print("up", flush=True)  # inside the try: the stop may come right after this line
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    print("clean shutdown", flush=True)
+    sys.exit(0)
+"""
+    daemon = Daemon(script(tmp_path, code), ready="up").start()
+    report = daemon.stop()
+    assert report.step == "interrupt"
+    assert report.returncode == 0
+    assert "clean shutdown" in daemon.output
+
+
+@POSIX_ONLY
+def test_a_daemon_ignoring_sigint_gets_sigterm(tmp_path: Path) -> None:
+    code = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))
+print("up", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+    daemon = Daemon(script(tmp_path, code), ready="up").start()
+    report = daemon.stop()
+    assert report.step == "terminate"
+    assert report.returncode == 15
+
+
+def test_a_stubborn_daemon_and_its_children_are_killed_after_the_grace(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    code = f"""
+import signal, subprocess, sys, time
+for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+    if hasattr(signal, name):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+open({str(pid_file)!r}, "w").write(str(child.pid))
+print("up", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+    daemon = Daemon(script(tmp_path, code), ready="up", grace=0.5).start()
+    child_pid = int(pid_file.read_text())
+    report = daemon.stop()
+    assert report.step == "kill"
+    assert report.returncode != 0
+    assert gone(daemon.pid)
+    assert gone(child_pid)
+
+
+def test_the_stop_command_comes_first(tmp_path: Path) -> None:
+    stop_file = tmp_path / "please-stop"
+    code = f"""
+import os, sys, time
+print("up", flush=True)
+while not os.path.exists({str(stop_file)!r}):
+    time.sleep(0.02)
+print("stopped by command", flush=True)
+sys.exit(0)
+"""
+    stop = [PY, "-c", f"open({str(stop_file)!r}, 'w').close()"]
+    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=stop).start()
+    report = daemon.stop()
+    assert report.step == "command"
+    assert report.returncode == 0
+    assert "stopped by command" in daemon.output
+
+
+@POSIX_ONLY
+def test_a_failing_stop_command_falls_through_to_signals(tmp_path: Path) -> None:
+    code = """
+import time
+print("up", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+    stop = [PY, "-c", "import sys; sys.exit('no daemon to stop')"]
+    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=stop).start()
+    report = daemon.stop()
+    assert report.step == "interrupt"
+    assert any("no daemon to stop" in note for note in report.notes)
+
+
+def test_stop_twice_and_stop_after_exit(tmp_path: Path) -> None:
+    daemon = Daemon(script(tmp_path, SLEEPER.format(before="print('up', flush=True)")), ready="up")
+    daemon.start()
+    assert daemon.stop().step != "already-exited"
+    second = daemon.stop()
+    assert second.step == "already-exited"
+    assert second.returncode == daemon.returncode
+
+
+def test_huge_output_after_ready_does_not_block_the_daemon(tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    before = f"""
+print("up", flush=True)
+for _ in range(64):
+    sys.stdout.write("o" * 65535 + "\\n")
+    sys.stderr.write("e" * 65535 + "\\n")
+open({str(done)!r}, "w").close()
+"""
+    with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready="up") as daemon:
+        assert _wait_for(done)
+    assert len(daemon.stdout) > 4_000_000
+    assert len(daemon.stderr) > 4_000_000
+
+
+def _wait_for(path: Path, bound: float = 60.0) -> bool:
+    deadline = time.monotonic() + bound
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_daemon_fixture_starts_in_the_isolated_env_and_stops_at_teardown(
+    daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    daemon.env.set("MH_DAEMON_VAR", "isolated")
+    before = 'import os; print("var=" + os.environ["MH_DAEMON_VAR"], flush=True)'
+    started = daemon(script(tmp_path, SLEEPER.format(before=before)), ready="^var=")
+    assert "var=isolated" in started.output
+    assert started.is_running()
+
+
+def test_the_daemon_fixture_stops_daemons_after_a_failing_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_inner="""
+        import sys
+
+        def test_fails(daemon, tmp_path):
+            code = "import time; print('up', flush=True); time.sleep(600)"
+            d = daemon([sys.executable, "-c", code], ready="up")
+            open("daemon.pid", "w").write(str(d.pid))
+            assert False, "the test fails while its daemon runs"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=300)
+    result.assert_outcomes(failed=1)
+    pid = int((pytester.path / "daemon.pid").read_text())
+    assert gone(pid)
+
+
+def test_a_string_ready_is_a_ready_line() -> None:
+    assert isinstance(proc.Daemon([PY], ready="x").ready, ReadyLine)
+    with pytest.raises(TypeError, match="ready must be"):
+        proc.Daemon([PY], ready=42)  # type: ignore[arg-type]

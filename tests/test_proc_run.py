@@ -1,0 +1,226 @@
+"""harness.proc.run / popen / kill_tree with real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness import proc
+from harness.env import ExecutableNotFound, IsolatedEnv
+from harness.plugin.processes import Runner
+
+PY = sys.executable
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups / scripts")
+
+
+def python(code: str) -> list[str]:
+    return [PY, "-c", textwrap.dedent(code)]
+
+
+def read_pid(path: Path, bound: float = 60.0) -> int:
+    """The pid a child wrote to ``path`` (waiting for it, within a generous bound)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        text = path.read_text() if path.exists() else ""
+        if text.strip().isdigit() and text.endswith("\n"):
+            return int(text)
+        time.sleep(0.02)
+    raise AssertionError(f"no pid written to {path} within {bound} s")
+
+
+def gone(pid: int, bound: float = 60.0) -> bool:
+    """True once ``pid`` no longer runs (or is a zombie), polling up to ``bound`` s."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_run_captures_both_streams_and_the_exit_code() -> None:
+    result = proc.run(
+        python("""
+        import sys
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+        sys.exit(3)
+        """)
+    )
+    assert result.returncode == 3
+    assert result.stdout == "to stdout\n"
+    assert result.stderr == "to stderr\n"
+    assert not result.ok
+    assert not result.timed_out
+    assert result.output == "to stdout\nto stderr\n"
+
+
+def test_a_nonzero_exit_is_a_result_not_an_exception() -> None:
+    result = proc.run(python("raise SystemExit(7)"))
+    assert result.returncode == 7
+    with pytest.raises(AssertionError, match="exit code 7"):
+        result.assert_ok()
+
+
+def test_megabytes_on_both_streams_do_not_deadlock() -> None:
+    size = 4 * 1024 * 1024
+    result = proc.run(
+        python(f"""
+        import sys
+        block = "x" * 65535 + "\\n"
+        for _ in range({size} // 65536):
+            sys.stdout.write(block)
+            sys.stderr.write(block.upper())
+        """),
+        timeout=120,
+    )
+    assert result.ok, result.describe()
+    assert len(result.stdout) == size
+    assert len(result.stderr) == size
+    assert set(result.stderr) == {"X", "\n"}
+
+
+def test_input_is_fed_to_stdin_as_bytes_or_text() -> None:
+    echo = python("import sys; sys.stdout.write(sys.stdin.read().upper())")
+    assert proc.run(echo, input="hello").stdout == "HELLO"
+    assert proc.run(echo, input=b"bytes\n").stdout == "BYTES\n"
+
+
+def test_timeout_kills_the_whole_tree_and_says_so(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    result = proc.run(
+        python(f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open({str(pid_file)!r}, "w") as f:
+            f.write(f"{{child.pid}}\\n")
+        print("spawned", flush=True)
+        time.sleep(600)
+        """),
+        timeout=5,
+    )
+    assert result.timed_out
+    assert not result.ok
+    assert result.stdout == "spawned\n"
+    assert gone(read_pid(pid_file))
+    description = result.describe()
+    assert "timed out after 5 s" in description
+    assert "process tree was killed" in description
+
+
+def test_describe_shows_command_cwd_env_differences_and_output_tails(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env["MH_ADDED_VAR"] = "added value"
+    removed = next(iter(os.environ))
+    del env[removed]
+    result = proc.run(
+        python("""
+        import sys
+        for i in range(100):
+            print(f"out line {i}")
+        print("the error", file=sys.stderr)
+        sys.exit(1)
+        """),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.env_diff == {"MH_ADDED_VAR": "added value", removed: None}
+    text = result.describe()
+    assert f"cwd: {tmp_path}" in text
+    assert PY in text.splitlines()[0]
+    assert "+MH_ADDED_VAR=added value" in text
+    assert f"-{removed} (removed)" in text
+    assert "exit code 1" in text
+    assert "out line 99" in text
+    assert "out line 60" in text
+    assert "out line 59\n" not in text  # only the last 40 lines
+    assert "last 40 of 100 lines" in text
+    assert "the error" in text
+
+
+def test_line_matching_passes_and_fails_with_the_description() -> None:
+    result = proc.run(python("print('alpha 1'); print('beta 2'); import sys; sys.exit(4)"))
+    result.fnmatch_lines(["alpha *", "beta ?"])
+    result.re_match_lines([r"alpha \d", r"beta \d"], stream="stdout")
+    with pytest.raises(AssertionError) as info:
+        result.fnmatch_lines(["gamma*"])
+    message = str(info.value)
+    assert "gamma*" in message
+    assert "exit code 4" in message
+    assert "alpha 1" in message
+    with pytest.raises(AssertionError):
+        result.re_match_lines([r"alpha \d"], stream="stderr")
+
+
+def test_a_bare_name_is_found_on_the_given_env_path_only(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if sys.platform == "win32":
+        tool = bin_dir / "mh-tool.bat"
+        tool.write_text("@echo from the env path\r\n")
+    else:
+        tool = bin_dir / "mh-tool"
+        tool.write_text("#!/bin/sh\necho from the env path\n")
+        tool.chmod(0o755)
+    env = dict(os.environ, PATH=str(bin_dir))
+    result = proc.run(["mh-tool"], env=env)
+    assert result.ok, result.describe()
+    assert result.stdout.strip() == "from the env path"
+    with pytest.raises(ExecutableNotFound, match="mh-tool"):
+        proc.run(["mh-tool"], env=dict(os.environ, PATH=str(tmp_path)))
+
+
+def test_an_empty_command_is_refused() -> None:
+    with pytest.raises(ValueError, match="no command"):
+        proc.run([])
+
+
+@POSIX_ONLY
+def test_popen_puts_the_child_in_its_own_process_group() -> None:
+    child = proc.popen(python("import time; time.sleep(600)"))
+    try:
+        assert os.getpgid(child.pid) == child.pid
+        assert os.getpgid(child.pid) != os.getpgid(0)
+    finally:
+        proc.kill_tree(child.pid)
+    assert child.wait(60) != 0
+
+
+def test_kill_tree_finds_grandchildren_after_their_parent_exited(tmp_path: Path) -> None:
+    pid_file = tmp_path / "orphan.pid"
+    parent = proc.popen(
+        python(f"""
+        import subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open({str(pid_file)!r}, "w") as f:
+            f.write(f"{{child.pid}}\\n")
+        """)
+    )
+    assert parent.wait(60) == 0
+    orphan = read_pid(pid_file)
+    assert psutil.pid_exists(orphan)
+    proc.kill_tree(parent.pid)
+    assert gone(orphan)
+
+
+def test_kill_tree_of_a_finished_pid_is_not_an_error() -> None:
+    child = proc.popen(python("pass"))
+    child.wait(60)
+    proc.kill_tree(child.pid)
+    assert child.returncode == 0
+
+
+def test_the_run_fixture_uses_the_isolated_env(run: Runner, isolated_env: IsolatedEnv) -> None:
+    isolated_env.set("MH_FIXTURE_VAR", "from isolated_env")
+    result = run(python("import os; print(os.environ['MH_FIXTURE_VAR'])"))
+    assert result.stdout == "from isolated_env\n"
+    assert "MH_FIXTURE_VAR" not in os.environ
