@@ -1,0 +1,3 @@
+from harness.reference.cli import main
+
+raise SystemExit(main())
