@@ -1,0 +1,6 @@
+"""Benchmarks of migration-harness against the targets in DESIGN.md section 10.
+
+Run with ``nox -s bench`` (or ``python -m bench.run`` from the repository root in an
+environment with the package installed). Nothing here runs in ``nox -s tests``: the
+test suite imports only the light helpers (:mod:`bench.stats`, :mod:`bench.schema`).
+"""

@@ -1,0 +1,128 @@
+"""``python -m bench.run [--quick] [--only KEY,...] [--out FILE]``: measure, print, write JSON.
+
+Run from the repository root in an environment with the package installed;
+``nox -s bench`` does exactly that (and installs Go and mirakuru first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import concurrency, daemons, gobuild, mocks, suite_speed
+from bench.common import Measured, Settings
+from bench.schema import REQUIRED_KEYS, format_table, validate_results
+
+DEFAULT_OUT = Path(__file__).with_name("results.json")
+
+# Name -> measurement, in run order. go_build needs mock_build's figure for its ratio.
+STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
+    "mock_build": lambda s, _: mocks.measure_mock_build(s),
+    "mock_run": lambda s, _: mocks.measure_mock_run(s),
+    "go_build": lambda s, m: gobuild.measure_go_build(s, m.values.get("mock_build_ms")),
+    "stop_graceful": lambda s, _: daemons.measure_graceful(s),
+    "stop_stubborn": lambda s, _: daemons.measure_stubborn(s),
+    "concurrent": lambda s, _: concurrency.measure_concurrent(s),
+    "xdist": lambda s, _: suite_speed.measure_xdist(s),
+}
+# The results.json keys each step is responsible for (null with a reason if it fails).
+STEP_KEYS: dict[str, tuple[str, ...]] = {
+    "mock_build": ("mock_build_ms",),
+    "mock_run": ("mock_run_ratio",),
+    "go_build": ("go_build_ms", "go_build_ratio"),
+    "stop_graceful": ("stop_graceful_ms",),
+    "stop_stubborn": ("stop_stubborn_s", "mirakuru_stop_stubborn_s"),
+    "concurrent": ("concurrent_ratio",),
+    "xdist": ("xdist_speedup",),
+}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; skip xdist_speedup")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (JSON)")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated steps to run, from: {', '.join(STEPS)}"
+    )
+    args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(STEPS))
+    if unknown:
+        parser.error(f"--only: unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS)}")
+    args.steps = only or list(STEPS)
+    return args
+
+
+def run_steps(settings: Settings, steps: Sequence[str]) -> Measured:
+    measured = Measured()
+    for name in steps:
+        print(f"bench: {name} ...", flush=True)
+        try:
+            measured.merge(STEPS[name](settings, measured))
+        except Exception as exc:  # one broken measurement must not lose the others
+            traceback.print_exc()
+            for key in STEP_KEYS[name]:
+                measured.values[key] = None
+                measured.skipped[key] = f"{name} failed: {type(exc).__name__}: {exc}"
+    return measured
+
+
+def build_results(measured: Measured, settings: Settings) -> dict[str, Any]:
+    results: dict[str, Any] = {key: measured.values.get(key) for key in REQUIRED_KEYS}
+    skipped = dict(measured.skipped)
+    for key in REQUIRED_KEYS:
+        if results[key] is None and key not in skipped:
+            skipped[key] = "not run (--only)"
+    results.update(
+        {
+            "skipped": skipped,
+            "notes": measured.notes,
+            "detail": measured.extra,
+            "meta": {
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "platform": sys.platform,
+                "machine": platform.machine(),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+                "quick": settings.quick,
+            },
+        }
+    )
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="mh-bench-"))
+    settings = Settings(workdir=workdir, quick=args.quick)
+    try:
+        measured = run_steps(settings, args.steps)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results = build_results(measured, settings)
+    problems = validate_results(results)
+    if problems:
+        print("bench: results do not match the schema:\n  " + "\n  ".join(problems))
+        return 1
+    args.out.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    print()
+    print(format_table(results))
+    for key, note in {**results["notes"], **results["skipped"]}.items():
+        print(f"  {key}: {note}")
+    print(f"bench: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

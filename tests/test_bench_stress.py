@@ -1,0 +1,385 @@
+"""The parts of the benchmarks and the stress runner that can be tested without timing anything:
+statistics helpers, the results schema and table, the concurrency arithmetic, the stress
+runner's command line, summary line, failure parsing and orphan detection (on fake process
+sets and on one real leftover process)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from bench import run as bench_run
+from bench.common import Measured, Settings
+from bench.concurrency import Clock, ideal_and_wall, parse_clock
+from bench.schema import REQUIRED_KEYS, format_table, target_status, validate_results
+from bench.stats import median, ratio, repeat
+from bench.suite_speed import summary_line as pytest_summary
+from harness import stress
+from harness.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
+
+# -- stats ----------------------------------------
+
+
+def test_median_of_odd_and_even_counts() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+
+
+def test_median_of_nothing_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no measurements"):
+        median([])
+
+
+def test_ratio_refuses_a_zero_denominator() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    with pytest.raises(ValueError, match="positive"):
+        ratio(1.0, 0.0)
+
+
+class FakeClock:
+    """Advances one second per reading: each timed call measures exactly 1 s."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_repeat_runs_warmup_unmeasured_then_measured_runs() -> None:
+    seen: list[int] = []
+
+    def action(i: int) -> None:
+        seen.append(i)
+
+    sample = repeat(action, runs=3, warmup=2, clock=FakeClock())
+    assert seen == [0, 1, 2, 3, 4]
+    assert sample.times == (1.0, 1.0, 1.0)
+    assert sample.warmup == 2
+
+
+def test_repeat_keeps_a_duration_the_action_reports() -> None:
+    sample = repeat(lambda i: i / 10, runs=3, warmup=1, clock=FakeClock())
+    assert sample.times == (0.1, 0.2, 0.3)
+    assert sample.median == 0.2
+    assert (sample.low, sample.high) == (0.1, 0.3)
+
+
+@pytest.mark.parametrize(("runs", "warmup"), [(0, 1), (1, -1)])
+def test_repeat_rejects_bad_counts(runs: int, warmup: int) -> None:
+    with pytest.raises(ValueError):
+        repeat(lambda i: None, runs=runs, warmup=warmup)
+
+
+# -- results schema ----------------------------------------
+
+
+def good_results() -> dict[str, Any]:
+    results: dict[str, Any] = {key: 1.0 for key in REQUIRED_KEYS}
+    results.update(skipped={}, notes={}, meta={"platform": sys.platform})
+    return results
+
+
+def test_complete_results_are_valid() -> None:
+    assert validate_results(good_results()) == []
+
+
+def test_every_required_key_is_named_when_missing() -> None:
+    problems = validate_results({"meta": {}})
+    assert problems == [f"missing key {key!r}" for key in REQUIRED_KEYS]
+
+
+@pytest.mark.parametrize("bad", [True, "3", math.nan, math.inf, -1.0, [1.0]])
+def test_a_figure_must_be_a_finite_non_negative_number(bad: object) -> None:
+    results = good_results()
+    results["mock_build_ms"] = bad
+    (problem,) = validate_results(results)
+    assert "'mock_build_ms'" in problem
+
+
+def test_null_needs_a_skip_reason() -> None:
+    results = good_results()
+    results["xdist_speedup"] = None
+    (problem,) = validate_results(results)
+    assert "'xdist_speedup' is null" in problem
+    results["skipped"] = {"xdist_speedup": "--quick"}
+    assert validate_results(results) == []
+
+
+def test_meta_is_required() -> None:
+    results = good_results()
+    del results["meta"]
+    assert validate_results(results) == ['missing object "meta" (platform, python, cpus, date)']
+
+
+def test_target_status() -> None:
+    assert target_status("mock_build_ms", 4.9) == "met"
+    assert target_status("mock_build_ms", 5.1) == "MISSED"
+    assert target_status("xdist_speedup", 1.7) == "met"
+    assert target_status("xdist_speedup", 1.5) == "MISSED"
+    assert target_status("go_build_ms", 900.0) == "-"
+    assert target_status("concurrent_ratio", None) == "skipped"
+
+
+def test_table_has_one_row_per_required_key_with_its_status() -> None:
+    results = good_results()
+    results["stop_graceful_ms"] = 33.0
+    results["xdist_speedup"] = None
+    lines = format_table(results).splitlines()
+    assert len(lines) == 2 + len(REQUIRED_KEYS)
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert rows["stop_graceful_ms"].split()[-1] == "MISSED"
+    assert "33 ms" in rows["stop_graceful_ms"]
+    assert rows["mock_build_ms"].split()[-1] == "met"
+    assert rows["xdist_speedup"].split()[-1] == "skipped"
+
+
+def test_results_built_by_the_runner_validate_and_round_trip(tmp_path: Path) -> None:
+    measured = Measured()
+    for key in REQUIRED_KEYS:
+        measured.values[key] = 2.0
+    measured.values["xdist_speedup"] = None
+    measured.skipped["xdist_speedup"] = "--quick"
+    measured.notes["go_build_ms"] = "warm cache"
+    results = bench_run.build_results(measured, Settings(workdir=tmp_path, quick=True))
+    reloaded = json.loads(json.dumps(results))
+    assert validate_results(reloaded) == []
+    assert reloaded["skipped"] == {"xdist_speedup": "--quick"}
+    assert reloaded["meta"]["quick"] is True
+
+
+def test_results_of_steps_not_run_are_null_with_a_reason(tmp_path: Path) -> None:
+    measured = Measured(values={"mock_build_ms": 1.0})
+    results = bench_run.build_results(measured, Settings(workdir=tmp_path))
+    assert validate_results(results) == []
+    assert results["go_build_ms"] is None
+    assert results["skipped"]["go_build_ms"] == "not run (--only)"
+
+
+def test_a_failing_step_leaves_its_keys_null_with_the_error(tmp_path: Path) -> None:
+    def broken(settings: Settings, measured: Measured) -> Measured:
+        raise RuntimeError("no go here")
+
+    steps = dict(bench_run.STEPS)
+    steps["go_build"] = broken
+    original = bench_run.STEPS
+    bench_run.STEPS = steps  # restored below: module state, not process-wide state
+    try:
+        measured = bench_run.run_steps(Settings(workdir=tmp_path), ["go_build"])
+    finally:
+        bench_run.STEPS = original
+    assert measured.values == {"go_build_ms": None, "go_build_ratio": None}
+    assert "RuntimeError: no go here" in measured.skipped["go_build_ms"]
+
+
+def test_unknown_step_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        bench_run.parse_args(["--only", "mock_build,warp_drive"])
+    assert exited.value.code == 2
+    assert "unknown step(s) warp_drive" in capsys.readouterr().err
+
+
+# -- concurrency arithmetic and suite summary ----------------------------------------
+
+
+def test_parse_clock_is_relative_to_the_release() -> None:
+    stderr = "noise\nlockclock try=100.25 held=100.5 free=101.0\n"
+    clock = parse_clock(stderr, released_at=100.0, duration=1.5)
+    assert clock == Clock(tried=0.25, held=0.5, freed=1.0, ended=1.5)
+    assert clock.section == 0.5
+
+
+def test_parse_clock_without_the_line_says_so() -> None:
+    with pytest.raises(ValueError, match="no 'lockclock' line"):
+        parse_clock("Traceback ...", released_at=0.0, duration=1.0)
+
+
+def test_ideal_is_first_spawn_plus_sections_plus_last_exit() -> None:
+    clocks = [
+        Clock(tried=0.2, held=0.2, freed=0.7, ended=0.75),  # the migrator doing the work
+        Clock(tried=0.3, held=0.8, freed=0.85, ended=0.9),  # waited, then found it done
+        Clock(tried=0.4, held=0.9, freed=0.95, ended=1.0),  # the last holder: exits in 0.05
+    ]
+    ideal, wall = ideal_and_wall(clocks)
+    assert ideal == pytest.approx(0.2 + (0.5 + 0.05 + 0.05) + 0.05)
+    assert wall == 1.0
+
+
+def test_pytest_summary_line() -> None:
+    output = "....\n==== 12 passed, 1 skipped in 3.40s ====\n"
+    assert pytest_summary(output) == "12 passed, 1 skipped in 3.40s"
+    assert pytest_summary("") == "(no summary line)"
+
+
+# -- stress: pure parts ----------------------------------------
+
+
+def test_summary_line_is_exact() -> None:
+    assert stress.summary_line(5, 1, 0) == "stress: 5 runs, 1 failed, 0 orphan processes"
+
+
+@pytest.mark.parametrize(
+    ("argv", "runs", "pytest_args"),
+    [
+        ([], 5, ()),
+        (["1"], 1, ()),
+        (["3", "tests/test_x.py", "-k", "lock"], 3, ("tests/test_x.py", "-k", "lock")),
+        (["tests/test_x.py"], 5, ("tests/test_x.py",)),
+    ],
+)
+def test_parse_args(argv: list[str], runs: int, pytest_args: tuple[str, ...]) -> None:
+    parsed = stress.parse_args(argv)
+    assert (parsed.runs, parsed.pytest_args) == (runs, pytest_args)
+
+
+def test_zero_runs_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert stress.main(["0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_pytest_command_carries_seed_basetemp_and_xdist(tmp_path: Path) -> None:
+    command = pytest_command("py", 1234, tmp_path / "bt", [])
+    assert command[:4] == ["py", "-m", "pytest", "tests"]
+    assert "--randomly-seed=1234" in command
+    assert f"--basetemp={tmp_path / 'bt'}" in command
+    assert command[command.index("-n") + 1] == "auto"
+    assert command[command.index("randomly") - 1] == "-p"
+
+
+def test_pytest_command_leaves_worker_choice_to_the_user(tmp_path: Path) -> None:
+    assert "auto" not in pytest_command("py", 1, tmp_path, ["t.py", "-n", "2"])
+    assert "-n" not in pytest_command("py", 1, tmp_path, ["t.py", "-p", "no:xdist"])
+
+
+def test_parse_failures_reads_the_short_summary() -> None:
+    output = textwrap.dedent(
+        """\
+        ===== short test summary info =====
+        FAILED tests/test_a.py::test_one[x-y] - AssertionError: boom
+        ERROR tests/test_b.py::test_two - RuntimeError
+        FAILED tests/test_a.py::test_one[x-y] - AssertionError: boom
+        ERROR tests/test_c.py
+        FAILED to do something unrelated
+        ===== 1 failed, 1 error in 2.0s =====
+        """
+    )
+    assert parse_failures(output) == [
+        "FAILED tests/test_a.py::test_one[x-y]",
+        "ERROR tests/test_b.py::test_two",
+        "ERROR tests/test_c.py",
+    ]
+
+
+def test_find_orphans_on_a_fake_process_table() -> None:
+    root = "/tmp/mh-stress-x/run1"
+    table = [
+        ProcessInfo(pid=1, cmdline=("init",), cwd="/"),
+        ProcessInfo(pid=10, cmdline=("python", "-c", "pass"), cwd="/home"),  # descendant
+        ProcessInfo(pid=11, cmdline=("sleep", "9"), cwd="/", marker="run-1"),  # marker
+        ProcessInfo(pid=12, cmdline=("sleep", "9"), cwd="/", marker="run-0"),  # other run
+        ProcessInfo(pid=13, cmdline=("daemon",), cwd=root + "/basetemp/t0"),  # cwd inside
+        ProcessInfo(pid=14, cmdline=("mock", root + "/tmp/bin/x")),  # argument inside
+        ProcessInfo(pid=15, cmdline=("x",), cwd="/tmp/mh-stress-x/run10"),  # prefix only
+        ProcessInfo(pid=16, cmdline=("pytest",), cwd=root),  # excluded: the runner
+    ]
+    orphans = find_orphans(table, descendants={10, 16}, marker="run-1", roots=[root], exclude={16})
+    assert [proc.pid for proc in orphans] == [10, 11, 13, 14]
+
+
+def test_process_description_names_pid_command_and_cwd() -> None:
+    info = ProcessInfo(pid=42, cmdline=("my tool", "--x"), cwd="/w")
+    assert info.describe() == "pid 42: 'my tool' --x (cwd /w)"
+
+
+# -- stress: real processes ----------------------------------------
+
+
+def test_scan_processes_sees_a_real_process_with_its_marker_and_cwd(tmp_path: Path) -> None:
+    env = {"PATH": "", stress.MARKER_ENV: "marker-123"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(tmp_path / "arg")],
+        cwd=tmp_path,
+        env=env,
+    )
+    try:
+        orphans = find_orphans(
+            stress.scan_processes(), descendants=(), marker="marker-123", roots=[str(tmp_path)]
+        )
+        assert child.pid in [proc.pid for proc in orphans]
+        (found,) = [proc for proc in orphans if proc.pid == child.pid]
+        assert found.marker == "marker-123"
+        assert found.cwd is not None and Path(found.cwd).resolve() == tmp_path.resolve()
+    finally:
+        child.kill()
+        child.wait()
+
+
+INNER_TESTS = """
+import subprocess, sys, pathlib
+
+def test_passes():
+    pass
+
+def test_fails():
+    assert 1 == 2
+
+def test_leaves_an_orphan():
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True
+    )
+    pathlib.Path({pidfile!r}).write_text(str(child.pid))
+"""
+
+
+def _inner_suite(tmp_path: Path, body: str) -> list[str]:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (tmp_path / "test_inner.py").write_text(body, encoding="utf-8")
+    return [str(tmp_path / "test_inner.py"), "-c", str(tmp_path / "pytest.ini"), "-p", "no:xdist"]
+
+
+def test_a_stress_run_names_the_failure_with_its_seed_and_kills_the_orphan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pidfile = tmp_path / "orphan.pid"
+    args = stress.StressArgs(
+        runs=1, pytest_args=tuple(_inner_suite(tmp_path, INNER_TESTS.format(pidfile=str(pidfile))))
+    )
+    runs = tmp_path / "runs"
+    try:
+        outcome = stress.run_once(1, 1, args, runs)
+        orphan_pid = int(pidfile.read_text())
+        assert outcome.failed
+        (failure,) = outcome.failures
+        assert failure.startswith("FAILED ")
+        assert failure.endswith("test_inner.py::test_fails")
+        assert [proc.pid for proc in outcome.orphans] == [orphan_pid]
+        assert not psutil.pid_exists(orphan_pid) or (
+            psutil.Process(orphan_pid).status() == psutil.STATUS_ZOMBIE
+        )
+        out = capsys.readouterr().out
+        assert f"test_inner.py::test_fails  (seed {outcome.seed})" in out
+        assert f"--randomly-seed={outcome.seed}" in out
+        assert f"orphan (killed now): pid {orphan_pid}" in out
+    finally:
+        if pidfile.exists():
+            stress.kill_processes([ProcessInfo(pid=int(pidfile.read_text()))])
+
+
+def test_clean_stress_runs_end_with_the_summary_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = _inner_suite(tmp_path, "def test_one():\n    pass\n\ndef test_two():\n    pass\n")
+    assert stress.main(["2", *argv]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "stress: 2 runs, 0 failed, 0 orphan processes"
+    seeds = [line.split("seed ")[1].split(":")[0] for line in lines if ", seed " in line]
+    assert len(seeds) == 2
