@@ -23,6 +23,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def check(session: nox.Session) -> None:
+    """The main job: the migration safety contract against the built-in reference tool."""
+    session.install(".")
+    session.run("migration-harness", "check", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff>=0.6")
@@ -35,3 +42,31 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the importable package."""
     session.install("-e", ".", "mypy>=1.10", "types-psutil")
     session.run("mypy", "harness")
+
+
+@nox.session
+def windows(session: nox.Session) -> None:
+    """The suite on Windows: natively there; on Linux under Wine with Windows CPython.
+
+    On Linux the first run provisions and caches the Windows environment (see
+    `migration-harness windows --help`); arguments after `--` go to pytest.
+    """
+    import os
+    import shutil
+    import sys
+
+    if sys.platform == "win32":
+        session.install("-e", ".[test]")
+        args = session.posargs or ["-n", "auto"]
+        session.run("pytest", "tests", f"--timeout={TEST_TIMEOUT_S}", *args)
+        return
+    if not (os.environ.get("MIGRATION_HARNESS_WINE") or shutil.which("wine")):
+        session.error(
+            "wine not found on PATH; install it with `sudo apt-get install wine wine64` "
+            "(Debian/Ubuntu) and run `nox -s windows` again"
+        )
+    session.install("-e", ".")
+    # Every process start costs ~0.5-2 s under Wine: a longer per-test bound, two
+    # xdist workers (pass `-- -p no:xdist` to run serially), random order stays on.
+    args = session.posargs or ["-n", "2"]
+    session.run("migration-harness", "windows", "--pytest", "--", "tests", "--timeout=900", *args)

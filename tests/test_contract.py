@@ -4,6 +4,8 @@ a tool in another language is checked the same way, and pytest users get the sam
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,20 +84,58 @@ def test_a_tool_written_in_sh_is_checked_the_same_way(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="shtool is a POSIX sh script")
 def test_a_broken_sh_tool_fails_naming_the_contract(tmp_path: Path) -> None:
     """The same tool with its lock removed: the contract must say which promise broke."""
-    tool_dir = tmp_path / "broken"
-    tool_dir.mkdir()
-    source = (SHTOOL_SPEC.parent / "shtool").read_text(encoding="utf-8")
-    unlocked = source.replace('mkdir "$lock" 2>/dev/null ||', "true ||").replace(
-        "trap 'rmdir \"$lock\"' EXIT", ":"
+    spec = _variant(
+        tmp_path,
+        ('mkdir "$lock" 2>/dev/null ||', "true ||"),
+        ("trap 'rmdir \"$lock\"' EXIT", ":"),
     )
-    assert unlocked != source
-    (tool_dir / "shtool").write_text(unlocked, encoding="utf-8")
-    spec = tool_dir / "migration-harness.toml"
-    spec.write_text(SHTOOL_SPEC.read_text(encoding="utf-8"), encoding="utf-8")
     result = check("--config", str(spec), "--contract", "lock-held", cwd=tmp_path)
     assert result.returncode == 1
     assert "broke lock-held" in verdict(result)
     assert "exit 0, expected a refusal" in result.stdout
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="deterministic crash points need strace")
+def test_crash_points_find_an_in_place_write_in_a_sh_tool(tmp_path: Path) -> None:
+    """shtool with its atomic write turned into an in-place write is broken when killed
+    between truncating and writing a file: the strace backend must find that write."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    spec = _variant(
+        tmp_path,
+        ('  tmp="$1.tmp.$$"\n  cat > "$tmp" && mv -f "$tmp" "$1"', '  cat > "$1"'),
+    )
+    report = tmp_path / "report.json"
+    result = check(
+        "--config",
+        str(spec),
+        "--contract",
+        "crash",
+        "--crash-backend",
+        "strace",
+        "--report-json",
+        str(report),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stdout[-4000:]
+    assert "broke crash" in verdict(result)
+    assert re.search(
+        r"broke the repo:\n\s+crash point \d+: write \S*/repo/(items\.csv|version)", result.stdout
+    )
+
+
+def _variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    """A copy of shtool with ``edits`` applied, and its spec beside it."""
+    tool_dir = tmp_path / "variant"
+    tool_dir.mkdir()
+    source = (SHTOOL_SPEC.parent / "shtool").read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in source
+        source = source.replace(old, new)
+    (tool_dir / "shtool").write_text(source, encoding="utf-8")
+    spec = tool_dir / "migration-harness.toml"
+    spec.write_text(SHTOOL_SPEC.read_text(encoding="utf-8"), encoding="utf-8")
+    return spec
 
 
 def test_unknown_contract_and_mutant_are_usage_errors(tmp_path: Path) -> None:
@@ -159,6 +199,4 @@ def test_contract_failure_shows_commands_and_keeps_the_repo(pytester: pytest.Pyt
     kept = [line for line in result.outlines if "scratch directory kept" in line]
     path = Path(kept[0].split(": ", 1)[1].strip())
     assert (path / "repo" / "version").is_file()
-    import shutil
-
     shutil.rmtree(path)

@@ -18,7 +18,7 @@ from harness import __version__
 PROG = "migration-harness"
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("check", "init", "mock", "summary", "windows")
 
 
 class UsageError(Exception):

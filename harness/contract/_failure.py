@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from harness.locks import find_traceback
+
 if TYPE_CHECKING:
     from harness.proc import RunResult
-
-# Stack traces of the languages migration tools are written in: a user-facing error
-# must be a message, never one of these.
-_STACK_TRACE = re.compile(
-    r"Traceback \(most recent call last\)"  # Python
-    r"|^panic: |^goroutine \d+ \[running\]"  # Go
-    r"|thread '.*' panicked at"  # Rust
-    r"|^\s+at .+ \(.+:\d+:\d+\)$"  # Node.js
-    r"|^Exception in thread \"",  # JVM
-    re.MULTILINE,
-)
 
 
 class ContractFailure(AssertionError):
@@ -58,7 +48,8 @@ def _short(arg: str, limit: int = 60) -> str:
 
 
 def has_stack_trace(text: str) -> bool:
-    return _STACK_TRACE.search(text) is not None
+    """A user-facing error must be a message, never a Python/Go/Rust/Node/JVM stack trace."""
+    return find_traceback(text) is not None
 
 
 def dump_diff(expected: str, actual: str, *, what: str = "dump") -> str:

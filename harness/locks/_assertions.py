@@ -24,6 +24,7 @@ TRACEBACK_PATTERNS: tuple[str, ...] = (
     r"^goroutine \d+ \[",
     r"thread '.*' panicked at",
     r"^\s+at .+:\d+:\d+\)?$",
+    r'^Exception in thread "',
 )
 
 

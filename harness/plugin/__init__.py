@@ -10,7 +10,12 @@ import pytest
 
 from harness import __version__
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "harness.plugin.contract",
+    "harness.plugin.isolation",
+    "harness.plugin.locking",
+    "harness.plugin.processes",
+]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

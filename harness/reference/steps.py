@@ -84,7 +84,8 @@ def _move_blocks(ctx: Ctx, target: Callable[[Repo, str], Path]) -> None:
         dest.parent.mkdir(exist_ok=True)
         os.replace(path, dest)
         ctx.hooks.hit(f"moved block {key}")
-    for directory in {repo.blocks, *(p.parent for p in file_block_paths(repo).values())}:
+    # sorted: the same order every run, so crash points line up between runs
+    for directory in sorted({repo.blocks, *(p.parent for p in file_block_paths(repo).values())}):
         fsutil.fsync_dir(directory)
 
 

