@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.locks import STYLES
+
 SPEC_FILENAME = "migration-harness.toml"
 REFERENCE_SPEC = Path(__file__).parent / "reference" / SPEC_FILENAME
 
@@ -178,17 +180,7 @@ _CHOICES = {
     "on_ahead": ("refuse", "compat"),
     "idempotent": ("bytes", "dump"),
 }
-LOCK_STYLES = (
-    "posix",
-    "flock",
-    "windows",
-    "exclusive-open",
-    "mkdir",
-    "pidfile",
-    "sqlite",
-    "filelock",
-    "command",
-)
+LOCK_STYLES = STYLES  # a target may name any style a holder can take
 CRASH_BACKENDS = ("auto", "strace", "hook", "sweep")
 
 # Which placeholders each templated key may use, beyond the global ones.

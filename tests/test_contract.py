@@ -200,3 +200,20 @@ def test_contract_failure_shows_commands_and_keeps_the_repo(pytester: pytest.Pyt
     path = Path(kept[0].split(": ", 1)[1].strip())
     assert (path / "repo" / "version").is_file()
     shutil.rmtree(path)
+
+
+MIGRATING_DAEMON_SPEC = Path(__file__).parent / "tools" / "refrepo-migrating-daemon.toml"
+
+
+def test_a_daemon_that_migrates_on_start(tmp_path: Path) -> None:
+    result = check("--config", str(MIGRATING_DAEMON_SPEC), "--contract", "daemon", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_a_daemon_that_claims_to_migrate_on_start_but_does_not(tmp_path: Path) -> None:
+    spec = tmp_path / "migration-harness.toml"
+    text = MIGRATING_DAEMON_SPEC.read_text(encoding="utf-8")
+    spec.write_text(text.replace(', "--migrate"]', "]"), encoding="utf-8")
+    result = check("--config", str(spec), "--contract", "daemon", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "after the first daemon start: version is 1, expected 4" in result.stdout

@@ -10,6 +10,7 @@ injection counters do.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -154,8 +155,9 @@ def _resolve(
     paths = []
     for number, path in enumerate(raw):
         anchor = dirs[number] if number < len(dirs) else base
-        joined = path if os.path.isabs(path) or not anchor else os.path.join(anchor, path)
-        paths.append(os.path.normpath(joined))
+        # strace prints Linux paths: join them as POSIX paths on any OS the trace is read on.
+        joined = path if posixpath.isabs(path) or not anchor else posixpath.join(anchor, path)
+        paths.append(posixpath.normpath(joined))
     return tuple(paths)
 
 

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("repo", type=Path)
     p = add("daemon", "hold the repo lock and serve until 'shutdown' or a signal")
     p.add_argument("repo", type=Path)
+    p.add_argument(
+        "--migrate", action="store_true", help="migrate the repo to the latest version first"
+    )
     p = add("shutdown", "stop the repo's daemon and wait until it released the lock")
     p.add_argument("repo", type=Path)
     p = add("open-store", "open the repo's block store with a backend")
@@ -107,7 +110,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.reference import daemon
 
         if command == "daemon":
-            return daemon.run_daemon(args.repo, wait_s=wait_s)
+            return daemon.run_daemon(args.repo, wait_s=wait_s, migrate=args.migrate)
         print(daemon.shutdown(args.repo))
     elif command == "open-store":
         return _cmd_open_store(args)

@@ -44,7 +44,9 @@ def _install_signal_handlers(flag: _StopFlag) -> None:
             signal.signal(signum, flag.handler)
 
 
-def run_daemon(root: Path, *, wait_s: float) -> int:
+def run_daemon(root: Path, *, wait_s: float, migrate: bool = False) -> int:
+    """Serve ``root``; with ``migrate`` (kubo's ``daemon --migrate``) first bring the repo
+    to the latest version, under the same lock."""
     repo = Repo(root)
     version = read_version(repo)
     if version > LATEST:
@@ -54,6 +56,8 @@ def run_daemon(root: Path, *, wait_s: float) -> int:
     with RepoLock(repo, wait_s=wait_s), socket.create_server(("127.0.0.1", 0)) as server:
         server.settimeout(_POLL_S)
         port = server.getsockname()[1]
+        if migrate:
+            _migrate_first(repo)
         Ctx(repo).write(repo.api_file, f"127.0.0.1:{port}\n".encode())
         print(READY_LINE, flush=True)
         requester = _serve(server, flag)
@@ -64,6 +68,17 @@ def run_daemon(root: Path, *, wait_s: float) -> int:
             _send(requester, "stopped\n")
     print("Daemon stopped", flush=True)
     return 0
+
+
+def _migrate_first(repo: Repo) -> None:
+    import os
+
+    from harness.reference.hooks import Checkpoints
+    from harness.reference.migrate import migrate_locked
+    from harness.reference.mutants import active_mutant
+
+    ctx = Ctx(repo, Checkpoints(os.environ), active_mutant(os.environ))
+    print(migrate_locked(ctx, LATEST, allow_downgrade=False, environ=os.environ), flush=True)
 
 
 def _serve(server: socket.socket, flag: _StopFlag) -> socket.socket | None:

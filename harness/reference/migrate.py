@@ -48,26 +48,30 @@ def migrate(ctx: Ctx, to: int, *, allow_downgrade: bool, environ: Mapping[str, s
     """Migrate ``ctx.repo`` to ``to``; returns the line to print on success."""
     wait_s = lock_wait_from_env(environ)
     with RepoLock(ctx.repo, wait_s=wait_s, mutant=ctx.mutant):
-        current = read_version(ctx.repo)
-        if current > LATEST:
-            if ctx.mutant == "ahead-downgrade":
-                return _downgrade_ahead(ctx, current)
-            raise RefError(ahead_message(current))
-        check_target(current, to, allow_downgrade=allow_downgrade)
-        read_config(ctx.repo)  # a corrupt config fails here, before anything is written
-        steps = plan(current, to)
-        executables = {
-            (frm, t): external.find_step(
-                external.executable_name(frm, t), environ, mutant=ctx.mutant
-            )
-            for frm, t in steps
-            if external.is_external(frm, t)
-        }
-        _remove_stale_temps(ctx)
-        if not steps:
-            return _already_there(ctx, current)
-        for frm, t in steps:
-            _run_one(ctx, frm, t, executables.get((frm, t)), environ)
+        return migrate_locked(ctx, to, allow_downgrade=allow_downgrade, environ=environ)
+
+
+def migrate_locked(ctx: Ctx, to: int, *, allow_downgrade: bool, environ: Mapping[str, str]) -> str:
+    """The chain itself, for a caller that already holds the repo lock (the daemon's
+    ``--migrate``): the lock is taken once per process, never twice."""
+    current = read_version(ctx.repo)
+    if current > LATEST:
+        if ctx.mutant == "ahead-downgrade":
+            return _downgrade_ahead(ctx, current)
+        raise RefError(ahead_message(current))
+    check_target(current, to, allow_downgrade=allow_downgrade)
+    read_config(ctx.repo)  # a corrupt config fails here, before anything is written
+    steps = plan(current, to)
+    executables = {
+        (frm, t): external.find_step(external.executable_name(frm, t), environ, mutant=ctx.mutant)
+        for frm, t in steps
+        if external.is_external(frm, t)
+    }
+    _remove_stale_temps(ctx)
+    if not steps:
+        return _already_there(ctx, current)
+    for frm, t in steps:
+        _run_one(ctx, frm, t, executables.get((frm, t)), environ)
     return f"migrated {ctx.repo.root} from version {current} to {to}"
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.contract._failure import ContractFailure, ContractSkip
 from harness.contract._registry import Case, Context, contract, single, span
@@ -48,21 +49,16 @@ def backend_for(ctx: Context) -> CrashBackend:
     single(span),
 )
 def crash(ctx: Context, case: Case) -> None:
-    tool, repo, target = ctx.tool, ctx.repo, ctx.target
-    backend = backend_for(ctx)
-    tool.create(repo, target.oldest)
-    before = tool.dump(repo, "before migrating")
-    pristine = ctx.workdir / "pristine"
-    shutil.copytree(repo, pristine, symlinks=True)
-    args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
-    points = backend.enumerate(
-        args, env=tool.env.vars, cwd=ctx.workdir, repo=repo, timeout=target.timeout_s
-    )
+    tool = ctx.tool
+    crasher = Crasher.prepare(ctx, backend_for(ctx), ctx.repo)
+    backend = crasher.backend
+    before = tool.dump(ctx.repo, "before migrating")
+    points = crasher.points()
     if not points:
         raise tool.fail(f"the {backend.name} backend found no crash points in a migration run")
     outcomes: list[PointOutcome] = []
     for point in points:
-        outcomes.append(_survive(ctx, backend, point, args, pristine, before))
+        outcomes.append(_survive(ctx, crasher, point, before))
         if outcomes[-1].problem is not None:
             break  # the first point that loses data is the answer; the rest would be noise
     first = outcomes[-1]
@@ -78,26 +74,51 @@ def crash(ctx: Context, case: Case) -> None:
         )
 
 
-def _survive(
-    ctx: Context,
-    backend: CrashBackend,
-    point: CrashPoint,
-    args: list[str],
-    pristine: Path,
-    before: str,
-) -> PointOutcome:
-    tool, repo, target = ctx.tool, ctx.repo, ctx.target
-    copy_repo(pristine, repo)
-    result = backend.crash_at(
-        point, args, env=tool.env.vars, cwd=ctx.workdir, repo=repo, timeout=target.timeout_s
-    )
-    tool.transcript.append(result)
+@dataclass
+class Crasher:
+    """A repo at the oldest version, a pristine copy of it, and a backend that kills
+    migrations of that repo at its crash points."""
+
+    ctx: Context
+    backend: CrashBackend
+    repo: Path
+    pristine: Path
+    args: list[str]
+
+    @classmethod
+    def prepare(cls, ctx: Context, backend: CrashBackend, repo: Path) -> Crasher:
+        tool, target = ctx.tool, ctx.target
+        tool.create(repo, target.oldest)
+        pristine = repo.with_name(repo.name + "-pristine")
+        shutil.copytree(repo, pristine, symlinks=True)
+        args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
+        return cls(ctx, backend, repo, pristine, args)
+
+    def _where(self) -> dict[str, Any]:
+        tool = self.ctx.tool
+        return {"env": tool.env.vars, "cwd": self.ctx.workdir, "repo": self.repo}
+
+    def points(self) -> Sequence[CrashPoint]:
+        timeout = self.ctx.target.timeout_s
+        return self.backend.enumerate(self.args, timeout=timeout, **self._where())
+
+    def crash(self, point: CrashPoint) -> None:
+        """A fresh copy of the repo, migrated until killed at ``point``."""
+        copy_repo(self.pristine, self.repo)
+        timeout = self.ctx.target.timeout_s
+        result = self.backend.crash_at(point, self.args, timeout=timeout, **self._where())
+        self.ctx.tool.transcript.append(result)
+        clear_stale_lock(self.ctx, self.repo)
+
+
+def _survive(ctx: Context, crasher: Crasher, point: CrashPoint, before: str) -> PointOutcome:
+    tool, repo, target = ctx.tool, crasher.repo, ctx.target
+    crasher.crash(point)
     try:
         version = tool.version_of(repo, "after the crash: reading the version")
         if version not in target.versions:
             raise tool.fail(f"after the crash the version is {version}, not one the tool knows")
         tool.expect_dump(repo, before, "after the crash")
-        clear_stale_lock(ctx, repo)
         tool.expect_ok(tool.migrate(repo, target.latest, version), "re-running after the crash")
         tool.expect_version(repo, target.latest, "after the re-run")
         tool.expect_dump(repo, before, "after the re-run")

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.contract._registry import Case, Context, contract, lacks, single, span
@@ -34,27 +35,11 @@ def _lock_cases(target: Target) -> list[Case]:
     _lock_cases,
 )
 def lock_held(ctx: Context, case: Case) -> None:
-    tool, repo, target = ctx.tool, ctx.repo, ctx.target
-    tool.create(repo, target.oldest)
-    before_dump = tool.dump(repo, "before migrating")
-    ignore = _ignores_with_lock(tool, repo)
-    before = snapshot_tree(repo, ignore=ignore)
+    tool, repo = ctx.tool, ctx.repo
+    start = _Start.at_oldest(tool, repo)
     with _held(tool, repo) as holder:
-        if target.on_lock_held == "fail-fast":
-            result = tool.migrate(repo, target.latest, target.oldest, timeout=FAIL_FAST_BOUND_S)
-            _expect_fast_refusal(tool, result, "migrating while the lock is held")
-            _expect_untouched(tool, repo, before, ignore, "after the refused run")
-            holder.release()
-        else:
-            waiter = _in_background(lambda: tool.migrate(repo, target.latest, target.oldest))
-            _expect_blocked(tool, waiter, repo, before, ignore, "while the lock is held")
-            holder.release()
-            result = waiter.join(target.lock_wait_s + HANG_MARGIN_S)
-            tool.expect_ok(result, "the waiting migration, after the lock was released")
-    if target.on_lock_held == "fail-fast":
-        tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating after release")
-    tool.expect_version(repo, target.latest, "after release")
-    tool.expect_dump(repo, before_dump, "after release")
+        _contend(tool, start, holder.release, "while the lock is held", "after the release")
+    start.expect_migrated(tool, "after the release")
 
 
 @contract(
@@ -64,16 +49,13 @@ def lock_held(ctx: Context, case: Case) -> None:
 )
 def stale_lock(ctx: Context, case: Case) -> None:
     tool, repo, target = ctx.tool, ctx.repo, ctx.target
-    tool.create(repo, target.oldest)
-    before_dump = tool.dump(repo, "before migrating")
-    ignore = _ignores_with_lock(tool, repo)
-    before = snapshot_tree(repo, ignore=ignore)
+    start = _Start.at_oldest(tool, repo)
     with _held(tool, repo) as holder:
         holder.crash()
     if target.on_stale_lock == "refuse":
         result = tool.migrate(repo, target.latest, target.oldest, timeout=FAIL_FAST_BOUND_S)
         _expect_fast_refusal(tool, result, "migrating over a stale lock")
-        _expect_untouched(tool, repo, before, ignore, "after the refused run")
+        start.expect_untouched(tool, "after the refused run")
         return
     bound = target.stale_after_s + RECOVER_SLACK_S
     result = tool.migrate(repo, target.latest, target.oldest, timeout=bound + target.lock_wait_s)
@@ -83,8 +65,7 @@ def stale_lock(ctx: Context, case: Case) -> None:
             f"recovering from the stale lock took {result.duration:.1f}s; the bound is "
             f"stale_after_s + {RECOVER_SLACK_S:g}s = {bound:g}s"
         )
-    tool.expect_version(repo, target.latest, "after recovering")
-    tool.expect_dump(repo, before_dump, "after recovering")
+    start.expect_migrated(tool, "after recovering")
 
 
 def _concurrent_cases(target: Target) -> list[Case]:
@@ -142,40 +123,75 @@ def daemon(ctx: Context, case: Case) -> None:
     if target.daemon.migrates_on_start:
         _daemon_migrates_on_start(ctx, before_dump)
         return
-    ignore = tool.relative_ignores(repo)
     with _running_daemon(tool, repo) as stop:
-        before = snapshot_tree(repo, ignore=ignore)
-        if target.on_lock_held == "fail-fast":
-            result = tool.migrate(repo, target.latest, target.oldest, timeout=FAIL_FAST_BOUND_S)
-            _expect_fast_refusal(tool, result, "migrating while the daemon runs")
-            _expect_untouched(tool, repo, before, ignore, "after the refused run")
-            stop()
-        else:
-            waiter = _in_background(lambda: tool.migrate(repo, target.latest, target.oldest))
-            _expect_blocked(tool, waiter, repo, before, ignore, "while the daemon runs")
-            stop()
-            result = waiter.join(target.lock_wait_s + HANG_MARGIN_S)
-            tool.expect_ok(result, "the waiting migration, after the daemon stopped")
-    if target.on_lock_held == "fail-fast":
-        tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating after stop")
-    tool.expect_version(repo, target.latest, "after the daemon stopped")
-    tool.expect_dump(repo, before_dump, "after the daemon stopped")
+        # Taken once the daemon runs: what it writes on start is not the migration's doing.
+        start = _Start.snapshot(tool, repo, before_dump)
+        _contend(tool, start, stop, "while the daemon runs", "after the daemon stopped")
+    start.expect_migrated(tool, "after the daemon stopped")
 
 
 def _daemon_migrates_on_start(ctx: Context, before_dump: str) -> None:
-    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    tool, repo = ctx.tool, ctx.repo
     with _running_daemon(tool, repo) as stop:
         stop()
-    tool.expect_version(repo, target.latest, "after the first daemon start")
-    tool.expect_dump(repo, before_dump, "after the first daemon start")
-    ignore = tool.relative_ignores(repo)
-    before = snapshot_tree(repo, ignore=ignore)
+    start = _Start.snapshot(tool, repo, before_dump)
+    start.expect_migrated(tool, "after the first daemon start")
     with _running_daemon(tool, repo) as stop:
         stop()
-    _expect_untouched(tool, repo, before, ignore, "after a second daemon start (must be a no-op)")
+    start.expect_untouched(tool, "after a second daemon start (must be a no-op)")
 
 
 # --- helpers -----------------------------------------------------------------------
+
+
+@dataclass
+class _Start:
+    """A repo at the oldest version and what it held before anyone contended for it."""
+
+    repo: Path
+    dump: str
+    ignore: list[str]
+    tree: TreeSnapshot
+
+    @classmethod
+    def at_oldest(cls, tool: Tool, repo: Path) -> _Start:
+        tool.create(repo, tool.target.oldest)
+        return cls.snapshot(tool, repo, tool.dump(repo, "before migrating"))
+
+    @classmethod
+    def snapshot(cls, tool: Tool, repo: Path, dump: str) -> _Start:
+        ignore = _ignores_with_lock(tool, repo)
+        return cls(repo, dump, ignore, snapshot_tree(repo, ignore=ignore))
+
+    def expect_untouched(self, tool: Tool, when: str) -> None:
+        diff = self.tree.diff(snapshot_tree(self.repo, ignore=self.ignore))
+        if diff:
+            raise tool.fail(f"{when}: the repo changed while it must be untouched:\n{diff}")
+
+    def expect_migrated(self, tool: Tool, when: str) -> None:
+        tool.expect_version(self.repo, tool.target.latest, when)
+        tool.expect_dump(self.repo, self.dump, when)
+
+
+def _contend(
+    tool: Tool, start: _Start, release: Callable[[], None], while_held: str, after: str
+) -> None:
+    """Migrate while something else holds the lock: a fail-fast tool must refuse at once
+    and a waiting tool must still be waiting, the repo untouched either way; then
+    ``release`` and the migration must go through."""
+    target, repo = tool.target, start.repo
+    if target.on_lock_held == "fail-fast":
+        result = tool.migrate(repo, target.latest, target.oldest, timeout=FAIL_FAST_BOUND_S)
+        _expect_fast_refusal(tool, result, f"migrating {while_held}")
+        start.expect_untouched(tool, f"after the run refused {while_held}")
+        release()
+        tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), f"migrating {after}")
+        return
+    waiter = _Background(lambda: tool.migrate(repo, target.latest, target.oldest))
+    _expect_blocked(tool, waiter, start, while_held)
+    release()
+    result = waiter.join(target.lock_wait_s + HANG_MARGIN_S)
+    tool.expect_ok(result, f"the waiting migration, {after}")
 
 
 class _Background:
@@ -199,13 +215,7 @@ class _Background:
         return self._result
 
 
-def _in_background(fn: Callable[[], RunResult]) -> _Background:
-    return _Background(fn)
-
-
-def _expect_blocked(
-    tool: Tool, waiter: _Background, repo: Path, before: TreeSnapshot, ignore: list[str], when: str
-) -> None:
+def _expect_blocked(tool: Tool, waiter: _Background, start: _Start, when: str) -> None:
     deadline = time.monotonic() + BLOCKED_CHECK_S
     while time.monotonic() < deadline and waiter.running():
         time.sleep(0.05)
@@ -215,7 +225,7 @@ def _expect_blocked(
             f"{when}: the migration exited ({'exit ' + str(result.returncode)}) after "
             f"{result.duration:.2f}s instead of waiting (on_lock_held = wait)"
         )
-    _expect_untouched(tool, repo, before, ignore, when)
+    start.expect_untouched(tool, when)
 
 
 def _expect_fast_refusal(tool: Tool, result: RunResult, doing: str) -> None:
@@ -225,14 +235,6 @@ def _expect_fast_refusal(tool: Tool, result: RunResult, doing: str) -> None:
             "(on_lock_held = fail-fast); killed"
         )
     tool.expect_refusal(result, doing, "must name the lock", tool.target.lock_message)
-
-
-def _expect_untouched(
-    tool: Tool, repo: Path, before: TreeSnapshot, ignore: list[str], when: str
-) -> None:
-    diff = before.diff(snapshot_tree(repo, ignore=ignore))
-    if diff:
-        raise tool.fail(f"{when}: the repo changed while it must be untouched:\n{diff}")
 
 
 def _ignores_with_lock(tool: Tool, repo: Path) -> list[str]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from harness.contract._failure import ContractSkip
 from harness.contract._registry import Case, Context, contract, lacks, single, span
 from harness.contract._tool import Tool, copy_repo
-from harness.contract.checks.crash import clear_stale_lock
 from harness.files import find_litter
 from harness.target import Target
 
@@ -105,7 +104,7 @@ def no_litter(ctx: Context, case: Case) -> None:
 def _crash_litter_does_not_break_rerun(ctx: Context) -> None:
     """Kill a few migrations part-way (crash points spread over the run); whatever they
     leave behind must not stop the next run from reaching latest."""
-    from harness.contract.checks.crash import backend_for
+    from harness.contract.checks.crash import Crasher, backend_for
     from harness.crash import sample_evenly
 
     try:
@@ -113,18 +112,10 @@ def _crash_litter_does_not_break_rerun(ctx: Context) -> None:
     except ContractSkip:
         return  # no crash backend here: the crash contract reports why
     tool, target = ctx.tool, ctx.target
-    repo = ctx.workdir / "crash-repo"
-    tool.create(repo, target.oldest)
-    pristine = ctx.workdir / "crash-pristine"
-    shutil.copytree(repo, pristine, symlinks=True)
-    args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
-    env, cwd, timeout = tool.env.vars, ctx.workdir, target.timeout_s
-    points = backend.enumerate(args, env=env, cwd=cwd, repo=repo, timeout=timeout)
-    for point in sample_evenly(list(points), CRASH_LITTER_POINTS):
-        copy_repo(pristine, repo)
-        crashed = backend.crash_at(point, args, env=env, cwd=cwd, repo=repo, timeout=timeout)
-        tool.transcript.append(crashed)
-        clear_stale_lock(ctx, repo)
+    crasher = Crasher.prepare(ctx, backend, ctx.workdir / "crash-repo")
+    repo = crasher.repo
+    for point in sample_evenly(list(crasher.points()), CRASH_LITTER_POINTS):
+        crasher.crash(point)
         version = tool.version_of(repo, f"after a crash at {point.describe()}")
         tool.expect_ok(
             tool.migrate(repo, target.latest, version),
