@@ -40,7 +40,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the importable package."""
-    session.install("-e", ".", "mypy>=1.10", "types-psutil")
+    # tomli: mypy checks the Python 3.10 branch, where tomllib comes from tomli.
+    session.install("-e", ".", "mypy>=1.10", "types-psutil", "tomli>=2.0")
     session.run("mypy", "harness")
 
 
