@@ -45,6 +45,13 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "harness")
 
 
+WINE_DESELECT = (
+    "--deselect=tests/test_contract.py::test_reference_tool_passes_every_contract",
+    "--deselect=tests/test_contract.py::test_every_mutant_is_caught_by_its_contract[inplace-config]",
+    "--deselect=tests/test_contract.py::test_every_mutant_is_caught_by_its_contract[version-first]",
+)
+
+
 @nox.session
 def windows(session: nox.Session) -> None:
     """The suite on Windows: natively there; on Linux under Wine with Windows CPython.
@@ -67,7 +74,16 @@ def windows(session: nox.Session) -> None:
             "(Debian/Ubuntu) and run `nox -s windows` again"
         )
     session.install("-e", ".")
-    # Every process start costs ~0.5-2 s under Wine: a longer per-test bound, two
-    # xdist workers (pass `-- -p no:xdist` to run serially), random order stays on.
-    args = session.posargs or ["-n", "2"]
-    session.run("migration-harness", "windows", "--pytest", "--", "tests", "--timeout=900", *args)
+    if session.posargs:
+        session.run("migration-harness", "windows", "--pytest", "--", "tests", *session.posargs)
+        return
+    # Every process start costs ~0.5-2 s under Wine: a longer per-test bound, two xdist
+    # workers, random order stays on. The whole-contract test runs once, as `check` below,
+    # instead of inside pytest; the two crash mutants need strace (Linux) to stay quick.
+    session.run(
+        "migration-harness", "windows", "--pytest", "--", "tests", "--timeout=900", "-n", "2",
+        *WINE_DESELECT,
+    )  # fmt: skip
+    # The main job under Windows semantics. The crash contract (hook backend: about
+    # 6 minutes under Wine) is left to `migration-harness windows check --contract crash`.
+    session.run("migration-harness", "windows", "check", "-k", "not crash")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -280,15 +281,16 @@ def test_parse_failures_reads_the_short_summary() -> None:
 
 
 def test_find_orphans_on_a_fake_process_table() -> None:
-    root = "/tmp/mh-stress-x/run1"
+    # Built with os.sep: on Windows the runner compares native paths.
+    root = os.path.join(os.sep, "tmp", "mh-stress-x", "run1")
     table = [
         ProcessInfo(pid=1, cmdline=("init",), cwd="/"),
         ProcessInfo(pid=10, cmdline=("python", "-c", "pass"), cwd="/home"),  # descendant
         ProcessInfo(pid=11, cmdline=("sleep", "9"), cwd="/", marker="run-1"),  # marker
         ProcessInfo(pid=12, cmdline=("sleep", "9"), cwd="/", marker="run-0"),  # other run
-        ProcessInfo(pid=13, cmdline=("daemon",), cwd=root + "/basetemp/t0"),  # cwd inside
-        ProcessInfo(pid=14, cmdline=("mock", root + "/tmp/bin/x")),  # argument inside
-        ProcessInfo(pid=15, cmdline=("x",), cwd="/tmp/mh-stress-x/run10"),  # prefix only
+        ProcessInfo(pid=13, cmdline=("daemon",), cwd=os.path.join(root, "basetemp")),  # inside
+        ProcessInfo(pid=14, cmdline=("mock", os.path.join(root, "tmp", "x"))),  # arg inside
+        ProcessInfo(pid=15, cmdline=("x",), cwd=root + "0"),  # prefix only
         ProcessInfo(pid=16, cmdline=("pytest",), cwd=root),  # excluded: the runner
     ]
     orphans = find_orphans(table, descendants={10, 16}, marker="run-1", roots=[root], exclude={16})

@@ -11,6 +11,9 @@ import pytest
 from harness.env import ExecutableNotFound, IsolatedEnv, which
 from harness.mockbin import MockBin
 
+# What `tool` resolves to: Windows finds it through PATHEXT, so the file is tool.exe there.
+EXE = ".exe" if sys.platform == "win32" else ""
+
 
 def _exe(directory: Path, name: str, *, mode: int = 0o755) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
@@ -22,8 +25,8 @@ def _exe(directory: Path, name: str, *, mode: int = 0o755) -> Path:
 
 def test_which_searches_only_the_given_path(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    _exe(second, "tool")
-    found = _exe(first, "tool")
+    _exe(second, "tool" + EXE)
+    found = _exe(first, "tool" + EXE)
     assert which("tool", os.pathsep.join([str(first), str(second)])) == str(found)
     assert which("sh", str(first)) is None, "must not fall back to the process PATH"
     assert which("tool", None) is None
@@ -39,7 +42,7 @@ def test_which_skips_files_without_the_run_bit(tmp_path: Path) -> None:
 
 
 def test_which_with_a_directory_part(tmp_path: Path) -> None:
-    exe = _exe(tmp_path, "tool")
+    exe = _exe(tmp_path, "tool" + EXE)
     assert which(str(exe), None) == str(exe)
     assert which(str(tmp_path / "missing"), str(tmp_path)) is None
 
@@ -75,7 +78,8 @@ def test_changes_never_reach_os_environ(tmp_path: Path) -> None:
 
 
 def test_unset_and_overrides_with_none() -> None:
-    env = IsolatedEnv({"A": "1", "B": "2"}, overrides={"A": None})
+    # keep=[]: on Windows SYSTEMROOT is kept by default (CreateProcess needs it).
+    env = IsolatedEnv({"A": "1", "B": "2"}, overrides={"A": None}, keep=[])
     env.unset("B")
     env.unset("NEVER_SET")
     assert env.vars == {}
@@ -90,7 +94,7 @@ def test_prepend_and_append_order(tmp_path: Path) -> None:
 
 
 def test_case_insensitive_keys() -> None:
-    env = IsolatedEnv({"Path": "x"}, case_insensitive=True)
+    env = IsolatedEnv({"Path": "x"}, case_insensitive=True, keep=[])
     assert env.get("PATH") == "x"
     env.set("path", "y")
     assert env.vars == {"PATH": "y"}
@@ -124,7 +128,7 @@ def test_resolve_names_the_executable_and_path(tmp_path: Path) -> None:
         env.resolve(["no-such-tool", "arg"])
     assert "no-such-tool" in str(info.value) and str(tmp_path) in str(info.value)
     assert isinstance(info.value, FileNotFoundError)
-    exe = _exe(tmp_path, "tool")
+    exe = _exe(tmp_path, "tool" + EXE)
     assert env.resolve(["tool", "arg"]) == [str(exe), "arg"]
 
 

@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 import harness.cli
 from harness.mockbin import build_mock
 from harness.scaffold import WORKFLOW_FILE, ScaffoldValues, default_workflow_ref, render
+from harness.windows import running_under_wine
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -64,6 +65,10 @@ def run_tool(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def require_tool(name: str) -> str:
+    if running_under_wine():
+        # Both are Rust-built (rpds-py behind jsonschema, zizmor.exe) and load
+        # bcryptprimitives.dll, which Wine 8 lacks; real Windows runners have it.
+        pytest.skip(f"{name} needs bcryptprimitives.dll, which Wine does not provide")
     path = find_tool(name)
     if path is None:
         pytest.skip(f"{name} is not installed: pip install -e '.[test]' provides it")

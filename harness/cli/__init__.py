@@ -48,7 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_std_streams() -> None:
+    """Tool output quoted in reports may hold any character; a Windows pipe or console
+    encodes with its code page (cp1252) and would raise on the first one it lacks."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_std_streams()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

@@ -123,7 +123,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _utf8_std_streams() -> None:
+    """Write UTF-8, as the harness reads it: on Windows a pipe gets the ANSI code page
+    (cp1252), where printing a non-ASCII repo path raised UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _utf8_std_streams()
     args = build_parser().parse_args(argv)
     try:
         active_mutant(os.environ)  # an unknown name fails every command, not just migrate

@@ -25,7 +25,7 @@ from harness.windows._api import (
 )
 from harness.windows._provision import CACHE_ENV, ProvisionError, default_cache_dir
 from harness.windows._requirements import RequirementsError
-from harness.windows._wine import WINE_ENV, WineNotFound, find_wine
+from harness.windows._wine import WINE_ENV, WineNotFound, find_wine, running_under_wine
 
 __all__ = [
     "CACHE_ENV",
@@ -40,5 +40,6 @@ __all__ = [
     "find_wine",
     "native_python",
     "provision",
+    "running_under_wine",
     "windows_python",
 ]

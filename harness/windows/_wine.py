@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -75,3 +76,16 @@ def ensure_prefix(wine: str, prefix: Path, progress: Callable[[str], None]) -> N
         tail = output.getvalue().decode("utf-8", "replace")[-2000:]
         raise RuntimeError(f"`wine wineboot -i` failed with exit status {returncode}:\n{tail}")
     mark.write_text("ok\n")
+
+
+def running_under_wine() -> bool:
+    """True in a Windows process that Wine runs: Wine's ntdll exports wine_get_version,
+    which no real Windows has. Tests use it to tell Wine's gaps from Windows behaviour."""
+    if sys.platform == "win32":
+        import ctypes
+
+        try:
+            return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+        except OSError:
+            return False
+    return False
