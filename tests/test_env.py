@@ -15,6 +15,11 @@ from harness.mockbin import MockBin
 EXE = ".exe" if sys.platform == "win32" else ""
 
 
+def same_file_name(found: str, expected: Path) -> bool:
+    """Windows appends the PATHEXT entry as written (tool.EXE); its names ignore case."""
+    return os.path.normcase(found) == os.path.normcase(str(expected))
+
+
 def _exe(directory: Path, name: str, *, mode: int = 0o755) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
@@ -27,7 +32,8 @@ def test_which_searches_only_the_given_path(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     _exe(second, "tool" + EXE)
     found = _exe(first, "tool" + EXE)
-    assert which("tool", os.pathsep.join([str(first), str(second)])) == str(found)
+    found_path = which("tool", os.pathsep.join([str(first), str(second)]))
+    assert found_path is not None and same_file_name(found_path, found)
     assert which("sh", str(first)) is None, "must not fall back to the process PATH"
     assert which("tool", None) is None
     assert which("tool", "") is None
@@ -129,7 +135,8 @@ def test_resolve_names_the_executable_and_path(tmp_path: Path) -> None:
     assert "no-such-tool" in str(info.value) and str(tmp_path) in str(info.value)
     assert isinstance(info.value, FileNotFoundError)
     exe = _exe(tmp_path, "tool" + EXE)
-    assert env.resolve(["tool", "arg"]) == [str(exe), "arg"]
+    resolved, arg = env.resolve(["tool", "arg"])
+    assert same_file_name(resolved, exe) and arg == "arg"
 
 
 def test_run_resolves_against_its_own_path_and_passes_its_env(
