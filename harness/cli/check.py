@@ -6,10 +6,13 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.cli import UsageError
 from harness.target import REFERENCE_SPEC, SPEC_FILENAME, SpecError, Target
+
+if TYPE_CHECKING:
+    from harness.contract.report import Reporter
 
 # Last-resort bound per contract case; every command inside already has its own.
 CASE_TIMEOUT_S = 1800
@@ -158,7 +161,7 @@ def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> in
     return 0
 
 
-def _print_failures(reporter: Any) -> None:
+def _print_failures(reporter: Reporter) -> None:
     for result in reporter.failed:
         print(f"\n{'=' * 20} {result.case} {'=' * 20}", file=sys.stdout)
         print(result.details, file=sys.stdout)

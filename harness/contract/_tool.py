@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -90,8 +91,6 @@ class Tool:
 
     def expect_refusal(self, result: RunResult, doing: str, message: str, regex: str) -> None:
         """Non-zero exit, a message matching ``regex``, and no stack trace."""
-        import re
-
         if result.timed_out:
             raise self.fail(f"{doing}: hung; killed after the {result.timeout:g}s bound")
         if result.returncode == 0:
