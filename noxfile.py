@@ -1,4 +1,5 @@
-"""Sessions: tests, check (the contract against the reference tool), lint, typecheck.
+"""Sessions: tests, check (the contract against the reference tool), lint, typecheck,
+windows, bench, stress.
 
 Every session installs what it needs, so nox is the only prerequisite.
 """
@@ -87,3 +88,41 @@ def windows(session: nox.Session) -> None:
     # The main job under Windows semantics. The crash contract (hook backend: about
     # 6 minutes under Wine) is left to `migration-harness windows check --contract crash`.
     session.run("migration-harness", "windows", "check", "-k", "not crash")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against DESIGN.md section 10: a table, and bench/results.json.
+
+    Installs mirakuru here (for comparison) and Go if missing (apt-get, as root).
+    `nox -s bench -- --quick` repeats less and skips the minutes-long suite timing.
+    """
+    import os
+    import shutil
+
+    session.install("-e", ".[test]", "mirakuru>=2.5")
+    if shutil.which("go") is None and not os.path.exists("/usr/lib/go/bin/go"):
+        if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+            apt_env = {"DEBIAN_FRONTEND": "noninteractive"}
+            session.run("apt-get", "update", "-qq", external=True, env=apt_env)
+            session.run(
+                "apt-get", "install", "-y", "-qq", "--no-install-recommends", "golang-go",
+                external=True, env=apt_env,
+            )  # fmt: skip
+        else:
+            session.warn(
+                "go not found: go_build_ms is skipped. Install Go (Debian/Ubuntu: "
+                "`sudo apt-get install golang-go`) and run `nox -s bench` again."
+            )
+    session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """The whole suite N times (`-- N [pytest args]`, default 5), random order, -n auto.
+
+    Then checks that no process started by the runs is still alive. Last line:
+    `stress: R runs, F failed, O orphan processes`.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "harness.stress", *session.posargs)
