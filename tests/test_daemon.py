@@ -8,12 +8,12 @@ import textwrap
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from harness import proc
 from harness.plugin.processes import DaemonFactory
 from harness.proc import Daemon, DaemonStartError, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
+from tests.procwait import gone
 
 PY = sys.executable
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -23,19 +23,6 @@ def script(tmp_path: Path, code: str, name: str = "daemon.py") -> list[str]:
     path = tmp_path / name
     path.write_text(textwrap.dedent(code))
     return [PY, "-u", str(path)]
-
-
-def gone(pid: int, bound: float = 60.0) -> bool:
-    """True once ``pid`` no longer runs (or is a zombie), polling up to ``bound`` s."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 SLEEPER = """

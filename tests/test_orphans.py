@@ -9,14 +9,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import psutil
 import pytest
 
 from harness import proc
 from harness.windows import running_under_wine
+from tests.procwait import gone, read_pid
 
 PY = sys.executable
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -31,28 +30,6 @@ def start_sleeper(pid_file):
         f.write(f"{child.pid}\\n")
     return child
 """
-
-
-def read_pid(path: Path, bound: float = 120.0) -> int:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        text = path.read_text() if path.exists() else ""
-        if text.endswith("\n"):
-            return int(text)
-        time.sleep(0.05)
-    raise AssertionError(f"no pid written to {path} within {bound} s")
-
-
-def gone(pid: int, bound: float = 60.0) -> bool:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture

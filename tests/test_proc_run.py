@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
@@ -14,6 +13,7 @@ import pytest
 from harness import proc
 from harness.env import ExecutableNotFound, IsolatedEnv
 from harness.plugin.processes import Runner
+from tests.procwait import gone, read_pid
 
 PY = sys.executable
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups / scripts")
@@ -21,30 +21,6 @@ POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process g
 
 def python(code: str) -> list[str]:
     return [PY, "-c", textwrap.dedent(code)]
-
-
-def read_pid(path: Path, bound: float = 60.0) -> int:
-    """The pid a child wrote to ``path`` (waiting for it, within a generous bound)."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        text = path.read_text() if path.exists() else ""
-        if text.strip().isdigit() and text.endswith("\n"):
-            return int(text)
-        time.sleep(0.02)
-    raise AssertionError(f"no pid written to {path} within {bound} s")
-
-
-def gone(pid: int, bound: float = 60.0) -> bool:
-    """True once ``pid`` no longer runs (or is a zombie), polling up to ``bound`` s."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_run_captures_both_streams_and_the_exit_code() -> None:
