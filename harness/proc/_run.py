@@ -20,6 +20,7 @@ from typing import IO, Any, Literal
 
 from harness.proc import _track
 from harness.proc._output import StreamReader
+from harness.proc._spawn import spawn
 
 #: Lines of each stream that :meth:`RunResult.describe` shows.
 TAIL_LINES = 40
@@ -216,7 +217,7 @@ def popen(
     if "creationflags" in kwargs and "creationflags" in options:
         kwargs["creationflags"] |= options.pop("creationflags")
     options.update(kwargs)
-    proc: subprocess.Popen[Any] = subprocess.Popen(
+    proc: subprocess.Popen[Any] = spawn(
         argv, env=None if env is None else dict(env), cwd=cwd, **options
     )
     _track.track(proc, argv)

@@ -31,6 +31,8 @@ from typing import IO, Any
 
 import psutil
 
+from harness.proc._spawn import spawn
+
 if sys.platform == "win32":
     from harness.proc import _windows as _platform
 else:
@@ -322,7 +324,7 @@ def _start_guardian() -> None:
     # The guardian imports this package: give it the same import path we have.
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     quiet = subprocess.PIPE if sys.platform == "win32" else subprocess.DEVNULL
-    _guardian = subprocess.Popen(
+    _guardian = spawn(
         [sys.executable, "-m", "harness.proc._guardian", str(os.getpid()), path],
         stdin=subprocess.PIPE,
         stdout=quiet,
