@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, daemons, gobuild, mocks, suite_speed
+from bench import concurrency, crashsweep, daemons, gobuild, mocks, suite_speed
 from bench.common import Measured, Settings
 from bench.schema import REQUIRED_KEYS, format_table, validate_results
 
@@ -33,6 +33,7 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "stop_graceful": lambda s, _: daemons.measure_graceful(s),
     "stop_stubborn": lambda s, _: daemons.measure_stubborn(s),
     "concurrent": lambda s, _: concurrency.measure_concurrent(s),
+    "sweep_catch": lambda s, _: crashsweep.measure_sweep_catch(s),
     "xdist": lambda s, _: suite_speed.measure_xdist(s),
 }
 # The results.json keys each step is responsible for (null with a reason if it fails).
@@ -43,6 +44,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "stop_graceful": ("stop_graceful_ms",),
     "stop_stubborn": ("stop_stubborn_s", "mirakuru_stop_stubborn_s"),
     "concurrent": ("concurrent_ratio",),
+    "sweep_catch": tuple(crashsweep.MUTANT_KEYS.values()),
     "xdist": ("xdist_speedup",),
 }
 

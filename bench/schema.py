@@ -33,6 +33,8 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "stop_stubborn_s",
     "mirakuru_stop_stubborn_s",
     "concurrent_ratio",
+    "sweep_catch_inplace_config_rate",
+    "sweep_catch_version_first_rate",
     "xdist_speedup",
 )
 

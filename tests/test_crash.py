@@ -24,6 +24,7 @@ from harness.crash import (
 from harness.crash._points import bounded_points
 from harness.crash._strace import strace_unavailable_reason
 from harness.crash._strace_trace import decode_c_string, parse_trace, split_args
+from harness.crash._sweep import group_bursts, split_gap
 
 needs_strace = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())
@@ -300,16 +301,28 @@ for i in range(6):
 """
 
 
-def test_sweep_backend_slices_a_measured_run(tmp_path: Path) -> None:
+def test_sweep_backend_slices_the_bursts_in_which_the_repo_changed(tmp_path: Path) -> None:
     program = write_program(tmp_path, "slow.py", SLOW)
     args = [sys.executable, str(program), str(tmp_path / "repo")]
     backend = SweepBackend(slices=4)
     points = backend.enumerate(args, cwd=tmp_path, repo=fresh_repo(tmp_path), timeout=60)
-    assert [p.fraction for p in points] == [0.25, 0.5, 0.75]
+    assert backend.measured is not None
+    # six writes 0.1 s apart: six bursts (fewer only if the watcher was starved)
+    assert 1 <= len(backend.bursts) <= 6
+    assert all(0 < start <= end < backend.measured for start, end in backend.bursts)
+    assert backend.bursts == sorted(backend.bursts)
+    # four slices of the bursts, and one kill in each pause between two bursts
+    assert len(points) == 4 + len(backend.bursts) - 1
+    pauses = [p for p in points if "in the pause after" in p.detail]
+    assert [p.burst for p in pauses] == list(range(1, len(backend.bursts)))
+    for pause in pauses:
+        assert pause.burst is not None and pause.at is not None
+        assert backend.bursts[pause.burst - 1][1] < pause.at < backend.bursts[pause.burst][0]
     assert all(p.syscall == "time" and "probabilistic" in p.detail for p in points)
-    assert backend.measured is not None and backend.measured > 0
-    assert points[0].at is not None and points[2].at is not None
-    assert points[0].at < points[2].at
+    assert all(p.burst is not None and p.after_burst is not None for p in points)
+    assert [p.index for p in points] == list(range(1, len(points) + 1))
+    moments = [p.at for p in points]
+    assert moments == sorted(moments)
     assert state(tmp_path / "repo") == {"data": OLD}
     repo = fresh_repo(tmp_path)
     result = backend.crash_at(points[0], args, cwd=tmp_path, repo=repo, timeout=60)
@@ -319,6 +332,56 @@ def test_sweep_backend_slices_a_measured_run(tmp_path: Path) -> None:
     assert steps == [f"step{i}" for i in range(len(steps))]
     if result.returncode == 0:
         assert len(steps) == 6
+
+
+def test_bursts_are_split_at_the_pauses_between_them() -> None:
+    # three changes close together, a long pause, two more
+    changes = [(0.100, 0.101), (0.102, 0.103), (0.104, 0.105), (0.300, 0.301), (0.302, 0.303)]
+    gap = split_gap(changes)
+    assert 0.001 < gap < 0.195
+    assert group_bursts(changes, gap) == [(0.100, 0.105), (0.300, 0.303)]
+    assert group_bursts(changes[:3], split_gap(changes[:3])) == [(0.100, 0.105)]
+
+
+# A migration whose start-up (the sleep) is most of its run, and whose in-place
+# write leaves the data empty for 0.4 s: slicing the whole run would put most
+# kills in the start-up; slicing the bursts of changes puts them right after the
+# truncation, where the data is gone.
+SLOW_START_IN_PLACE = """
+import os, sys, time
+time.sleep(1.0)
+path = os.path.join(sys.argv[1], "data")
+with open(path, "wb") as f:
+    f.flush()
+    time.sleep(0.4)
+    f.write(b"new data\\n")
+"""
+
+
+def test_sweep_kills_inside_a_window_that_follows_a_slow_start(tmp_path: Path) -> None:
+    program = write_program(tmp_path, "inplace.py", SLOW_START_IN_PLACE)
+    args = [sys.executable, str(program), str(tmp_path / "repo")]
+    backend = SweepBackend(slices=4)
+    points = backend.enumerate(args, cwd=tmp_path, repo=fresh_repo(tmp_path), timeout=60)
+    assert len(backend.bursts) == 2, backend.bursts  # the truncation, the write
+    assert backend.bursts[0][0] >= 0.9
+    assert state(tmp_path / "repo") == {"data": OLD}
+    first_burst = [p for p in points if p.burst == 1]
+    assert first_burst, [p.describe() for p in points]
+    repo = fresh_repo(tmp_path)
+    result = backend.crash_at(first_burst[-1], args, cwd=tmp_path, repo=repo, timeout=60)
+    assert result.returncode != 0, result.describe()
+    assert state(repo) == {"data": b""}, first_burst[-1].describe()
+
+
+def test_sweep_slices_the_whole_run_when_the_repo_never_changes(tmp_path: Path) -> None:
+    program = write_program(tmp_path, "idle.py", "import time\ntime.sleep(0.3)\n")
+    args = [sys.executable, str(program)]
+    backend = SweepBackend(slices=4)
+    points = backend.enumerate(args, cwd=tmp_path, repo=fresh_repo(tmp_path), timeout=60)
+    assert backend.bursts == []
+    assert [p.fraction for p in points] == [0.25, 0.5, 0.75]
+    assert all(p.burst is None and "no change" in p.detail for p in points)
 
 
 def test_sweep_rejects_too_few_slices() -> None:

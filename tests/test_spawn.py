@@ -63,4 +63,3 @@ def test_other_errors_are_raised_at_once(error: OSError) -> None:
     with pytest.raises(OSError):
         spawn([sys.executable, "-c", "pass"], start=start)
     assert start.calls == 1
-

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 
 from harness.proc import RunResult
+from harness.proc._spawn import spawn
 
 POLL_INTERVAL = 0.01
 
@@ -56,11 +57,14 @@ def run_watched(
     cwd: str | os.PathLike[str] | None,
     timeout: float | None,
     watcher: Watcher | None = None,
+    poll: float = POLL_INTERVAL,
 ) -> CrashRun:
-    """Run ``args``; kill the whole tree when ``watcher`` says so or ``timeout`` passes."""
+    """Run ``args``; kill the whole tree when ``watcher`` says so or ``timeout`` passes.
+
+    ``watcher`` is asked every ``poll`` seconds (plus the watcher's own time)."""
     start = time.monotonic()
-    proc = subprocess.Popen(
-        list(args),
+    proc: subprocess.Popen[bytes] = spawn(
+        args,
         env=dict(env) if env is not None else None,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
@@ -83,7 +87,7 @@ def run_watched(
                 kill_tree_at_once(proc.pid)
                 timed_out = True
                 break
-            time.sleep(POLL_INTERVAL)
+            time.sleep(poll)
     finally:
         if proc.poll() is None and not (killed or timed_out):
             kill_tree_at_once(proc.pid)

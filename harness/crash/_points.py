@@ -51,6 +51,11 @@ class CrashPoint:
     """Sweep only: the share of a normal run's duration after which the tree is killed."""
     at: float | None = None
     """Sweep only: seconds after the start at which the tree is killed."""
+    burst: int | None = None
+    """Sweep only: the burst of repo changes (1 = the run's first) that ``after_burst``
+    counts from; when set, the kill is timed from that burst's start instead of ``at``."""
+    after_burst: float | None = None
+    """Sweep only: seconds after the start of burst ``burst`` at which the tree is killed."""
     sampled_from: int | None = None
     """Number of points the run had before even sampling cut it down, or None."""
     overwrites: bool = False

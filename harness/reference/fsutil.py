@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -77,11 +78,12 @@ def _replace(temp: Path, path: Path, *, keep_open: bool) -> None:
             handle.close()
 
 
-def write_in_place(path: Path, data: bytes, hooks: Checkpoints) -> None:
-    """Mutant inplace-config: truncate, then write; a crash in between leaves an empty file."""
+@contextlib.contextmanager
+def open_truncated(path: Path, hooks: Checkpoints) -> Iterator[BinaryIO]:
+    """Mutant inplace-config: open ``path`` for writing in place; it is empty until written."""
     with open(path, "wb") as handle:
         hooks.hit(f"truncated {path.name}")
-        handle.write(data)
+        yield handle
 
 
 def remove_file(path: Path) -> bool:

@@ -17,7 +17,7 @@ MUTANT_ENV = "REFREPO_MUTANT"
 
 # name -> one-line description, in listing order.
 MUTANTS: dict[str, str] = {
-    "inplace-config": "writes the config in place (truncate, then write)",
+    "inplace-config": "rewrites the config in place, empty while a step moves the data",
     "no-lock": "takes no repo lock at all",
     "open-handle-rename": "replaces the config while holding it open (fails on Windows only)",
     "drop-backup": "deletes each config backup after a successful step",

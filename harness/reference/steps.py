@@ -45,6 +45,8 @@ class Ctx:
     repo: Repo
     hooks: Checkpoints = field(default_factory=Checkpoints.disabled)
     mutant: str | None = None
+    # Mutant inplace-config: the new config bytes, written when the step's data work is done.
+    pending_config: bytes | None = None
 
     def write(self, path: Path, data: bytes) -> None:
         fsutil.atomic_write(path, data, self.hooks)
@@ -56,7 +58,7 @@ class Ctx:
         if path.exists() and path.read_bytes() == data:
             return
         if self.mutant == "inplace-config":
-            fsutil.write_in_place(path, data, self.hooks)
+            self.pending_config = data
             return
         fsutil.atomic_write(
             path,
@@ -200,10 +202,25 @@ def apply_step(ctx: Ctx, frm: int, to: int) -> None:
             f"(or version-{to}, after an interrupted run), found the version-{shape} layout"
         )
     try:
-        _forward(ctx, frm, to, config)
+        if ctx.mutant == "inplace-config":
+            _forward_rewriting_config_in_place(ctx, frm, to, config, original)
+        else:
+            _forward(ctx, frm, to, config)
     except BaseException:
         rollback_step(ctx, frm, to, original)
         raise
+
+
+def _forward_rewriting_config_in_place(
+    ctx: Ctx, frm: int, to: int, config: dict[str, Any], original: bytes
+) -> None:
+    """Mutant inplace-config: open the config for writing (which truncates it) as the step
+    starts and write the new one when the data work is done, as a tool streaming its output
+    into the file it read would. A crash anywhere in the step leaves an empty config."""
+    with fsutil.open_truncated(ctx.repo.config_file, ctx.hooks) as handle:
+        ctx.pending_config = None
+        _forward(ctx, frm, to, config)
+        handle.write(original if ctx.pending_config is None else ctx.pending_config)
 
 
 def rollback_step(ctx: Ctx, frm: int, to: int, original: bytes) -> None:
