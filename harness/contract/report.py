@@ -41,7 +41,16 @@ class Reporter:
     # --- pytest hooks -----------------------------------------------------------
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.total = sum(1 for i in items if i.nodeid.startswith(COLLECTOR_NAME + "::"))
+        self.total = self._count([i.nodeid for i in items])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        # With `check -- -n N` the collection happens in the workers, each the same.
+        self.total = max(self.total, self._count(ids))
+
+    @staticmethod
+    def _count(nodeids: list[str]) -> int:
+        return sum(1 for nodeid in nodeids if nodeid.startswith(COLLECTOR_NAME + "::"))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
