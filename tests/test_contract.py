@@ -124,6 +124,28 @@ def test_crash_points_find_an_in_place_write_in_a_sh_tool(tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="deterministic crash points need strace")
+@pytest.mark.parametrize("mutant", ["inplace-config", "version-first"])
+def test_strace_breaks_a_crash_mutant_at_the_same_point_every_run(
+    mutant: str, tmp_path: Path
+) -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    seen = []
+    for run in ("first", "second"):
+        workdir = tmp_path / run
+        workdir.mkdir()
+        args = ("--mutant", mutant, "--contract", "crash", "--crash-backend", "strace")
+        result = check(*args, cwd=workdir)
+        assert result.returncode == 1, result.stdout[-4000:]
+        found = re.search(r"^crash point \d+ of .*broke the repo:\n\s+(.*)$", result.stdout, re.M)
+        assert found, result.stdout[-4000:]
+        # the same call on the same file; only the temp directory and pids differ
+        point = re.sub(r"mh-crash\[[^]]*\]-\w+", "TMP", found[0])
+        seen.append(re.sub(r"\.tmp-\d+", ".tmp-PID", point))
+    assert seen[0] == seen[1]
+
+
 def _variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
     """A copy of shtool with ``edits`` applied, and its spec beside it."""
     tool_dir = tmp_path / "variant"
