@@ -43,7 +43,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the importable package."""
     # tomli: mypy checks the Python 3.10 branch, where tomllib comes from tomli.
     session.install("-e", ".", "mypy>=1.10", "types-psutil", "tomli>=2.0")
-    session.run("mypy", "harness")
+    session.run("mypy", "migration_harness")
 
 
 WINE_DESELECT = (
@@ -129,4 +129,4 @@ def stress(session: nox.Session) -> None:
     `stress: R runs, F failed, O orphan processes`.
     """
     session.install("-e", ".[test]")
-    session.run("python", "-m", "harness.stress", *session.posargs)
+    session.run("python", "-m", "migration_harness.stress", *session.posargs)

@@ -1,4 +1,5 @@
-"""The reference tool, with its lock timed: run as a script, arguments as for ``harness.reference``.
+"""The reference tool, with its lock timed: run as a script, arguments as for
+``migration_harness.reference``.
 
 Not a mutant and no change to the tool: it wraps ``RepoLock.acquire``/``release``
 from outside and, at exit, prints one line to stderr::
@@ -15,8 +16,8 @@ from __future__ import annotations
 import sys
 import time
 
-from harness.reference import locking
-from harness.reference.cli import main
+from migration_harness.reference import locking
+from migration_harness.reference.cli import main
 
 _clock: dict[str, float] = {}
 _acquire = locking.RepoLock.acquire

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.common import Measured, Settings, scripts_env
 from bench.stats import median, to_ms
-from harness.proc import RunResult, start_together
+from migration_harness.proc import RunResult, start_together
 
 __all__ = ["Clock", "ideal_and_wall", "measure_concurrent", "parse_clock"]
 
@@ -78,7 +78,7 @@ def _one_run(settings: Settings, index: int) -> tuple[float, float, list[Clock]]
     env = scripts_env()
     repo = settings.workdir / "concurrent" / f"repo{index}"
     subprocess.run(
-        [sys.executable, "-m", "harness.reference", "init", str(repo), "--version", "1"],
+        [sys.executable, "-m", "migration_harness.reference", "init", str(repo), "--version", "1"],
         env=env,
         check=True,
         capture_output=True,
@@ -97,7 +97,7 @@ def _check(results: list[RunResult], repo: Path, env: dict[str, str]) -> None:
         if not result.ok:
             raise RuntimeError(f"a migrator failed:\n{result.describe()}")
     version = subprocess.run(
-        [sys.executable, "-m", "harness.reference", "version", str(repo)],
+        [sys.executable, "-m", "migration_harness.reference", "version", str(repo)],
         env=env,
         capture_output=True,
         text=True,

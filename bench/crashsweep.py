@@ -39,7 +39,7 @@ def _caught(settings: Settings, mutant: str) -> bool:
     command = [
         settings.python,
         "-m",
-        "harness",
+        "migration_harness",
         "check",
         "--mutant",
         mutant,

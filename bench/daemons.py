@@ -27,7 +27,7 @@ import psutil
 
 from bench.common import Measured, Settings, scripts_env
 from bench.stats import median, to_ms
-from harness.proc import DEFAULT_GRACE, Daemon, kill_tree
+from migration_harness.proc import DEFAULT_GRACE, Daemon, kill_tree
 
 __all__ = ["measure_graceful", "measure_stubborn"]
 
@@ -132,7 +132,7 @@ def _bare_exit_time(command: list[str]) -> float:
 def _graceful_reference(settings: Settings) -> float:
     """The reference tool's daemon stopped by its own ``shutdown`` command (a real target)."""
     env = scripts_env()
-    ref = [sys.executable, "-m", "harness.reference"]
+    ref = [sys.executable, "-m", "migration_harness.reference"]
     times: list[float] = []
     for i in range(settings.runs(5, 2) + 1):
         repo = settings.workdir / "daemons" / f"repo{i}"

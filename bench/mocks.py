@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.common import Measured, Settings
 from bench.stats import median, ratio, repeat, to_ms
-from harness.mockbin import build_mock
+from migration_harness.mockbin import build_mock
 
 __all__ = ["BEHAVIOUR", "measure_mock_build", "measure_mock_run"]
 

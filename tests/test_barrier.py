@@ -1,4 +1,4 @@
-"""harness.proc.start_together: N commands released through one barrier."""
+"""migration_harness.proc.start_together: N commands released through one barrier."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import proc
-from harness.env import ExecutableNotFound
+from migration_harness import proc
+from migration_harness.env import ExecutableNotFound
 
 PY = sys.executable
 

@@ -23,8 +23,8 @@ from bench.concurrency import Clock, ideal_and_wall, parse_clock
 from bench.schema import REQUIRED_KEYS, format_table, target_status, validate_results
 from bench.stats import median, ratio, repeat
 from bench.suite_speed import summary_line as pytest_summary
-from harness import stress
-from harness.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
+from migration_harness import stress
+from migration_harness.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
 
 # -- stats ----------------------------------------
 

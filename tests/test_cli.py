@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import __version__
+from migration_harness import __version__
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "migration_harness", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

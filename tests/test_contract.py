@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.contract import CONTRACT_IDS
-from harness.reference.mutants import CATCHERS, MUTANTS
+from migration_harness.contract import CONTRACT_IDS
+from migration_harness.reference.mutants import CATCHERS, MUTANTS
 
 SHTOOL_SPEC = Path(__file__).parent / "tools" / "shtool" / "migration-harness.toml"
 CHECK_TIMEOUT_S = 900
@@ -21,7 +21,7 @@ CHECK_TIMEOUT_S = 900
 
 def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "check", *args],
+        [sys.executable, "-m", "migration_harness", "check", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -221,7 +221,7 @@ def test_contract_failure_shows_commands_and_keeps_the_repo(pytester: pytest.Pyt
             r"contract::ahead\[5\] broken",
             r"first run on a repo at version 5: exit 0, expected a refusal",
             r"commands run \(oldest first\):",
-            r".*harness.reference stamp .* -> exit 0",
+            r".*migration_harness.reference stamp .* -> exit 0",
             r"scratch directory kept for inspection:",
         ]
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.crash import (
+from migration_harness.crash import (
     HOOK_ENV,
     HOOK_EXIT_CODE,
     BackendUnavailable,
@@ -21,10 +21,10 @@ from harness.crash import (
     pick_backend,
     sample_evenly,
 )
-from harness.crash._points import bounded_points
-from harness.crash._strace import strace_unavailable_reason
-from harness.crash._strace_trace import decode_c_string, parse_trace, split_args
-from harness.crash._sweep import group_bursts, split_gap
+from migration_harness.crash._points import bounded_points
+from migration_harness.crash._strace import strace_unavailable_reason
+from migration_harness.crash._strace_trace import decode_c_string, parse_trace, split_args
+from migration_harness.crash._sweep import group_bursts, split_gap
 
 needs_strace = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.crash import StraceBackend
-from harness.crash._strace import strace_unavailable_reason
+from migration_harness.crash import StraceBackend
+from migration_harness.crash._strace import strace_unavailable_reason
 
 pytestmark = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())

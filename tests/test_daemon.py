@@ -1,4 +1,4 @@
-"""harness.proc.Daemon: readiness, early exit, start timeout and the graceful stop chain."""
+"""migration_harness.proc.Daemon: readiness, early exit, start timeout, the graceful stop chain."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from harness import proc
-from harness.plugin.processes import DaemonFactory
-from harness.proc import Daemon, DaemonStartError, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
+from migration_harness import proc
+from migration_harness.plugin.processes import DaemonFactory
+from migration_harness.proc import (
+    Daemon,
+    DaemonStartError,
+    ReadyFile,
+    ReadyLine,
+    ReadyPort,
+    ReadyWhen,
+)
 from tests.procwait import gone
 
 PY = sys.executable

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.env import ExecutableNotFound, IsolatedEnv, which
-from harness.mockbin import MockBin
+from migration_harness.env import ExecutableNotFound, IsolatedEnv, which
+from migration_harness.mockbin import MockBin
 
 # What `tool` resolves to: Windows finds it through PATHEXT, so the file is tool.exe there.
 EXE = ".exe" if sys.platform == "win32" else ""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.files import (
+from migration_harness.files import (
     TEMP_PATTERNS,
     AtomicWriter,
     FileState,
@@ -109,7 +109,7 @@ def test_write_outside_with_block_is_an_error(tmp_path: Path) -> None:
 
 KILLED_MID_WRITE = """
 import os, sys
-from harness.files import AtomicWriter
+from migration_harness.files import AtomicWriter
 with AtomicWriter(sys.argv[1]) as writer:
     writer.write(b"new bytes, never committed")
     print(writer.temp_path, flush=True)

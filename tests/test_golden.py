@@ -1,6 +1,6 @@
 """Golden repos of the reference tool (fixtures/golden/v1..v4), as kubo keeps golden dirs.
 
-Regenerate them with ``python -m harness.reference golden fixtures/golden --force``.
+Regenerate them with ``python -m migration_harness.reference golden fixtures/golden --force``.
 What is compared, and why:
 - the committed fixtures against a fresh generation: every file byte for byte,
   except ``store.db``, compared by its rows (SQLite writes its own library version
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.files import snapshot_tree
-from harness.proc import RunResult, run
-from harness.reference import LATEST, OLDEST
+from migration_harness.files import snapshot_tree
+from migration_harness.proc import RunResult, run
+from migration_harness.reference import LATEST, OLDEST
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 VERSIONS = range(OLDEST, LATEST + 1)
@@ -35,7 +35,7 @@ MIGRATION_ONLY = ["config.*.bak", "repo.lock"]
 def tool(*args: object) -> RunResult:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REFREPO_", "MIGRATION_"))}
     env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
-    result = run([sys.executable, "-m", "harness.reference", *map(str, args)], env=env)
+    result = run([sys.executable, "-m", "migration_harness.reference", *map(str, args)], env=env)
     result.assert_ok()
     return result
 
@@ -64,7 +64,7 @@ def test_fixtures_match_a_fresh_generation(fresh: Path, version: int) -> None:
     generated = snapshot_tree(fresh / f"v{version}", ignore=["store.db"])
     assert committed.diff(generated) == "", (
         "fixtures/golden is stale: regenerate it with "
-        "'python -m harness.reference golden fixtures/golden --force'"
+        "'python -m migration_harness.reference golden fixtures/golden --force'"
     )
     if version == LATEST:
         assert store_rows(GOLDEN / "v4" / "store.db") == store_rows(fresh / "v4" / "store.db")
@@ -97,7 +97,9 @@ def test_golden_refuses_to_overwrite_without_force(fresh: Path, tmp_path: Path) 
     target = tmp_path / "g"
     shutil.copytree(fresh, target)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFREPO_")}
-    refused = run([sys.executable, "-m", "harness.reference", "golden", str(target)], env=env)
+    refused = run(
+        [sys.executable, "-m", "migration_harness.reference", "golden", str(target)], env=env
+    )
     assert refused.returncode == 1 and "--force" in refused.stderr, refused.describe()
     tool("golden", target, "--force")
     assert snapshot_tree(target).diff(snapshot_tree(fresh)) == ""

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from harness import spec
-from harness.scaffold import NOX_FILE, SPEC_FILE, WORKFLOW_FILE, default_workflow_ref
-from harness.target import REFERENCE_SPEC, SpecError
+from migration_harness import spec
+from migration_harness.scaffold import NOX_FILE, SPEC_FILE, WORKFLOW_FILE, default_workflow_ref
+from migration_harness.target import REFERENCE_SPEC, SpecError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,7 +27,7 @@ SCAFFOLD = (SPEC_FILE, WORKFLOW_FILE, NOX_FILE)
 
 def init(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "init", *map(str, args)],
+        [sys.executable, "-m", "migration_harness", "init", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -143,7 +143,7 @@ def test_caller_workflow_has_one_uses_line(project: Path) -> None:
 
 
 def test_default_workflow_ref_is_this_release(project: Path) -> None:
-    from harness import __version__
+    from migration_harness import __version__
 
     assert init(project, cwd=project).returncode == 0
     assert f"contract.yml@v{__version__}" in read(project / WORKFLOW_FILE)

@@ -1,6 +1,6 @@
 """Lock holders in every style against real second processes, plus the lock assertions.
 
-The probes below are tiny programs written here, independent of harness.locks:
+The probes below are tiny programs written here, independent of migration_harness.locks:
 each tries its style once without blocking and exits 0 (took it) or 1 (busy).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.locks import (
+from migration_harness.locks import (
     STYLES,
     LockHolder,
     LockHolderError,
@@ -28,7 +28,7 @@ from harness.locks import (
     probe_lock,
     unsupported_reason,
 )
-from harness.plugin.locking import LockHolderFactory
+from migration_harness.plugin.locking import LockHolderFactory
 
 PROBES: dict[str, str] = {
     "posix": """
@@ -570,7 +570,7 @@ def test_a_lock_by_existence_does_not_block_kernel_locks(
 
 
 def test_assert_fails_fast_takes_a_proc_run_result() -> None:
-    from harness.proc import run
+    from migration_harness.proc import run
 
     result = run([sys.executable, "-c", REFUSE], timeout=120)
     assert_fails_fast(result, within=120, message=r"repo\.lock is held")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main as cli_main
-from harness.env import IsolatedEnv
-from harness.mockbin import (
+from migration_harness.cli import main as cli_main
+from migration_harness.env import IsolatedEnv
+from migration_harness.mockbin import (
     MockBin,
     MockBuildError,
     MockSpecError,
@@ -22,8 +22,8 @@ from harness.mockbin import (
     build_mock,
     open_mock,
 )
-from harness.mockbin._build import stub_source
-from harness.proc import run, start_together
+from migration_harness.mockbin._build import stub_source
+from migration_harness.proc import run, start_together
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX script launcher")
 
@@ -370,7 +370,10 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, argv: list[str], messa
     target = tmp_path / "bin"
     full = ["mock", *argv] + ([] if message == "--dir" else ["--dir", str(target)])
     result = subprocess.run(
-        [sys.executable, "-m", "harness", *full], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "migration_harness", *full],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert message in result.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pathvalidate import is_valid_filename
 
-from harness.names import HASH_LEN, is_reserved, safe_name
+from migration_harness.names import HASH_LEN, is_reserved, safe_name
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "hostile-names.json"
 CORPUS: dict[str, Any] = json.loads(CORPUS_PATH.read_text(encoding="utf-8"))
@@ -150,7 +150,7 @@ def test_safe_tmp_path_round_trips_parametrised_ids(pytester: pytest.Pytester) -
         """
         import os
         import pytest
-        from harness.names import safe_name
+        from migration_harness.names import safe_name
 
         @pytest.mark.parametrize(
             "value", ["a/b", "x:y", "[nested]", "CON", "dots..."],

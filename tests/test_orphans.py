@@ -13,8 +13,8 @@ import sys
 import psutil
 import pytest
 
-from harness import proc
-from harness.windows import running_under_wine
+from migration_harness import proc
+from migration_harness.windows import running_under_wine
 from tests.procwait import gone, read_pid
 
 PY = sys.executable
@@ -22,7 +22,7 @@ POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 LEAVE_A_SLEEPER = """
 import sys
-from harness import proc
+from migration_harness import proc
 
 def start_sleeper(pid_file):
     child = proc.popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -106,7 +106,7 @@ def test_a_background_grandchild_of_run_is_a_leftover(inner: pytest.Pytester) ->
     inner.makepyfile(
         test_leaves="""
         import sys
-        from harness import proc
+        from migration_harness import proc
 
         SPAWN = '''
         import subprocess, sys

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import __version__
+from migration_harness import __version__
 
 FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "daemon", "lock_holder")
 

@@ -1,4 +1,4 @@
-"""harness.proc.run / popen / kill_tree with real subprocesses."""
+"""migration_harness.proc.run / popen / kill_tree with real subprocesses."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import proc
-from harness.env import ExecutableNotFound, IsolatedEnv
-from harness.plugin.processes import Runner
+from migration_harness import proc
+from migration_harness.env import ExecutableNotFound, IsolatedEnv
+from migration_harness.plugin.processes import Runner
 from tests.procwait import gone, read_pid
 
 PY = sys.executable

@@ -1,6 +1,6 @@
 """The reference migration tool, run for real: every command, step, hook and mutant.
 
-Every test runs ``python -m harness.reference`` (and the ``refrepo-*`` console
+Every test runs ``python -m migration_harness.reference`` (and the ``refrepo-*`` console
 scripts) as subprocesses with an environment built here: PATH starts with this
 interpreter's scripts directory, where pip installed the external steps.
 ``os.environ`` itself is never changed.
@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.contract import CONTRACT_IDS
-from harness.files import snapshot_tree
-from harness.locks import hold_lock
-from harness.mockbin import build_mock
-from harness.proc import Daemon, RunResult, popen, run, start_together
-from harness.reference import CATCHERS, LATEST, MUTANTS, OLDEST, SPEC_PATH
-from harness.windows import running_under_wine
+from migration_harness.contract import CONTRACT_IDS
+from migration_harness.files import snapshot_tree
+from migration_harness.locks import hold_lock
+from migration_harness.mockbin import build_mock
+from migration_harness.proc import Daemon, RunResult, popen, run, start_together
+from migration_harness.reference import CATCHERS, LATEST, MUTANTS, OLDEST, SPEC_PATH
+from migration_harness.windows import running_under_wine
 
 SCRIPTS = sysconfig.get_path("scripts")
-TOOL = [sys.executable, "-m", "harness.reference"]
+TOOL = [sys.executable, "-m", "migration_harness.reference"]
 # Variables of ours that must not leak in from the shell running the tests.
 OWN_VARS = ("REFREPO_", "MIGRATION_HARNESS_")
 

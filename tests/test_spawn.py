@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from harness.proc import _spawn
-from harness.proc._spawn import ERROR_INTERNAL_ERROR, SPAWN_ATTEMPTS, spawn
+from migration_harness.proc import _spawn
+from migration_harness.proc._spawn import ERROR_INTERNAL_ERROR, SPAWN_ATTEMPTS, spawn
 
 
 class WinError(OSError):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.spec import find_spec, load_reference_target, load_target
-from harness.target import SpecError, Target, fill, fill_command
+from migration_harness.spec import find_spec, load_reference_target, load_target
+from migration_harness.target import SpecError, Target, fill, fill_command
 
 GOOD = """
 [target]
@@ -144,7 +144,7 @@ def test_placeholders_fill_per_argument_never_through_a_shell() -> None:
 def test_check_with_a_bad_spec_is_exit_2_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("latest = 2", "latest = 'x'"))
     result = subprocess.run(
-        [sys.executable, "-m", "harness", "check", "--config", str(path)],
+        [sys.executable, "-m", "migration_harness", "check", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=120,

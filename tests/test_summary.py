@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.cli.summary import ReportError, load_report, parse_report, render_summary
+from migration_harness.cli.summary import ReportError, load_report, parse_report, render_summary
 
 TIMEOUT_S = 120
 
@@ -51,7 +51,7 @@ def write(directory: Path, name: str, data: Any) -> Path:
 
 def summary(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "summary", *map(str, args)],
+        [sys.executable, "-m", "migration_harness", "summary", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -19,17 +19,22 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import UsageError
-from harness.cli.windows import command_args
-from harness.windows import WineNotFound, _provision, _stamp, find_project_root, find_wine
-from harness.windows._pth import edit_pth_text, enable_paths, find_pth_file, python_version_of
-from harness.windows._pump import WINE_ABORTED_EXIT, CrlfToLf, run_piped
-from harness.windows._requirements import (
+from migration_harness.cli import UsageError
+from migration_harness.cli.windows import command_args
+from migration_harness.windows import WineNotFound, _provision, _stamp, find_project_root, find_wine
+from migration_harness.windows._pth import (
+    edit_pth_text,
+    enable_paths,
+    find_pth_file,
+    python_version_of,
+)
+from migration_harness.windows._pump import WINE_ABORTED_EXIT, CrlfToLf, run_piped
+from migration_harness.windows._requirements import (
     for_windows,
     missing_windows_dependencies,
     project_requirements,
 )
-from harness.windows._wheels import unpack_scripts, unpack_wheel
+from migration_harness.windows._wheels import unpack_scripts, unpack_wheel
 
 # The file exactly as the embeddable CPython 3.13 ships it.
 SHIPPED_PTH = (
@@ -92,14 +97,14 @@ def test_stamp_matches_only_the_same_inputs(tmp_path: Path) -> None:
 
 
 def test_fingerprint_follows_sources_but_not_bytecode(tmp_path: Path) -> None:
-    pkg = tmp_path / "harness"
+    pkg = tmp_path / "migration_harness"
     (pkg / "__pycache__").mkdir(parents=True)
     (pkg / "mod.py").write_text("x = 1\n")
-    before = _stamp.fingerprint_files(tmp_path, ["harness"])
+    before = _stamp.fingerprint_files(tmp_path, ["migration_harness"])
     (pkg / "__pycache__" / "mod.cpython-313.pyc").write_bytes(b"\0bytecode")
-    assert _stamp.fingerprint_files(tmp_path, ["harness"]) == before
+    assert _stamp.fingerprint_files(tmp_path, ["migration_harness"]) == before
     (pkg / "mod.py").write_text("x = 2\n")
-    assert _stamp.fingerprint_files(tmp_path, ["harness"]) != before
+    assert _stamp.fingerprint_files(tmp_path, ["migration_harness"]) != before
 
 
 # --- which requirements Windows needs ------------------------------------------------------
@@ -256,7 +261,7 @@ def test_dependencies_come_from_the_cache_when_their_inputs_match(tmp_path: Path
 
 
 def test_default_cache_dir_honours_the_override_variable(tmp_path: Path) -> None:
-    code = "from harness.windows import default_cache_dir; print(default_cache_dir())"
+    code = "from migration_harness.windows import default_cache_dir; print(default_cache_dir())"
     env = {**os.environ, "MIGRATION_HARNESS_WINDOWS_CACHE": str(tmp_path / "c")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.stdout.strip() == str(tmp_path / "c"), done.stderr
@@ -301,7 +306,7 @@ def test_cli_without_wine_fails_with_one_clear_line(tmp_path: Path) -> None:
     env["PATH"] = str(tmp_path)  # no wine here; the interpreter is started by full path
     env["MIGRATION_HARNESS_WINDOWS_CACHE"] = str(tmp_path / "cache")
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "windows", "check"],
+        [sys.executable, "-m", "migration_harness", "windows", "check"],
         env=env,
         capture_output=True,
         text=True,
@@ -318,7 +323,7 @@ def test_cli_without_wine_fails_with_one_clear_line(tmp_path: Path) -> None:
 
 def test_command_args_choose_the_module_and_drop_a_leading_separator() -> None:
     ns = argparse.Namespace(args=["--", "check", "--mutant", "x"], pytest=False)
-    assert command_args(ns) == ["-m", "harness", "check", "--mutant", "x"]
+    assert command_args(ns) == ["-m", "migration_harness", "check", "--mutant", "x"]
     ns = argparse.Namespace(args=["--", "tests", "-x"], pytest=True)
     assert command_args(ns) == ["-m", "pytest", "tests", "-x"]
     with pytest.raises(UsageError, match="missing command"):
@@ -327,7 +332,7 @@ def test_command_args_choose_the_module_and_drop_a_leading_separator() -> None:
 
 def test_project_root_is_found_from_a_file_inside_the_checkout() -> None:
     root = Path(__file__).resolve().parents[1]
-    assert find_project_root(root / "harness" / "windows" / "_api.py") == root
+    assert find_project_root(root / "migration_harness" / "windows" / "_api.py") == root
 
 
 def test_a_wine_abort_never_reads_as_success() -> None:
@@ -356,7 +361,7 @@ def test_wine_fixes_are_imported_by_a_pth_line(tmp_path: Path) -> None:
 
 WRAPPER = """
 import os, sys
-from harness.windows._pump import run_piped
+from migration_harness.windows._pump import run_piped
 child = (
     "import subprocess, sys, time\\n"
     "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\\n"

@@ -104,7 +104,7 @@ def test_reserved_name_with_an_extension_is_a_device_before_windows_11(tmp_path:
 
 
 def test_executables_are_found_by_pathext(tmp_path: Path) -> None:
-    from harness.env import which
+    from migration_harness.env import which
 
     bin_dir = tmp_path / "bin"
     exe = make_exe(bin_dir, "probe", "print('probe ran')")

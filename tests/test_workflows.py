@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-import harness.cli
-from harness.mockbin import build_mock
-from harness.scaffold import WORKFLOW_FILE, ScaffoldValues, default_workflow_ref, render
-from harness.windows import running_under_wine
+import migration_harness.cli
+from migration_harness.mockbin import build_mock
+from migration_harness.scaffold import WORKFLOW_FILE, ScaffoldValues, default_workflow_ref, render
+from migration_harness.windows import running_under_wine
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -34,7 +34,7 @@ VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\s*$")
 TOOL_TIMEOUT_S = 120
 
 # Seeds of the path-filter check: the code that migrates repos.
-MIGRATION_PACKAGES = ("harness.contract", "harness.reference")
+MIGRATION_PACKAGES = ("migration_harness.contract", "migration_harness.reference")
 
 
 # ---------------------------------------------------------------- helpers
@@ -175,7 +175,7 @@ def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             candidates = [node.value]
         for candidate in candidates:
-            # `import harness.proc.daemon` also runs harness and harness.proc.
+            # `import migration_harness.proc.daemon` also runs harness and migration_harness.proc.
             pieces = candidate.split(".")
             found.update(".".join(pieces[:i]) for i in range(1, len(pieces) + 1))
     return (found & known) - {name}
@@ -211,8 +211,12 @@ def closure(start: set[str], edges: Mapping[str, set[str]]) -> set[str]:
 
 
 def cli_edges() -> dict[str, set[str]]:
-    # harness.cli imports its subcommands by name at run time (importlib + f-string).
-    return {"harness.cli": {f"harness.cli.{name}" for name in harness.cli.SUBCOMMANDS}}
+    # migration_harness.cli imports its subcommands by name at run time (importlib + f-string).
+    return {
+        "migration_harness.cli": {
+            f"migration_harness.cli.{name}" for name in migration_harness.cli.SUBCOMMANDS
+        }
+    }
 
 
 def migration_filter(workflow: Mapping[str, Any], event: str) -> list[str]:
@@ -319,16 +323,16 @@ def test_migration_filter_is_the_same_for_push_and_pull_request() -> None:
 
 def test_migration_filter_covers_every_module_that_calls_or_is_called_by_migrations() -> None:
     patterns = migration_filter(load_yaml(MIGRATIONS), "push")
-    files = module_files(ROOT / "harness")
-    modules = migration_modules(ROOT / "harness", cli_edges())
+    files = module_files(ROOT / "migration_harness")
+    modules = migration_modules(ROOT / "migration_harness", cli_edges())
     paths = [files[m].relative_to(ROOT).as_posix() for m in modules]
-    assert "harness/__init__.py" in paths  # the import graph was read at all
+    assert "migration_harness/__init__.py" in paths  # the import graph was read at all
     assert unmatched(paths, patterns) == [], (
         "add these to the paths of .github/workflows/migrations.yml (push and pull_request)"
     )
     data_files = [
         p.relative_to(ROOT).as_posix()
-        for folder in ("harness/reference", "fixtures/golden")
+        for folder in ("migration_harness/reference", "fixtures/golden")
         for p in (ROOT / folder).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     ]
@@ -336,16 +340,16 @@ def test_migration_filter_covers_every_module_that_calls_or_is_called_by_migrati
 
 
 def test_filter_check_catches_a_caller_the_filter_misses(tmp_path: Path) -> None:
-    pkg = tmp_path / "harness"
+    pkg = tmp_path / "migration_harness"
     for rel, text in {
         "__init__.py": "",
-        "contract/__init__.py": "from harness.proc import run\n",
+        "contract/__init__.py": "from migration_harness.proc import run\n",
         "reference/__init__.py": "",
         "reference/daemon.py": "from . import errors\n",
         "reference/errors.py": "",
         "proc/__init__.py": "",
         "proc/run.py": "",
-        "plugin/__init__.py": 'pytest_plugins = ["harness.contract"]\n',
+        "plugin/__init__.py": 'pytest_plugins = ["migration_harness.contract"]\n',
         "cmd/serve.py": "from ..reference.daemon import main\n",
         "unrelated.py": "import json\n",
     }.items():
@@ -353,35 +357,39 @@ def test_filter_check_catches_a_caller_the_filter_misses(tmp_path: Path) -> None
         (pkg / rel).write_text(text, encoding="utf-8")
     modules = migration_modules(pkg, {})
     assert modules == {
-        "harness",
-        "harness.contract",
-        "harness.reference",
-        "harness.reference.daemon",
-        "harness.reference.errors",
-        "harness.proc",
-        "harness.proc.run",  # `from harness.proc import run` may name a submodule
-        "harness.plugin",
-        "harness.cmd.serve",
+        "migration_harness",
+        "migration_harness.contract",
+        "migration_harness.reference",
+        "migration_harness.reference.daemon",
+        "migration_harness.reference.errors",
+        "migration_harness.proc",
+        "migration_harness.proc.run",  # `from ...proc import run` may name a submodule
+        "migration_harness.plugin",
+        "migration_harness.cmd.serve",
     }
     paths = [module_files(pkg)[m].relative_to(tmp_path).as_posix() for m in modules]
-    kubo_like = ["harness/contract/**", "harness/reference/**", "harness/__init__.py"]
+    kubo_like = [
+        "migration_harness/contract/**",
+        "migration_harness/reference/**",
+        "migration_harness/__init__.py",
+    ]
     assert unmatched(paths, kubo_like) == [
-        "harness/cmd/serve.py",
-        "harness/plugin/__init__.py",
-        "harness/proc/__init__.py",
-        "harness/proc/run.py",
+        "migration_harness/cmd/serve.py",
+        "migration_harness/plugin/__init__.py",
+        "migration_harness/proc/__init__.py",
+        "migration_harness/proc/run.py",
     ]
 
 
 @pytest.mark.parametrize(
     ("pattern", "path", "matches"),
     [
-        ("harness/cli/**", "harness/cli/check.py", True),
-        ("harness/cli/**", "harness/cli/sub/deep.py", True),
-        ("harness/cli/**", "harness/client.py", False),
-        ("harness/*.py", "harness/env.py", True),
-        ("harness/*.py", "harness/proc/run.py", False),
-        ("harness/env.py", "harness/env_py", False),
+        ("migration_harness/cli/**", "migration_harness/cli/check.py", True),
+        ("migration_harness/cli/**", "migration_harness/cli/sub/deep.py", True),
+        ("migration_harness/cli/**", "migration_harness/client.py", False),
+        ("migration_harness/*.py", "migration_harness/env.py", True),
+        ("migration_harness/*.py", "migration_harness/proc/run.py", False),
+        ("migration_harness/env.py", "migration_harness/env_py", False),
     ],
 )
 def test_filter_glob_semantics(pattern: str, path: str, matches: bool) -> None:

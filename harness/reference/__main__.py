@@ -1,3 +1,0 @@
-from harness.reference.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from migration_harness.cli import main
+
+raise SystemExit(main())

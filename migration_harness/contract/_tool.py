@@ -1,0 +1,201 @@
+"""Run the target's commands for one contract case, keeping a transcript for failures."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from migration_harness.contract._failure import ContractFailure, dump_diff, excerpt, has_stack_trace
+from migration_harness.env import IsolatedEnv
+from migration_harness.proc import RunResult, run
+from migration_harness.target import Command, Target, fill, fill_command, global_values
+
+# Extra time a command gets beyond the target's own bound before the contract calls it hung.
+HANG_MARGIN_S = 30.0
+
+
+class Tool:
+    """One target's commands, bound to an isolated environment and a scratch directory."""
+
+    def __init__(self, target: Target, workdir: Path, env: IsolatedEnv | None = None) -> None:
+        self.target = target
+        self.workdir = workdir
+        self.env = env if env is not None else isolated_env_for(target)
+        self.transcript: list[RunResult] = []
+
+    # --- templates -------------------------------------------------------------
+
+    def values(self, repo: Path | None = None, **extra: object) -> dict[str, object]:
+        values: dict[str, object] = dict(global_values(self.target))
+        if repo is not None:
+            values["repo"] = str(repo)
+        values.update(extra)
+        return values
+
+    def command(self, template: Command, repo: Path | None = None, **extra: object) -> list[str]:
+        return fill_command(template, self.values(repo, **extra))
+
+    def path(self, template: str, repo: Path, **extra: object) -> Path:
+        return Path(fill(template, self.values(repo, **extra)))
+
+    def relative_ignores(self, repo: Path) -> list[str]:
+        """The target's ignore globs, relative to the repo (as snapshot_tree wants them)."""
+        out = []
+        for pattern in self.target.ignore:
+            filled = fill(pattern, self.values(repo))
+            prefix = str(repo) + os.sep
+            rel = filled[len(prefix) :] if filled.startswith(prefix) else filled
+            out.append(rel.replace(os.sep, "/").replace("\\", "/"))
+        return out
+
+    # --- running ---------------------------------------------------------------
+
+    def run(
+        self,
+        args: list[str],
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str | None] | None = None,
+        cwd: Path | None = None,
+    ) -> RunResult:
+        isolated = self.env if env is None else self.env.copy()
+        for key, value in (env or {}).items():
+            if value is None:
+                isolated.unset(key)
+            else:
+                isolated.set(key, value)
+        result = run(
+            args,
+            env=isolated.vars,
+            cwd=cwd or self.workdir,
+            timeout=timeout or self.target.timeout_s,
+        )
+        self.transcript.append(result)
+        return result
+
+    def fail(self, message: str) -> ContractFailure:
+        return ContractFailure(message, self.transcript)
+
+    def expect_ok(self, result: RunResult, doing: str) -> RunResult:
+        if result.timed_out:
+            raise self.fail(f"{doing}: hung; killed after the {result.timeout:g}s bound")
+        if result.returncode != 0:
+            raise self.fail(
+                f"{doing}: exit {result.returncode}, expected 0\n"
+                f"  stderr: {excerpt(result.stderr) or '(empty)'}"
+            )
+        return result
+
+    def expect_refusal(self, result: RunResult, doing: str, message: str, regex: str) -> None:
+        """Non-zero exit, a message matching ``regex``, and no stack trace."""
+        if result.timed_out:
+            raise self.fail(f"{doing}: hung; killed after the {result.timeout:g}s bound")
+        if result.returncode == 0:
+            raise self.fail(f"{doing}: exit 0, expected a refusal ({message})")
+        if not re.search(regex, result.output):
+            raise self.fail(
+                f"{doing}: exit {result.returncode} but the output does not match {regex!r}"
+                f" ({message})\n  output: {excerpt(result.output) or '(empty)'}"
+            )
+        if has_stack_trace(result.output):
+            raise self.fail(f"{doing}: refused with a stack trace instead of a message")
+
+    # --- the target's verbs ------------------------------------------------------
+
+    def create(self, repo: Path, version: int) -> None:
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        result = self.run(self.command(self.target.create, repo, version=version))
+        self.expect_ok(result, f"setup: creating a repo at version {version}")
+
+    def migrate(
+        self,
+        repo: Path,
+        to: int,
+        frm: int | None = None,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str | None] | None = None,
+    ) -> RunResult:
+        args = self.command(self.target.migrate, repo, to=to, **{"from": _or(frm, to)})
+        return self.run(args, timeout=timeout, env=env)
+
+    def migrate_args(self, repo: Path, to: int, frm: int | None = None) -> list[str]:
+        return self.command(self.target.migrate, repo, to=to, **{"from": _or(frm, to)})
+
+    def revert(self, repo: Path, to: int, frm: int) -> RunResult:
+        assert self.target.revert is not None
+        return self.run(self.command(self.target.revert, repo, to=to, **{"from": frm}))
+
+    def version_of(self, repo: Path, doing: str = "reading the version") -> int:
+        if self.target.version is not None:
+            result = self.expect_ok(self.run(self.command(self.target.version, repo)), doing)
+            text = result.stdout.strip()
+        else:
+            assert self.target.version_file is not None
+            path = self.path(self.target.version_file, repo)
+            try:
+                text = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise self.fail(f"{doing}: cannot read {path} ({exc})") from None
+        try:
+            return int(text)
+        except ValueError:
+            raise self.fail(f"{doing}: expected an integer, got {excerpt(text, 80)!r}") from None
+
+    def dump(self, repo: Path, doing: str = "dumping the repo") -> str:
+        return self.expect_ok(self.run(self.command(self.target.dump, repo)), doing).stdout
+
+    def stamp(self, repo: Path, version: int) -> None:
+        if self.target.stamp is not None:
+            result = self.run(self.command(self.target.stamp, repo, version=version))
+            self.expect_ok(result, f"setup: stamping version {version}")
+            return
+        assert self.target.version_file is not None
+        self.path(self.target.version_file, repo).write_text(f"{version}\n", encoding="utf-8")
+
+    def can_stamp(self) -> bool:
+        return self.target.stamp is not None or self.target.version_file is not None
+
+    # --- checks used by several contracts -------------------------------------------
+
+    def expect_version(self, repo: Path, expected: int, when: str) -> None:
+        actual = self.version_of(repo, f"{when}: reading the version")
+        if actual != expected:
+            raise self.fail(f"{when}: version is {actual}, expected {expected}")
+
+    def expect_dump(self, repo: Path, before: str, when: str) -> None:
+        after = self.dump(repo, f"{when}: dumping the repo")
+        if after != before:
+            raise self.fail(
+                f"{when}: the logical content changed (data lost or altered)\n"
+                + dump_diff(before, after)
+            )
+
+
+def isolated_env_for(target: Target) -> IsolatedEnv:
+    """The process environment plus the target's own variables and PATH entries."""
+    env = IsolatedEnv()
+    values = global_values(target)
+    for key, value in target.env.items():
+        env.set(key, fill(value, values))
+    env.prepend_path(*(fill(p, values) for p in target.path))
+    return env
+
+
+def reset_dir(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def copy_repo(pristine: Path, repo: Path) -> None:
+    """Put a fresh copy of ``pristine`` at ``repo`` (same path every time, so absolute
+    paths a tool may keep inside its repo stay valid)."""
+    reset_dir(repo)
+    shutil.copytree(pristine, repo, symlinks=True)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value

@@ -1,0 +1,127 @@
+"""forward, idempotent, revert, ahead, hostile-paths: the promises of a single migrator."""
+
+from __future__ import annotations
+
+import re
+
+from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
+from migration_harness.files import snapshot_tree
+from migration_harness.target import Target
+
+# A path a careless tool mangles: spaces, non-ASCII in several scripts, and length.
+HOSTILE_DIRS = ("dir with spaces", "ünïcödé-目录-ß", "long-" + "x" * 40)
+
+
+def _forward_cases(target: Target) -> list[Case]:
+    return [Case(f"{v}-{target.latest}", {"from": v}) for v in range(target.oldest, target.latest)]
+
+
+@contract(
+    "forward",
+    "every older version migrates to latest with its logical content kept",
+    _forward_cases,
+)
+def forward(ctx: Context, case: Case) -> None:
+    tool, repo, latest = ctx.tool, ctx.repo, ctx.target.latest
+    tool.create(repo, case.params["from"])
+    before = tool.dump(repo, "before migrating")
+    tool.expect_ok(tool.migrate(repo, latest, case.params["from"]), f"migrating to {latest}")
+    tool.expect_version(repo, latest, "after migrating")
+    tool.expect_dump(repo, before, "after migrating")
+
+
+@contract(
+    "idempotent",
+    "migrating a repo already at latest exits 0 and changes nothing",
+    single(lambda t: f"{t.latest}-{t.latest}"),
+)
+def idempotent(ctx: Context, case: Case) -> None:
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    tool.create(repo, target.oldest)
+    tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "first migration")
+    ignore = tool.relative_ignores(repo)
+    before_tree = snapshot_tree(repo, ignore=ignore)
+    before_dump = tool.dump(repo, "after the first migration")
+    result = tool.migrate(repo, target.latest, target.latest)
+    tool.expect_ok(result, "second migration, already at latest")
+    if target.idempotent == "dump":
+        tool.expect_dump(repo, before_dump, "after the second migration")
+        return
+    diff = before_tree.diff(snapshot_tree(repo, ignore=ignore))
+    if diff:
+        raise tool.fail(
+            "the second migration changed the repo (bytes; ignored: "
+            f"{', '.join(ignore) or 'nothing'}):\n{diff}"
+        )
+
+
+def _revert_cases(target: Target) -> list[Case]:
+    skip = lacks("revert", "`revert` command")(target)
+    return [
+        Case(f"{target.latest}-{v}", {"to": v}, skip=skip)
+        for v in range(target.oldest, target.latest)
+    ]
+
+
+@contract(
+    "revert",
+    "latest reverts to each older version and migrates forward again, content kept",
+    _revert_cases,
+)
+def revert(ctx: Context, case: Case) -> None:
+    tool, repo, latest, to = ctx.tool, ctx.repo, ctx.target.latest, case.params["to"]
+    tool.create(repo, latest)
+    before = tool.dump(repo, "before reverting")
+    tool.expect_ok(tool.revert(repo, to, latest), f"reverting {latest} -> {to}")
+    tool.expect_version(repo, to, "after reverting")
+    tool.expect_dump(repo, before, "after reverting")
+    tool.expect_ok(tool.migrate(repo, latest, to), f"migrating {to} -> {latest} again")
+    tool.expect_version(repo, latest, "after migrating forward again")
+    tool.expect_dump(repo, before, "after migrating forward again")
+
+
+def _ahead_missing(target: Target) -> str | None:
+    if target.stamp is None and target.version_file is None:
+        return "the target declares neither a `stamp` command nor a `version_file`"
+    return None
+
+
+@contract(
+    "ahead",
+    "a repo newer than latest is refused (or left alone, compat); never downgraded",
+    single(lambda t: f"{t.latest + 1}", _ahead_missing),
+)
+def ahead(ctx: Context, case: Case) -> None:
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    future = target.latest + 1
+    tool.create(repo, target.latest)
+    tool.stamp(repo, future)
+    ignore = tool.relative_ignores(repo)
+    before = snapshot_tree(repo, ignore=ignore)
+    message = target.ahead_message.replace("{version}", re.escape(str(future)))
+    for attempt in ("first run", "second run (no crash loop)"):
+        result = tool.migrate(repo, target.latest, future)
+        doing = f"{attempt} on a repo at version {future}"
+        if target.on_ahead == "refuse":
+            tool.expect_refusal(result, doing, f"must name version {future}", message)
+        else:
+            tool.expect_ok(result, doing)
+        diff = before.diff(snapshot_tree(repo, ignore=ignore))
+        if diff:
+            raise tool.fail(f"{doing}: the repo was changed (downgraded or corrupted):\n{diff}")
+    tool.expect_version(repo, future, "after the refused runs")
+
+
+@contract(
+    "hostile-paths",
+    "a repo under a path with spaces, non-ASCII and a long name still migrates",
+    single(span),
+)
+def hostile_paths(ctx: Context, case: Case) -> None:
+    tool, target = ctx.tool, ctx.target
+    repo = ctx.workdir.joinpath(*HOSTILE_DIRS, "repo")
+    tool.create(repo, target.oldest)
+    before = tool.dump(repo, "before migrating")
+    tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating to latest")
+    tool.expect_version(repo, target.latest, "after migrating")
+    tool.expect_dump(repo, before, "after migrating")

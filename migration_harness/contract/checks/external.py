@@ -1,0 +1,102 @@
+"""external: steps run as separate executables are found on the tool's own PATH, in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
+from migration_harness.contract._tool import Tool
+from migration_harness.mockbin import MockCall, MockExecutable, build_mock
+from migration_harness.target import fill
+
+
+class StepSpies:
+    """Spy executables, one per step name, first on the tool's PATH: each logs its call
+    and then runs the real step found further down the PATH."""
+
+    def __init__(self, tool: Tool, directory: Path, start: int, failing: str | None = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        target = tool.target
+        assert target.external is not None
+        self.names = [
+            fill(target.external.name, {"from": v, "to": v + 1})
+            for v in range(start, target.latest)
+        ]
+        self.mocks: dict[str, MockExecutable] = {}
+        for name in self.names:
+            behaviour: dict[str, object] = (
+                {"exit_code": 1, "stderr": f"{name}: injected failure\n"}
+                if name == failing
+                else {"passthrough": True}
+            )
+            self.mocks[name] = build_mock(directory, name, behaviour)
+        tool.env.prepend_path(str(directory))
+
+    def calls(self) -> list[tuple[str, MockCall]]:
+        every = [(name, call) for name, mock in self.mocks.items() for call in mock.calls()]
+        return sorted(every, key=lambda item: item[1].start)
+
+    def called_names(self) -> list[str]:
+        return [name for name, _ in self.calls()]
+
+    def expect_each_once(self, tool: Tool, when: str) -> None:
+        called = self.called_names()
+        repeated = sorted({n for n in called if called.count(n) > 1})
+        if repeated:
+            raise tool.fail(f"{when}: steps ran more than once: {', '.join(repeated)}")
+
+
+def spy_on_steps(tool: Tool, directory: Path, start: int) -> StepSpies:
+    return StepSpies(tool, directory, start)
+
+
+@contract(
+    "external",
+    "external step executables on the tool's own PATH run in order; a failing step stops the chain",
+    single(span, lacks("external", "`external_migrations`")),
+)
+def external(ctx: Context, case: Case) -> None:
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    tool.create(repo, target.oldest)
+    before = tool.dump(repo, "before migrating")
+    spies = StepSpies(tool, ctx.workdir / "spies", target.oldest)
+    tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating with spies on PATH")
+    tool.expect_version(repo, target.latest, "after migrating")
+    tool.expect_dump(repo, before, "after migrating")
+    called = spies.called_names()
+    if not called:
+        raise tool.fail(
+            "none of the step executables on the tool's PATH ran "
+            f"({', '.join(spies.names)}): it found its steps somewhere else "
+            "(the parent's PATH, a fixed directory or a download)"
+        )
+    if called != spies.names[: len(called)]:
+        raise tool.fail(
+            f"steps ran out of order or skipped one: ran {called}, expected a prefix of "
+            f"{spies.names}"
+        )
+    for name, call in spies.calls():
+        if not any(str(repo) in arg for arg in call.argv[1:]):
+            raise tool.fail(f"{name} was not told which repo to migrate: argv {call.argv[1:]}")
+    _failing_step_stops_chain(ctx, called)
+
+
+def _failing_step_stops_chain(ctx: Context, called: list[str]) -> None:
+    """Make the last external step fail: the repo must stay at that step's start version."""
+    target = ctx.target
+    tool = Tool(target, ctx.workdir, env=None)
+    repo = ctx.workdir / "repo-failing-step"
+    failing = called[-1]
+    last_good = target.oldest + len(called) - 1
+    tool.transcript = ctx.tool.transcript
+    tool.create(repo, target.oldest)
+    before = tool.dump(repo, "before migrating")
+    spies = StepSpies(tool, ctx.workdir / "spies-failing", target.oldest, failing=failing)
+    result = tool.migrate(repo, target.latest, target.oldest)
+    if result.ok:
+        raise tool.fail(f"the step {failing} failed (exit 1) but the migration exited 0")
+    tool.expect_version(repo, last_good, f"after {failing} failed")
+    tool.expect_dump(repo, before, f"after {failing} failed")
+    after_failure = spies.called_names()
+    if after_failure != called:
+        raise tool.fail(f"after {failing} failed the chain went on: ran {after_failure}")

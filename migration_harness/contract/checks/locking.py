@@ -1,0 +1,308 @@
+"""lock-held, stale-lock, concurrent, daemon: the promises a tool makes to other processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
+from migration_harness.contract._tool import HANG_MARGIN_S, Tool
+from migration_harness.files import TreeSnapshot, snapshot_tree
+from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
+from migration_harness.proc import Daemon, RunResult, start_together
+from migration_harness.target import Target
+
+# fail-fast: how soon a refusal must come when the lock is held.
+FAIL_FAST_BOUND_S = 10.0
+# wait: how long the tool must still be waiting (and the repo untouched) while held.
+BLOCKED_CHECK_S = 1.0
+# stale lock, recover: slack on top of stale_after_s for the tool to notice and proceed.
+RECOVER_SLACK_S = 5.0
+
+
+def _lock_cases(target: Target) -> list[Case]:
+    style = target.lock.style if target.lock else "none"
+    return [Case(style, skip=lacks("lock", "`lock`")(target))]
+
+
+@contract(
+    "lock-held",
+    "with the lock held by another process the tool fails fast naming it, or waits",
+    _lock_cases,
+)
+def lock_held(ctx: Context, case: Case) -> None:
+    tool, repo = ctx.tool, ctx.repo
+    start = _Start.at_oldest(tool, repo)
+    with _held(tool, repo) as holder:
+        _contend(tool, start, holder.release, "while the lock is held", "after the release")
+    start.expect_migrated(tool, "after the release")
+
+
+@contract(
+    "stale-lock",
+    "after the lock holder is killed hard the tool recovers, or refuses saying what to do",
+    _lock_cases,
+)
+def stale_lock(ctx: Context, case: Case) -> None:
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    start = _Start.at_oldest(tool, repo)
+    with _held(tool, repo) as holder:
+        holder.crash()
+    if target.on_stale_lock == "refuse":
+        result = tool.migrate(repo, target.latest, target.oldest, timeout=FAIL_FAST_BOUND_S)
+        _expect_fast_refusal(tool, result, "migrating over a stale lock")
+        start.expect_untouched(tool, "after the refused run")
+        return
+    bound = target.stale_after_s + RECOVER_SLACK_S
+    result = tool.migrate(repo, target.latest, target.oldest, timeout=bound + target.lock_wait_s)
+    tool.expect_ok(result, "migrating over a stale lock left by a killed holder")
+    if result.duration > bound:
+        raise tool.fail(
+            f"recovering from the stale lock took {result.duration:.1f}s; the bound is "
+            f"stale_after_s + {RECOVER_SLACK_S:g}s = {bound:g}s"
+        )
+    start.expect_migrated(tool, "after recovering")
+
+
+def _concurrent_cases(target: Target) -> list[Case]:
+    start = target.start_of_concurrency
+    label = f"{start}-{target.latest}x{target.concurrent_n}"
+    return [Case(label, {"from": start, "n": target.concurrent_n})]
+
+
+@contract(
+    "concurrent",
+    "N migrators released at once: one wins, the rest wait or fail clearly, data intact",
+    _concurrent_cases,
+)
+def concurrent(ctx: Context, case: Case) -> None:
+    from migration_harness.contract.checks.external import spy_on_steps
+
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    start, n = case.params["from"], case.params["n"]
+    tool.create(repo, start)
+    before = tool.dump(repo, "before the race")
+    spies = spy_on_steps(tool, ctx.workdir / "spies", start) if target.external else None
+    args = tool.migrate_args(repo, target.latest, start)
+    bound = target.timeout_s + (target.lock_wait_s if target.on_lock_held == "wait" else 0)
+    results = start_together([args] * n, env=tool.env.vars, cwd=ctx.workdir, timeout=bound)
+    tool.transcript.extend(results)
+    winners = [r for r in results if r.ok]
+    for i, result in enumerate(results, 1):
+        doing = f"racer {i} of {n}"
+        if target.on_lock_held == "wait" or result.ok:
+            tool.expect_ok(result, f"{doing} (on_lock_held = wait: every racer must succeed)")
+        else:
+            tool.expect_refusal(result, doing, "a loser must name the lock", target.lock_message)
+    if not winners:
+        raise tool.fail(f"none of the {n} racers succeeded")
+    tool.expect_version(repo, target.latest, "after the race")
+    tool.expect_dump(repo, before, "after the race")
+    if spies is not None:
+        spies.expect_each_once(tool, "during the race")
+
+
+def _daemon_missing(target: Target) -> str | None:
+    return lacks("daemon", "[target.daemon]")(target)
+
+
+@contract(
+    "daemon",
+    "migrating while the daemon runs is refused harmlessly; after a graceful stop it works",
+    single(span, _daemon_missing),
+)
+def daemon(ctx: Context, case: Case) -> None:
+    tool, repo, target = ctx.tool, ctx.repo, ctx.target
+    assert target.daemon is not None
+    tool.create(repo, target.oldest)
+    before_dump = tool.dump(repo, "before starting the daemon")
+    if target.daemon.migrates_on_start:
+        _daemon_migrates_on_start(ctx, before_dump)
+        return
+    with _running_daemon(tool, repo) as stop:
+        # Taken once the daemon runs: what it writes on start is not the migration's doing.
+        start = _Start.snapshot(tool, repo, before_dump)
+        _contend(tool, start, stop, "while the daemon runs", "after the daemon stopped")
+    start.expect_migrated(tool, "after the daemon stopped")
+
+
+def _daemon_migrates_on_start(ctx: Context, before_dump: str) -> None:
+    tool, repo = ctx.tool, ctx.repo
+    with _running_daemon(tool, repo) as stop:
+        stop()
+    start = _Start.snapshot(tool, repo, before_dump)
+    start.expect_migrated(tool, "after the first daemon start")
+    with _running_daemon(tool, repo) as stop:
+        stop()
+    start.expect_untouched(tool, "after a second daemon start (must be a no-op)")
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+@dataclass
+class _Start:
+    """A repo at the oldest version and what it held before anyone contended for it."""
+
+    repo: Path
+    dump: str
+    ignore: list[str]
+    tree: TreeSnapshot
+
+    @classmethod
+    def at_oldest(cls, tool: Tool, repo: Path) -> _Start:
+        tool.create(repo, tool.target.oldest)
+        return cls.snapshot(tool, repo, tool.dump(repo, "before migrating"))
+
+    @classmethod
+    def snapshot(cls, tool: Tool, repo: Path, dump: str) -> _Start:
+        ignore = _ignores_with_lock(tool, repo)
+        return cls(repo, dump, ignore, snapshot_tree(repo, ignore=ignore))
+
+    def expect_untouched(self, tool: Tool, when: str) -> None:
+        diff = self.tree.diff(snapshot_tree(self.repo, ignore=self.ignore))
+        if diff:
+            raise tool.fail(f"{when}: the repo changed while it must be untouched:\n{diff}")
+
+    def expect_migrated(self, tool: Tool, when: str) -> None:
+        tool.expect_version(self.repo, tool.target.latest, when)
+        tool.expect_dump(self.repo, self.dump, when)
+
+
+def _contend(
+    tool: Tool, start: _Start, release: Callable[[], None], while_held: str, after: str
+) -> None:
+    """Migrate while something else holds the lock: a fail-fast tool must refuse at once
+    and a waiting tool must still be waiting, the repo untouched either way; then
+    ``release`` and the migration must go through."""
+    target, repo = tool.target, start.repo
+    if target.on_lock_held == "fail-fast":
+        result = tool.migrate(repo, target.latest, target.oldest, timeout=FAIL_FAST_BOUND_S)
+        _expect_fast_refusal(tool, result, f"migrating {while_held}")
+        start.expect_untouched(tool, f"after the run refused {while_held}")
+        release()
+        tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), f"migrating {after}")
+        return
+    waiter = _Background(lambda: tool.migrate(repo, target.latest, target.oldest))
+    _expect_blocked(tool, waiter, start, while_held)
+    release()
+    result = waiter.join(target.lock_wait_s + HANG_MARGIN_S)
+    tool.expect_ok(result, f"the waiting migration, {after}")
+
+
+class _Background:
+    """A command running in a thread, so the contract can watch it while it blocks."""
+
+    def __init__(self, fn: Callable[[], RunResult]) -> None:
+        self._result: RunResult | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], RunResult]) -> None:
+        self._result = fn()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> RunResult:
+        self._thread.join(timeout)
+        if self._result is None:
+            raise AssertionError(f"the background command did not finish within {timeout:g}s")
+        return self._result
+
+
+def _expect_blocked(tool: Tool, waiter: _Background, start: _Start, when: str) -> None:
+    deadline = time.monotonic() + BLOCKED_CHECK_S
+    while time.monotonic() < deadline and waiter.running():
+        time.sleep(0.05)
+    if not waiter.running():
+        result = waiter.join(0)
+        raise tool.fail(
+            f"{when}: the migration exited ({'exit ' + str(result.returncode)}) after "
+            f"{result.duration:.2f}s instead of waiting (on_lock_held = wait)"
+        )
+    start.expect_untouched(tool, when)
+
+
+def _expect_fast_refusal(tool: Tool, result: RunResult, doing: str) -> None:
+    if result.timed_out:
+        raise tool.fail(
+            f"{doing}: still running after {FAIL_FAST_BOUND_S:g}s "
+            "(on_lock_held = fail-fast); killed"
+        )
+    tool.expect_refusal(result, doing, "must name the lock", tool.target.lock_message)
+
+
+def _ignores_with_lock(tool: Tool, repo: Path) -> list[str]:
+    """The holder itself creates or touches the lock file: never count it as a change."""
+    ignore = tool.relative_ignores(repo)
+    lock = tool.target.lock
+    if lock is not None and lock.path is not None:
+        path = tool.path(lock.path, repo)
+        if path.is_relative_to(repo):
+            ignore.append(path.relative_to(repo).as_posix())
+    return ignore
+
+
+@contextmanager
+def _held(tool: Tool, repo: Path) -> Iterator[LockHolder]:
+    lock = tool.target.lock
+    assert lock is not None
+    try:
+        holder = hold_lock(
+            lock.style,
+            tool.path(lock.path, repo) if lock.path else None,
+            command=tool.command(lock.hold, repo) if lock.hold else None,
+            ready=lock.ready,
+            release_command=tool.command(lock.release, repo) if lock.release else None,
+            env=tool.env.vars,
+            cwd=tool.workdir,
+        )
+    except UnsupportedLockStyle as exc:
+        from migration_harness.contract._failure import ContractSkip
+
+        raise ContractSkip(f"lock style {lock.style!r} cannot be held here: {exc}") from None
+    with holder:
+        yield holder
+
+
+@contextmanager
+def _running_daemon(tool: Tool, repo: Path) -> Iterator[Callable[[], None]]:
+    spec = tool.target.daemon
+    assert spec is not None
+    daemon = Daemon(
+        tool.env.resolve(tool.command(spec.start, repo)),
+        env=tool.env.vars,
+        cwd=tool.workdir,
+        ready=spec.ready,
+        start_timeout=spec.start_timeout_s,
+        stop_command=tool.env.resolve(tool.command(spec.stop, repo)) if spec.stop else None,
+        name=f"{tool.target.name} daemon",
+    )
+    try:
+        daemon.start()
+    except Exception as exc:
+        raise tool.fail(f"starting the daemon failed: {exc}") from None
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        report = daemon.stop()
+        stopped = True
+        if report.step == "already-exited":
+            raise tool.fail(f"the daemon exited on its own (exit {report.returncode})")
+        if report.step == "kill":
+            raise tool.fail(
+                f"the daemon ignored every polite stop request and was killed after "
+                f"{report.duration:.2f}s"
+            )
+
+    try:
+        yield stop
+    finally:
+        if not stopped:
+            daemon.stop()

@@ -1,0 +1,186 @@
+"""Plan the strace backend's crash points: which injection fires at exactly which call.
+
+strace counts calls per traced process and per syscall, and fires at the first
+process whose count reaches N. A plan is therefore checked against the recorded
+trace ("which call would reach N first?"). Preferred: count only the calls that
+touch the point's own paths (``-P``), immune to calls that vary between runs
+(imports, byte-code caches). Else: count every call of that syscall. Else: the
+nearest earlier call of the same process after the last repo mutation (the disk
+is the same there), planned the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from migration_harness.crash._points import CrashPoint, Injection
+from migration_harness.crash._strace_trace import Call
+
+
+def mutations(calls: list[Call], repo: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """The repo mutations of a trace, comparable between runs."""
+    roots = {os.path.abspath(repo), os.path.realpath(repo)}
+    return [(c.name, signature(c)) for c in calls if c.mutating and _inside(c.resolved, roots)]
+
+
+def signature(call: Call) -> tuple[str, ...]:
+    """A call's path arguments with digit runs masked (pids, counters in temp names)."""
+    return tuple(re.sub(r"\d+", "#", p) for p in (*call.raw_paths, *call.fd_paths))
+
+
+# Calls that change or remove what a path holds (opening with O_TRUNC is checked apart).
+_OVERWRITING = frozenset(
+    ("write", "pwrite64", "writev", "pwritev", "pwritev2", "ftruncate", "truncate", "fallocate",
+     "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir")
+)  # fmt: skip
+
+
+def plan_points(
+    calls: list[Call], repo: Path, existing: frozenset[str] = frozenset()
+) -> tuple[list[CrashPoint], list[CrashPoint]]:
+    """Crash points (reachable by an injection) and the unreachable ones, in call order.
+
+    ``existing``: absolute paths of the files in the repo before the run; calls that
+    overwrite one of them are marked (sampling keeps them first).
+    """
+    roots = {os.path.abspath(repo), os.path.realpath(repo)}
+    order: dict[int, int] = {}
+    counted: dict[tuple[int, str], int] = defaultdict(int)
+    ordinal: dict[int, int] = {}
+    by_name: dict[str, list[Call]] = defaultdict(list)
+    pids = {str(call.pid) for call in calls}
+    for call in calls:
+        order.setdefault(call.pid, len(order) + 1)
+        by_name[call.name].append(call)
+        counted[call.pid, call.name] += 1
+        ordinal[call.seq] = counted[call.pid, call.name]
+    reachable: list[CrashPoint] = []
+    unreachable: list[CrashPoint] = []
+    previous = -1  # position of the last repo mutation, in any process
+    for position, call in enumerate(calls):
+        if not (call.mutating and _inside(call.resolved, roots)):
+            continue
+        plans = _plans(call, ordinal[call.seq], by_name[call.name], pids)
+        anchor = None
+        if not plans:
+            anchor, plans = _anchor(calls, position, previous, ordinal, by_name, pids)
+        previous = position
+        point = CrashPoint(
+            index=len(reachable) + 1,
+            syscall=call.name,
+            path=next(iter(p for p in call.resolved if _inside((p,), roots)), ""),
+            detail=_detail(call, order[call.pid], ordinal[call.seq], plans, anchor),
+            backend="strace",
+            process=order[call.pid],
+            nth=ordinal[call.seq],
+            injections=plans,
+            overwrites=_overwrites(call, existing),
+        )
+        (reachable if plans else unreachable).append(point)
+    return reachable, unreachable
+
+
+# How far back to look for an anchor call; each try scans the trace once.
+_ANCHOR_TRIES = 200
+
+
+def _anchor(
+    calls: list[Call],
+    position: int,
+    previous: int,
+    ordinal: dict[int, int],
+    by_name: dict[str, list[Call]],
+    pids: set[str],
+) -> tuple[Call | None, tuple[Injection, ...]]:
+    """The nearest earlier call of the same process, after the last repo mutation, that an
+    injection reaches first: killing there leaves the disk as killing at the point would."""
+    target = calls[position]
+    tries = 0
+    for index in range(position - 1, previous, -1):
+        call = calls[index]
+        if call.pid != target.pid:
+            continue
+        tries += 1
+        if tries > _ANCHOR_TRIES:
+            break
+        plans = _plans(call, ordinal[call.seq], by_name[call.name], pids)
+        if plans:
+            return call, plans
+    return None, ()
+
+
+def _overwrites(call: Call, existing: frozenset[str]) -> bool:
+    truncating = call.name.startswith(("open", "creat")) and (
+        call.name == "creat" or any("O_TRUNC" in arg for arg in call.args)
+    )
+    touched = any(path in existing for path in (*call.resolved, *call.fd_paths))
+    return touched and (truncating or call.name in _OVERWRITING)
+
+
+def _inside(paths: Sequence[str], roots: set[str]) -> bool:
+    return any(p == root or p.startswith(root + os.sep) for p in paths for root in roots)
+
+
+# tempfile's names (tmpk3j_x9a2); with names holding a pid they vary from run to run
+_TEMPFILE_NAME = re.compile(r"tmp[a-z0-9_]{8}")
+
+
+def _volatile(path: str, pids: set[str]) -> bool:
+    """True for names that will differ in the next run: -P cannot select them ahead."""
+    name = os.path.basename(path)
+    return bool(_TEMPFILE_NAME.search(name) or pids.intersection(re.findall(r"\d+", name)))
+
+
+def _plans(
+    call: Call, nth_all: int, same_name: list[Call], pids: set[str]
+) -> tuple[Injection, ...]:
+    """The injections that would fire first at ``call``, preferred plan first."""
+    paths = tuple(sorted({*call.raw_paths, *call.fd_paths, *call.resolved}))
+    # strace also selects the canonical form of each -P path
+    selected = {*paths, *(os.path.realpath(p) for p in paths if os.path.isabs(p))}
+    matching = [c for c in same_name if c.pid == call.pid and c.seq <= call.seq]
+    nth_path = sum(1 for c in matching if _matches(c, selected))
+    plans = []
+    stable = paths and not any(_volatile(p, pids) for p in paths)
+    expect = signature(call)
+    if stable and _first_reached(same_name, nth_path, selected) is call:
+        plans.append(Injection(call.name, nth_path, paths, expect))
+    if _first_reached(same_name, nth_all, None) is call:
+        plans.append(Injection(call.name, nth_all, (), expect))
+    return tuple(plans)
+
+
+def _matches(call: Call, selected: set[str]) -> bool:
+    return any(p in selected for p in (*call.raw_paths, *call.fd_paths))
+
+
+def _first_reached(calls: list[Call], nth: int, selected: set[str] | None) -> Call | None:
+    """The call at which strace's per-process counter first reaches ``nth``."""
+    counts: dict[int, int] = defaultdict(int)
+    for call in calls:
+        if selected is not None and not _matches(call, selected):
+            continue
+        counts[call.pid] += 1
+        if counts[call.pid] == nth:
+            return call
+    return None
+
+
+def _detail(
+    call: Call, process: int, nth: int, plans: tuple[Injection, ...], anchor: Call | None
+) -> str:
+    how = f"killed at the {plans[0].describe()}" if plans else "no injection reaches it first"
+    if anchor is not None:
+        how += f", the {show_call(anchor)} just before it (no repo change in between)"
+    return f"{show_call(call)} [process {process}, call #{nth} of {call.name}]; {how}"
+
+
+def show_call(call: Call) -> str:
+    shown = ", ".join(call.args)
+    if len(shown) > 160:
+        shown = shown[:157] + "..."
+    return f"{call.name}({shown})"

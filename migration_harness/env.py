@@ -1,0 +1,224 @@
+"""A per-test environment and PATH that never touches ``os.environ``.
+
+Kubo's parallel tests once shared one process environment: a test's
+``os.Setenv("PATH", ...)`` leaked into its neighbours and the tool under test
+downloaded real binaries instead of running the mocks. :class:`IsolatedEnv`
+keeps each test's variables in a plain dict, resolves executables against
+*that* PATH (``CreateProcess`` on Windows searches the parent's PATH, not the
+child's ``env``), and hands the dict to the child process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from migration_harness.proc import RunResult
+
+__all__ = ["DEFAULT_PATHEXT", "ExecutableNotFound", "IsolatedEnv", "which"]
+
+IS_WINDOWS = sys.platform == "win32"
+
+#: What Windows uses when PATHEXT is unset.
+DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"
+
+#: Variables a Windows child needs even when the caller's base env lacks them:
+#: without SYSTEMROOT, CPython's random/crypto and Winsock fail in odd ways.
+DEFAULT_KEEP: tuple[str, ...] = ("SYSTEMROOT",) if IS_WINDOWS else ()
+
+PathLike = str | os.PathLike[str]
+
+
+class ExecutableNotFound(FileNotFoundError):
+    """An executable was not found on the PATH that was searched."""
+
+    def __init__(self, name: str, path: str | None) -> None:
+        self.name = name
+        self.path = path
+        shown = path if path else "(empty)"
+        super().__init__(f"executable {name!r} not found on PATH {shown}")
+
+
+def which(name: str, path: str | None, *, pathext: str | None = None) -> str | None:
+    """Find ``name`` on ``path`` only, never on the process's own PATH.
+
+    ``path`` is an ``os.pathsep``-separated list; ``None`` or ``""`` finds
+    nothing. On Windows (or whenever ``pathext`` is given) the extensions of
+    ``pathext`` (default: ``.COM;.EXE;.BAT;.CMD``) are tried, after the name as
+    written if it already ends in one of them. A name with a directory part is
+    not searched: it is returned if it exists.
+
+    Written by hand because ``shutil.which`` reads PATHEXT from ``os.environ``
+    and, on Windows, searches the current directory first.
+    """
+    exts = _extensions(name, pathext)
+    if os.sep in name or (os.altsep is not None and os.altsep in name):
+        return _first_existing(name, exts)
+    for directory in (path or "").split(os.pathsep):
+        if not directory:
+            continue
+        found = _first_existing(os.path.join(directory, name), exts)
+        if found is not None:
+            return found
+    return None
+
+
+def _extensions(name: str, pathext: str | None) -> list[str]:
+    """The suffixes to try after ``name``: ``[""]`` on POSIX."""
+    if pathext is None and not IS_WINDOWS:
+        return [""]
+    exts = [e for e in (pathext or DEFAULT_PATHEXT).split(";") if e]  # ";" on every OS
+    if any(name.lower().endswith(e.lower()) for e in exts):
+        return ["", *exts]
+    return exts
+
+
+def _first_existing(base: str, exts: Sequence[str]) -> str | None:
+    for ext in exts:
+        candidate = base + ext
+        if _is_executable_file(candidate):
+            return candidate
+    return None
+
+
+def _is_executable_file(candidate: str) -> bool:
+    if not os.path.isfile(candidate):
+        return False
+    # Windows has no run bit; PATHEXT decides what runs.
+    return IS_WINDOWS or os.access(candidate, os.X_OK)
+
+
+class IsolatedEnv:
+    """One test's environment variables and PATH, kept apart from ``os.environ``.
+
+    ``base`` defaults to a copy of ``os.environ``; ``overrides`` sets keys, or
+    removes them when the value is ``None``. On Windows keys are
+    case-insensitive (stored upper-case, as ``os.environ`` does there); pass
+    ``case_insensitive`` to choose explicitly. Names in ``keep`` (SYSTEMROOT on
+    Windows) are copied from ``os.environ`` when the base lacks them.
+
+    >>> env = IsolatedEnv(overrides={"LANG": "C"})
+    >>> env.prepend_path("/opt/mock-bin")
+    >>> env.path[0]
+    '/opt/mock-bin'
+    """
+
+    def __init__(
+        self,
+        base: Mapping[str, str] | None = None,
+        *,
+        overrides: Mapping[str, str | None] | None = None,
+        case_insensitive: bool | None = None,
+        keep: Iterable[str] = DEFAULT_KEEP,
+    ) -> None:
+        self._fold = IS_WINDOWS if case_insensitive is None else case_insensitive
+        source = dict(os.environ) if base is None else dict(base)
+        self._data: dict[str, str] = {self._key(k): str(v) for k, v in source.items()}
+        for name in keep:
+            if self._key(name) not in self._data and name in os.environ:
+                self._data[self._key(name)] = os.environ[name]
+        for key, value in (overrides or {}).items():
+            if value is None:
+                self.unset(key)
+            else:
+                self.set(key, value)
+
+    def _key(self, key: str) -> str:
+        if not isinstance(key, str) or not key or "=" in key[1:] or "\0" in key:
+            raise ValueError(f"invalid environment variable name {key!r}")
+        return key.upper() if self._fold else key
+
+    @property
+    def vars(self) -> dict[str, str]:
+        """A fresh copy of the variables, ready for ``subprocess``'s ``env=``."""
+        return dict(self._data)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self._data.get(self._key(key), default)
+
+    def set(self, key: str, value: str | os.PathLike[str]) -> None:
+        text = os.fspath(value)
+        if "\0" in text:
+            raise ValueError(f"environment variable {key!r}: value contains a NUL character")
+        self._data[self._key(key)] = text
+
+    def unset(self, key: str) -> None:
+        self._data.pop(self._key(key), None)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._key(key) in self._data
+
+    def __repr__(self) -> str:
+        return f"IsolatedEnv(changed={sorted(self.changes())!r})"
+
+    def changes(self) -> dict[str, str | None]:
+        """What differs from ``os.environ``: new or changed values, ``None`` for removed."""
+        current = {self._key(k): v for k, v in os.environ.items()}
+        diff: dict[str, str | None] = {k: v for k, v in self._data.items() if current.get(k) != v}
+        diff.update({k: None for k in current if k not in self._data})
+        return diff
+
+    def copy(self) -> IsolatedEnv:
+        return IsolatedEnv(self._data, case_insensitive=self._fold, keep=())
+
+    # PATH handling
+
+    @property
+    def path(self) -> list[str]:
+        """The PATH entries, in search order (empty entries dropped)."""
+        return [p for p in (self.get("PATH") or "").split(os.pathsep) if p]
+
+    def _set_path(self, entries: Sequence[str]) -> None:
+        self.set("PATH", os.pathsep.join(entries))
+
+    def prepend_path(self, *dirs: PathLike) -> None:
+        """Put ``dirs`` (in the order given) in front of PATH."""
+        self._set_path([*(os.fspath(d) for d in dirs), *self.path])
+
+    def append_path(self, *dirs: PathLike) -> None:
+        """Put ``dirs`` at the end of PATH."""
+        self._set_path([*self.path, *(os.fspath(d) for d in dirs)])
+
+    # Spawning
+
+    def which(self, name: str) -> str | None:
+        """Find ``name`` on this environment's PATH (and PATHEXT on Windows)."""
+        pathext = self.get("PATHEXT") if IS_WINDOWS else None
+        return which(name, self.get("PATH"), pathext=pathext)
+
+    def resolve(self, args: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """``args`` with ``args[0]`` replaced by its full path on this PATH.
+
+        Raises :class:`ExecutableNotFound` naming the executable and the PATH.
+        """
+        if not args:
+            raise ValueError("empty command: expected at least the executable name")
+        argv = [os.fspath(a) for a in args]
+        found = self.which(argv[0])
+        if found is None:
+            raise ExecutableNotFound(argv[0], self.get("PATH"))
+        return [found, *argv[1:]]
+
+    def run(
+        self,
+        args: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: PathLike | None = None,
+        timeout: float | None = 60.0,
+        input: bytes | str | None = None,
+    ) -> RunResult:
+        """Run ``args`` in this environment (see :func:`migration_harness.proc.run`)."""
+        from migration_harness import proc  # proc imports this module: import late, no cycle
+
+        return proc.run(self.resolve(args), env=self.vars, cwd=cwd, timeout=timeout, input=input)
+
+    def popen(self, args: Sequence[str | os.PathLike[str]], **kw: Any) -> subprocess.Popen[Any]:
+        """Start ``args`` in this environment, tracked like :func:`migration_harness.proc.popen`."""
+        from migration_harness import proc  # proc imports this module: import late, no cycle
+
+        return proc.popen(self.resolve(args), env=self.vars, **kw)

@@ -1,0 +1,174 @@
+"""Assertions about how a tool behaves when its lock is taken."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from migration_harness.files import assert_tree_unchanged, snapshot_tree
+from migration_harness.locks._api import LockHolder
+from migration_harness.locks._spawn import Output, spawn
+from migration_harness.proc import kill_tree
+
+StrPath = str | os.PathLike[str]
+
+#: Lines that mean a tool crashed instead of failing cleanly (Python, Go, Rust, Node).
+TRACEBACK_PATTERNS: tuple[str, ...] = (
+    r"^Traceback \(most recent call last\):",
+    r"^panic: ",
+    r"^goroutine \d+ \[",
+    r"thread '.*' panicked at",
+    r"^\s+at .+:\d+:\d+\)?$",
+    r'^Exception in thread "',
+)
+
+
+class ResultLike(Protocol):
+    """What the assertions read from a finished run (``migration_harness.proc.RunResult`` fits)."""
+
+    @property
+    def returncode(self) -> int: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def timed_out(self) -> bool: ...
+    def describe(self) -> str: ...
+
+
+def find_traceback(text: str) -> str | None:
+    """The first line of ``text`` that looks like a stack trace, or None."""
+    for line in text.splitlines():
+        if any(re.search(p, line) for p in TRACEBACK_PATTERNS):
+            return line
+    return None
+
+
+def assert_fails_fast(
+    result: ResultLike,
+    *,
+    within: float,
+    message: str | None = r"(?i)lock",
+    allow_traceback: bool = False,
+) -> None:
+    """Fail unless the run exited non-zero, within ``within`` seconds, not by timeout,
+    with output matching the regex ``message`` and (by default) no stack trace."""
+    problems = []
+    if result.timed_out:
+        problems.append(f"it timed out instead of failing (after {result.duration:.1f}s)")
+    elif result.returncode == 0:
+        problems.append("it exited 0 although the lock was held")
+    if result.duration > within:
+        problems.append(f"it took {result.duration:.2f}s, more than the allowed {within:g}s")
+    output = result.stdout + result.stderr
+    if message is not None and not re.search(message, output, re.MULTILINE):
+        problems.append(f"its output does not match {message!r}")
+    trace = None if allow_traceback else find_traceback(output)
+    if trace is not None:
+        problems.append(f"it crashed with a stack trace ({trace.strip()!r})")
+    if problems:
+        raise AssertionError(
+            "expected a fast, clean failure: " + "; ".join(problems) + "\n" + result.describe()
+        )
+
+
+@dataclass
+class BlockedRun:
+    """What :func:`assert_blocks_until_released` saw."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    blocked_for: float
+    after_release: float
+
+    def describe(self) -> str:
+        return (
+            f"command: {self.args}\nexit status: {self.returncode}\n"
+            f"blocked for {self.blocked_for:.2f}s, then finished {self.after_release:.2f}s "
+            f"after the release\n[stdout]\n{self.stdout}\n[stderr]\n{self.stderr}"
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes], output: Output) -> str:
+    kill_tree(proc.pid)
+    proc.wait(timeout=30)
+    output.join()
+    return output.text
+
+
+def assert_blocks_until_released(
+    holder: LockHolder,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: StrPath | None = None,
+    blocked_for: float = 1.0,
+    finish_within: float = 60.0,
+    repo: StrPath | None = None,
+    ignore: Sequence[str] = (),
+    waiting: str | None = None,
+) -> BlockedRun:
+    """Start ``args`` while ``holder`` holds the lock; check it is still waiting after
+    ``blocked_for`` seconds (and ``repo``, if given, is byte-identical), release the
+    lock, and check it then exits 0 within ``finish_within`` seconds.
+
+    ``waiting``: a regex the command prints once it is running (e.g. cargo's
+    "Blocking waiting for file lock"); the ``blocked_for`` clock then starts only
+    when it appears, so a slow start (Wine, a loaded CI machine) is never taken
+    for waiting."""
+    before = snapshot_tree(repo, ignore=ignore) if repo is not None else None
+    argv = list(args)
+    proc = spawn(argv, env=env, cwd=cwd)
+    output = Output(proc)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    if waiting is not None and not output.wait_for(re.compile(waiting), timeout=finish_within):
+        text = _stop(proc, output)
+        raise AssertionError(
+            f"{argv} never printed a line matching {waiting!r} while the lock was held "
+            f"(status {proc.returncode}):\n{text}"
+        )
+    started = time.monotonic()
+    try:
+        code = proc.wait(timeout=blocked_for)
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is not None:
+        output.join()
+        raise AssertionError(
+            f"{argv} exited with status {code} after {time.monotonic() - started:.2f}s while "
+            f"the {holder.style} lock was held; it should have waited:\n{output.text}"
+        )
+    if before is not None:
+        try:
+            assert_tree_unchanged(before, ignore=ignore)
+        except AssertionError as exc:
+            text = _stop(proc, output)
+            raise AssertionError(f"{exc}\n(while the lock was held)\n{text}") from None
+    waited = time.monotonic() - started
+    holder.release()
+    released = time.monotonic()
+    try:
+        code = proc.wait(timeout=finish_within)
+    except subprocess.TimeoutExpired:
+        text = _stop(proc, output)
+        raise AssertionError(
+            f"{argv} still ran {finish_within:g}s after the lock was released:\n{text}"
+        ) from None
+    output.join()
+    run = BlockedRun(
+        argv, code, output.stdout.text, output.stderr.text, waited, time.monotonic() - released
+    )
+    if code != 0:
+        raise AssertionError(f"after the release the command failed:\n{run.describe()}")
+    return run

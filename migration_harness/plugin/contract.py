@@ -1,0 +1,92 @@
+"""Run the migration safety contract inside any pytest session.
+
+``pytest --mh-contract migration-harness.toml`` (or ``mh_contract = ...`` in the
+ini file) adds the contract's items to the session, next to the user's own tests,
+the way pytest-alembic injects its built-in tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REFERENCE = "reference"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("migration-harness")
+    group.addoption(
+        "--mh-contract",
+        metavar="SPEC",
+        default=None,
+        help="add the migration safety contract for the target in SPEC "
+        "(migration-harness.toml or pyproject.toml; 'reference' for the built-in tool)",
+    )
+    group.addoption(
+        "--mh-contract-id",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="run only this contract id (repeatable)",
+    )
+    group.addoption(
+        "--mh-mutant",
+        metavar="NAME",
+        default=None,
+        help="run the built-in reference tool as one of its mutants",
+    )
+    group.addoption(
+        "--mh-crash-backend",
+        metavar="NAME",
+        default=None,
+        help="force a crash-point backend: strace, hook or sweep",
+    )
+    parser.addini("mh_contract", "spec file of the target whose contract joins the session")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "contract(id): an item of the migration safety contract")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    spec = config.getoption("--mh-contract") or config.getini("mh_contract")
+    if not spec:
+        return
+    from migration_harness.contract import CONTRACT_IDS, Options
+    from migration_harness.contract._pytest import make_collector
+    from migration_harness.reference.mutants import MUTANTS
+    from migration_harness.spec import load_reference_target, load_target
+    from migration_harness.target import REFERENCE_SPEC, SpecError
+
+    try:
+        if spec == REFERENCE:
+            path, target = REFERENCE_SPEC, load_reference_target()
+        else:
+            path = Path(str(spec))
+            if not path.is_absolute():
+                path = config.rootpath / path
+            target = load_target(path)
+    except SpecError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    mutant = config.getoption("--mh-mutant")
+    if mutant:
+        if mutant not in MUTANTS:
+            raise pytest.UsageError(
+                f"--mh-mutant: unknown mutant {mutant!r}; expected one of {', '.join(MUTANTS)}"
+            )
+        target = target.with_env(REFREPO_MUTANT=mutant)
+    ids = config.getoption("--mh-contract-id") or list(CONTRACT_IDS)
+    unknown = [i for i in ids if i not in CONTRACT_IDS]
+    if unknown:
+        raise pytest.UsageError(
+            f"--mh-contract-id: unknown id {unknown[0]!r}; "
+            f"expected one of {', '.join(CONTRACT_IDS)}"
+        )
+    ids = [cid for cid in CONTRACT_IDS if cid in ids]  # report order, whatever the flag order
+    options = Options(crash_backend=config.getoption("--mh-crash-backend"))
+    collector = make_collector(session, path, target, ids, options)
+    items.extend(collector.collect())

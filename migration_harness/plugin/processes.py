@@ -1,0 +1,185 @@
+"""Process fixtures (``run``, ``daemon``) and the no-orphans guarantee.
+
+Every process started through :mod:`migration_harness.proc` is tracked. At each test's
+teardown, after its fixtures are finalised, whatever the test started and left
+running is killed with its tree; with ``--mh-no-orphans`` (or the ini option
+``mh_no_orphans = true``) the test also errors, naming each process. At session
+end (also after Ctrl-C) everything still running is swept, and a guardian
+process sweeps after an interpreter that died abruptly (pytest-timeout's
+``os._exit``, a SIGKILL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport
+from migration_harness.proc import run as proc_run
+from migration_harness.proc._run import StrPath
+from migration_harness.proc._track import (
+    Leftover,
+    enable_guardian,
+    entries_since,
+    mark,
+    owned_by,
+    sweep,
+)
+
+if TYPE_CHECKING:
+    from migration_harness.env import IsolatedEnv
+
+_ITEM_MARK = pytest.StashKey[int]()
+_SESSION_MARK = pytest.StashKey[int]()
+_SESSION_LEFTOVERS = pytest.StashKey[list[Leftover]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("migration-harness")
+    group.addoption(
+        "--mh-no-orphans",
+        action="store_true",
+        default=False,
+        help="error a test that leaves a process started through migration_harness.proc running "
+        "(it is killed either way)",
+    )
+    parser.addini(
+        "mh_no_orphans",
+        type="bool",
+        default=False,
+        help="like --mh-no-orphans: error a test that leaves a harness process running",
+    )
+
+
+def _strict(config: pytest.Config) -> bool:
+    return bool(config.getoption("mh_no_orphans") or config.getini("mh_no_orphans"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    enable_guardian()
+    config.stash[_SESSION_MARK] = mark()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[None]:
+    """Processes a module- or session-wide fixture starts are not one test's leftovers."""
+    if fixturedef.scope == "function":
+        yield
+        return
+    with owned_by(f"{fixturedef.scope}-scoped fixture {fixturedef.argname!r}"):
+        yield
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_ITEM_MARK] = mark()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Runs after the test's fixtures are finalised: kill (and report) its leftovers."""
+    watermark = item.stash.get(_ITEM_MARK, None)
+    if watermark is None:
+        return
+    leftovers = sweep(entries_since(watermark, unowned_only=True))
+    if leftovers and _strict(item.config):
+        pytest.fail(_leftover_message(leftovers), pytrace=False)
+
+
+def _leftover_message(leftovers: list[Leftover]) -> str:
+    count = f"{len(leftovers)} process{'es' if len(leftovers) != 1 else ''}"
+    return "\n".join(
+        [
+            f"the test left {count} running (now killed; mh_no_orphans is on):",
+            *(f"  {leftover.describe()}" for leftover in leftovers),
+            "Stop what the test starts: use the `daemon` fixture, `with Daemon(...)`, "
+            "or migration_harness.proc.kill_tree(pid).",
+        ]
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    watermark = session.config.stash.get(_SESSION_MARK, 0)
+    session.config.stash[_SESSION_LEFTOVERS] = sweep(entries_since(watermark))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    leftovers = config.stash.get(_SESSION_LEFTOVERS, [])
+    if leftovers:
+        terminalreporter.write_line(
+            f"migration-harness: killed {len(leftovers)} process(es) still running at "
+            f"session end: " + "; ".join(leftover.describe() for leftover in leftovers)
+        )
+
+
+class Runner:
+    """The ``run`` fixture: :func:`migration_harness.proc.run` in the test's isolated env."""
+
+    def __init__(self, env: IsolatedEnv) -> None:
+        self.env = env
+
+    def __call__(
+        self,
+        args: Sequence[StrPath],
+        *,
+        cwd: StrPath | None = None,
+        timeout: float | None = 60.0,
+        input: bytes | str | None = None,
+    ) -> RunResult:
+        # env is read at each call: the test may change PATH after the fixture was made.
+        return proc_run(args, env=self.env.vars, cwd=cwd, timeout=timeout, input=input)
+
+
+class DaemonFactory:
+    """The ``daemon`` fixture: start daemons in the test's environment; all stopped at teardown."""
+
+    def __init__(self, env: IsolatedEnv) -> None:
+        self.env = env
+        self.started: list[Daemon] = []
+
+    def __call__(
+        self,
+        args: Sequence[StrPath],
+        *,
+        ready: Readiness | str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: StrPath | None = None,
+        start_timeout: float = 30.0,
+        stop_command: Sequence[StrPath] | None = None,
+        grace: float = DEFAULT_GRACE,
+        name: str | None = None,
+        start: bool = True,
+    ) -> Daemon:
+        """Create (and unless ``start=False``, start) a :class:`migration_harness.proc.Daemon`."""
+        daemon = Daemon(
+            args,
+            env=self.env.vars if env is None else env,
+            cwd=cwd,
+            ready=ready,
+            start_timeout=start_timeout,
+            stop_command=stop_command,
+            grace=grace,
+            name=name,
+        )
+        self.started.append(daemon)
+        return daemon.start() if start else daemon
+
+    def stop_all(self) -> list[StopReport]:
+        """Stop every daemon, newest first (a later daemon may depend on an earlier one)."""
+        return [daemon.stop() for daemon in reversed(self.started)]
+
+
+@pytest.fixture
+def run(isolated_env: IsolatedEnv) -> Runner:
+    """``run(args, cwd=None, timeout=60.0, input=None) -> RunResult`` in ``isolated_env``."""
+    return Runner(isolated_env)
+
+
+@pytest.fixture
+def daemon(isolated_env: IsolatedEnv) -> Iterator[DaemonFactory]:
+    """``daemon(args, ready=..., stop_command=...) -> Daemon`` (started); stopped at teardown."""
+    factory = DaemonFactory(isolated_env)
+    yield factory
+    factory.stop_all()

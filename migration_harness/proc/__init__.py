@@ -1,0 +1,49 @@
+"""Processes and daemons: run with captured output, daemons with readiness and a
+graceful stop on every OS, N commands released through one barrier, and no
+process left behind.
+
+Every process started here gets its own process group (a new session on POSIX,
+``CREATE_NEW_PROCESS_GROUP`` on Windows) and is tracked by pid and creation
+time; :func:`kill_tree` and the pytest plugin's sweeps kill it with everything
+it started.
+"""
+
+from __future__ import annotations
+
+from migration_harness.proc._barrier import BarrierError, start_together
+from migration_harness.proc._daemon import (
+    DEFAULT_GRACE,
+    INTERRUPT_TIMEOUT,
+    KILL_TIMEOUT,
+    STOP_COMMAND_TIMEOUT,
+    TERMINATE_TIMEOUT,
+    Daemon,
+    DaemonStartError,
+    StopReport,
+)
+from migration_harness.proc._ready import Readiness, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
+from migration_harness.proc._run import RunResult, popen, run
+from migration_harness.proc._track import Leftover, kill_tree
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "INTERRUPT_TIMEOUT",
+    "KILL_TIMEOUT",
+    "STOP_COMMAND_TIMEOUT",
+    "TERMINATE_TIMEOUT",
+    "BarrierError",
+    "Daemon",
+    "DaemonStartError",
+    "Leftover",
+    "Readiness",
+    "ReadyFile",
+    "ReadyLine",
+    "ReadyPort",
+    "ReadyWhen",
+    "RunResult",
+    "StopReport",
+    "kill_tree",
+    "popen",
+    "run",
+    "start_together",
+]

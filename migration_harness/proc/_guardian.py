@@ -1,0 +1,43 @@
+"""The guardian: sweeps a dead interpreter's processes.
+
+Started by :func:`migration_harness.proc._track.enable_guardian` as
+``python -m migration_harness.proc._guardian <parent-pid> <registry-file>``. It blocks
+reading its stdin, a pipe whose only write end the parent holds. When the
+parent ends in any way (normal exit, ``os._exit`` from pytest-timeout, SIGKILL,
+a crash) the read returns end-of-file, and the guardian kills every process
+listed in the registry that is still running, then deletes the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+
+from migration_harness.proc import _track
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(
+            "usage: python -m migration_harness.proc._guardian PARENT_PID REGISTRY_FILE",
+            file=sys.stderr,
+        )
+        return 2
+    registry = argv[1]
+    # A terminal's Ctrl-C reaches the whole foreground group: the guardian must
+    # survive it to clean up after the interrupted session.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        while sys.stdin.buffer.read(4096):
+            pass
+    with contextlib.suppress(OSError):
+        _track.sweep(_track.read_registry(registry))
+    with contextlib.suppress(OSError):
+        os.remove(registry)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

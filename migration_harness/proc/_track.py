@@ -1,0 +1,355 @@
+"""Tracking of every process the harness starts, and the sweep that kills what is left.
+
+A process is remembered by pid *and* creation time, so a recycled pid is never
+mistaken for ours. Its "family" is the process, its descendants, and (because
+a dead parent's children lose their link to it on POSIX) whatever still sits in
+the process group it leads.
+
+Three sweeps use this: the pytest plugin at each test's teardown and at session
+end, ``atexit`` for plain library use, and the *guardian*: a small watcher
+process that holds the read end of a pipe from this process and sweeps the
+recorded pids when the pipe breaks. It is what still runs after ``os._exit``
+(pytest-timeout's thread method), a SIGKILL, or a crash of the interpreter.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import IO, Any
+
+import psutil
+
+from migration_harness.proc._spawn import spawn
+
+if sys.platform == "win32":
+    from migration_harness.proc import _windows as _platform
+else:
+    from migration_harness.proc import _posix as _platform
+
+#: Creation times read by different processes may differ by rounding.
+CREATE_TIME_SLACK = 0.05
+#: How long a sweep waits for killed processes to disappear.
+KILL_WAIT_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class TrackedProcess:
+    """A process started through :mod:`migration_harness.proc`."""
+
+    pid: int
+    create_time: float
+    cmdline: tuple[str, ...] = ()
+    serial: int = 0
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A process found still running by a sweep (and then killed)."""
+
+    pid: int
+    cmdline: str
+
+    def describe(self) -> str:
+        return f"pid {self.pid}: {self.cmdline}"
+
+
+_lock = threading.RLock()
+_entries: list[TrackedProcess] = []
+_popens: weakref.WeakValueDictionary[int, subprocess.Popen[Any]] = weakref.WeakValueDictionary()
+_serials = itertools.count(1)
+_last_serial = 0
+_owner: ContextVar[str | None] = ContextVar("harness_proc_owner", default=None)
+_atexit_registered = False
+_guardian_wanted = False
+_guardian: subprocess.Popen[bytes] | None = None
+_registry: IO[str] | None = None
+
+
+def popen_kwargs() -> dict[str, Any]:
+    """Popen keyword arguments that give the child its own process group."""
+    return _platform.popen_kwargs()
+
+
+def track(proc: subprocess.Popen[Any], args: Sequence[str] = ()) -> TrackedProcess:
+    """Remember ``proc`` so that sweeps can find it and what it starts."""
+    global _last_serial
+    create_time = _create_time(proc.pid)
+    with _lock:
+        _last_serial = next(_serials)
+        entry = TrackedProcess(
+            pid=proc.pid,
+            create_time=create_time if create_time is not None else 0.0,
+            cmdline=tuple(str(a) for a in args),
+            serial=_last_serial,
+            owner=_owner.get(),
+        )
+        _entries.append(entry)
+        _popens[proc.pid] = proc
+        _register_atexit()
+        _record_for_guardian(entry)
+    return entry
+
+
+def mark() -> int:
+    """A watermark: :func:`entries_since` returns what was tracked after it."""
+    with _lock:
+        return _last_serial
+
+
+def entries_since(watermark: int, *, unowned_only: bool = False) -> list[TrackedProcess]:
+    """Processes tracked after ``watermark`` (optionally only those with no owner)."""
+    with _lock:
+        found = [e for e in _entries if e.serial > watermark]
+    if unowned_only:
+        found = [e for e in found if e.owner is None]
+    return found
+
+
+def all_entries() -> list[TrackedProcess]:
+    with _lock:
+        return list(_entries)
+
+
+@contextlib.contextmanager
+def owned_by(owner: str) -> Iterator[None]:
+    """Mark processes started inside the block as belonging to ``owner``.
+
+    The pytest plugin uses it for fixtures wider than one test, whose processes
+    are not a test's leftovers.
+    """
+    token = _owner.set(owner)
+    try:
+        yield
+    finally:
+        _owner.reset(token)
+
+
+def family(entry: TrackedProcess) -> list[psutil.Process]:
+    """The live (non-zombie) processes of ``entry``: itself, descendants, group members."""
+    found: dict[int, psutil.Process] = {}
+    leader = _same_process(entry)
+    if leader is not None:
+        found[leader.pid] = leader
+        with contextlib.suppress(psutil.Error):
+            for child in leader.children(recursive=True):
+                found[child.pid] = child
+    if leader is not None or not _pid_recycled(entry):
+        for proc in _platform.lost_descendants(entry.pid, entry.create_time - CREATE_TIME_SLACK):
+            if proc.pid == entry.pid and leader is None:
+                continue  # same pid, different process: not ours
+            found.setdefault(proc.pid, proc)
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children(recursive=True):
+                    found.setdefault(child.pid, child)
+    found.pop(os.getpid(), None)
+    return [p for p in found.values() if _is_live(p)]
+
+
+def sweep(
+    entries: Iterable[TrackedProcess], *, timeout: float = KILL_WAIT_TIMEOUT
+) -> list[Leftover]:
+    """Kill every live process of ``entries``; return what was found running."""
+    entries = list(entries)
+    leftovers: dict[int, Leftover] = {}
+    # A second pass catches children forked while the first pass was killing.
+    for _ in range(2):
+        victims = {p.pid: p for e in entries for p in family(e)}
+        if not victims:
+            break
+        for pid, proc in victims.items():
+            leftovers.setdefault(pid, Leftover(pid, _cmdline(proc)))
+        _kill_and_wait(list(victims.values()), timeout)
+    _forget_finished(entries)
+    return list(leftovers.values())
+
+
+def kill_tree(pid: int, *, timeout: float = KILL_WAIT_TIMEOUT) -> None:
+    """Kill ``pid`` and every process it started (its tree and its process group).
+
+    Returns once they are gone, or after ``timeout`` seconds. A pid that no longer
+    exists is not an error.
+    """
+    entry = _entry_for(pid)
+    if entry is None:
+        create_time = _create_time(pid)
+        if create_time is None:
+            return
+        entry = TrackedProcess(pid=pid, create_time=create_time)
+    sweep([entry], timeout=timeout)
+
+
+def sweep_all() -> list[Leftover]:
+    """Kill everything this process ever started through the harness that still runs."""
+    return sweep(all_entries())
+
+
+def enable_guardian() -> None:
+    """Start a guardian process (lazily, with the first tracked process).
+
+    The guardian outlives an abrupt end of this interpreter and sweeps then.
+    """
+    global _guardian_wanted
+    with _lock:
+        _guardian_wanted = True
+
+
+# -- internals -----------------------------------------------------------------
+
+
+def _entry_for(pid: int) -> TrackedProcess | None:
+    with _lock:
+        for entry in reversed(_entries):
+            if entry.pid == pid:
+                return entry
+    return None
+
+
+def _create_time(pid: int) -> float | None:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
+def _same_process(entry: TrackedProcess) -> psutil.Process | None:
+    """The live process ``entry`` describes, or None (exited, reaped or pid recycled)."""
+    popen = _popens.get(entry.pid)
+    if popen is not None and popen.poll() is not None:
+        return None
+    try:
+        proc = psutil.Process(entry.pid)
+        same = abs(float(proc.create_time()) - entry.create_time) <= CREATE_TIME_SLACK
+    except psutil.Error:
+        return None
+    return proc if same and _is_live(proc) else None
+
+
+def _pid_recycled(entry: TrackedProcess) -> bool:
+    created = _create_time(entry.pid)
+    return created is not None and abs(created - entry.create_time) > CREATE_TIME_SLACK
+
+
+def _is_live(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline()) or proc.name()
+    except psutil.Error:
+        return "?"
+
+
+def _kill_and_wait(victims: list[psutil.Process], timeout: float) -> None:
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    # Our own children are reaped through their Popen: psutil would reap them
+    # behind subprocess's back and their exit status would be lost.
+    ours = [(p, _popens.get(p.pid)) for p in victims]
+    others = [p for p, popen in ours if popen is None]
+    for _, popen in ours:
+        if popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout)
+    _wait_dead(others, timeout)
+
+
+def _wait_dead(procs: list[psutil.Process], timeout: float) -> None:
+    """Wait until none of ``procs`` runs; a zombie counts as dead.
+
+    Not ``psutil.wait_procs``: for processes that are not our children it waits
+    until they are *reaped*, and a slow init (as in some containers) makes that
+    take seconds after they died.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while any(_is_live(p) for p in procs) and time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _forget_finished(entries: list[TrackedProcess]) -> None:
+    """Drop entries that can never have a live family again (keeps sweeps cheap)."""
+    done = {id(e) for e in entries if not family(e)}
+    with _lock:
+        _entries[:] = [e for e in _entries if id(e) not in done]
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_sweep_at_exit)
+        _atexit_registered = True
+
+
+def _sweep_at_exit() -> None:
+    with contextlib.suppress(Exception):
+        sweep_all()
+    _stop_guardian()
+
+
+def _record_for_guardian(entry: TrackedProcess) -> None:
+    if not _guardian_wanted:
+        return
+    if _guardian is None:
+        _start_guardian()
+    if _registry is not None:
+        with contextlib.suppress(OSError, ValueError):
+            _registry.write(f"{entry.pid} {entry.create_time!r}\n")
+            _registry.flush()
+
+
+def _start_guardian() -> None:
+    global _guardian, _registry
+    fd, path = tempfile.mkstemp(prefix="mh-procs-", suffix=".txt")
+    _registry = os.fdopen(fd, "w", encoding="ascii")
+    env = dict(os.environ)
+    # The guardian imports this package: give it the same import path we have.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    quiet = subprocess.PIPE if sys.platform == "win32" else subprocess.DEVNULL
+    _guardian = spawn(
+        [sys.executable, "-m", "migration_harness.proc._guardian", str(os.getpid()), path],
+        stdin=subprocess.PIPE,
+        stdout=quiet,
+        stderr=quiet,
+        env=env,
+        **_platform.popen_kwargs(),
+    )
+
+
+def _stop_guardian() -> None:
+    """Close the pipe: the guardian sweeps (nothing left by now) and exits."""
+    global _guardian
+    guardian, _guardian = _guardian, None
+    if guardian is not None and guardian.stdin is not None:
+        with contextlib.suppress(OSError):
+            guardian.stdin.close()
+
+
+def read_registry(path: str) -> list[TrackedProcess]:
+    """The entries a guardian registry file lists (``pid create_time`` per line)."""
+    entries: list[TrackedProcess] = []
+    with open(path, encoding="ascii") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) == 2:
+                with contextlib.suppress(ValueError):
+                    entries.append(TrackedProcess(int(fields[0]), float(fields[1])))
+    return entries

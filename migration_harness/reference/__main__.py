@@ -1,0 +1,3 @@
+from migration_harness.reference.cli import main
+
+raise SystemExit(main())

