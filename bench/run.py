@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, crashsweep, daemons, gobuild, mocks, suite_speed
+from bench import concurrency, crashsweep, daemons, gobuild, mocks, startup, suite_speed
 from bench.common import Measured, Settings
 from bench.schema import REQUIRED_KEYS, format_table, validate_results
 
@@ -34,6 +34,7 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "stop_stubborn": lambda s, _: daemons.measure_stubborn(s),
     "concurrent": lambda s, _: concurrency.measure_concurrent(s),
     "sweep_catch": lambda s, _: crashsweep.measure_sweep_catch(s),
+    "refrepo_startup": lambda s, _: startup.measure_refrepo_startup(s),
     "xdist": lambda s, _: suite_speed.measure_xdist(s),
 }
 # The results.json keys each step is responsible for (null with a reason if it fails).
@@ -45,6 +46,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "stop_stubborn": ("stop_stubborn_s", "mirakuru_stop_stubborn_s"),
     "concurrent": ("concurrent_ratio",),
     "sweep_catch": tuple(crashsweep.MUTANT_KEYS.values()),
+    "refrepo_startup": ("refrepo_version_over_python_ms",),
     "xdist": ("xdist_speedup",),
 }
 

@@ -35,6 +35,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "concurrent_ratio",
     "sweep_catch_inplace_config_rate",
     "sweep_catch_version_first_rate",
+    "refrepo_version_over_python_ms",
     "xdist_speedup",
 )
 
@@ -60,6 +61,7 @@ TARGETS: dict[str, Target] = {
     # The polite steps are bounded by the grace (3 s); the kill of the tree comes after.
     "stop_stubborn_s": Target("<=", 3.5, "<= 3 s grace + kill"),
     "concurrent_ratio": Target("<=", 1.25, "<= 1.25x"),
+    "refrepo_version_over_python_ms": Target("<=", 30.0, "<= 30 ms"),
     "xdist_speedup": Target(">=", 1.6, ">= 1.6x"),
 }
 

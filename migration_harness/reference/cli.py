@@ -2,26 +2,24 @@
 
 Every failure is one ``error: ...`` line on stderr and exit status 1 (2 for bad
 usage); a traceback never reaches the user.
+
+Each command imports what it needs when it runs: a harness calls ``version`` and
+``dump`` hundreds of times, and they should cost little more than starting Python.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from migration_harness.reference import layout, sample
+from migration_harness.reference import layout
 from migration_harness.reference.errors import RefError
-from migration_harness.reference.hooks import Checkpoints
 from migration_harness.reference.layout import Repo
-from migration_harness.reference.locking import lock_wait_from_env
-from migration_harness.reference.migrate import migrate
 from migration_harness.reference.mutants import MUTANTS, active_mutant
-from migration_harness.reference.steps import Ctx
 
 PROG = "refrepo"
 
@@ -70,10 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from migration_harness.reference.hooks import Checkpoints
+    from migration_harness.reference.migrate import migrate
+    from migration_harness.reference.steps import Ctx
+
     environ = os.environ
     ctx = Ctx(Repo(args.repo), Checkpoints(environ), active_mutant(environ))
     print(migrate(ctx, args.to, allow_downgrade=args.allow_downgrade, environ=environ))
     return 0
+
+
+def _cmd_sample(args: argparse.Namespace, wait_s: float) -> None:
+    from migration_harness.reference import sample
+
+    if args.command == "init":
+        sample.init(args.repo, args.at, wait_s=wait_s)
+        print(f"created {args.repo} at version {args.at}")
+    elif args.command == "stamp":
+        sample.stamp(args.repo, args.at, wait_s=wait_s)
+    else:
+        for path in sample.golden(args.dir, force=args.force):
+            print(f"wrote {path}")
 
 
 def _cmd_open_store(args: argparse.Namespace) -> int:
@@ -92,21 +107,19 @@ def _cmd_open_store(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from migration_harness.reference.locking import lock_wait_from_env
+
     wait_s = lock_wait_from_env(os.environ)
     command: str = args.command
     if command == "migrate":
         return _cmd_migrate(args)
-    if command == "init":
-        sample.init(args.repo, args.at, wait_s=wait_s)
-        print(f"created {args.repo} at version {args.at}")
-    elif command == "version":
+    if command == "version":
         print(layout.read_version(Repo(args.repo)))
-    elif command == "stamp":
-        sample.stamp(args.repo, args.at, wait_s=wait_s)
     elif command == "dump":
         sys.stdout.write(layout.dump(Repo(args.repo)))
+    elif command in ("init", "stamp", "golden"):
+        _cmd_sample(args, wait_s)
     elif command in ("daemon", "shutdown"):
-        # Imported here: sockets and signals are not needed by the other commands.
         from migration_harness.reference import daemon
 
         if command == "daemon":
@@ -114,9 +127,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(daemon.shutdown(args.repo))
     elif command == "open-store":
         return _cmd_open_store(args)
-    elif command == "golden":
-        for path in sample.golden(args.dir, force=args.force):
-            print(f"wrote {path}")
     elif command == "mutants":
         for name, text in MUTANTS.items():
             print(f"{name:20} {text}")
@@ -140,14 +150,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except RefError as exc:
         return _fail(str(exc))
-    except sqlite3.Error as exc:
-        return _fail(f"sqlite: {exc}")
     except OSError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except Exception as exc:  # a bug: still one line, never a traceback
+    except Exception as exc:
+        if _is_sqlite_error(exc):
+            return _fail(f"sqlite: {exc}")
+        # a bug: still one line, never a traceback
         return _fail(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _is_sqlite_error(exc: Exception) -> bool:
+    # sqlite3 is imported only by the commands that open the store.
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(exc, sqlite3.Error)
 
 
 def _fail(message: str, code: int = 1) -> int:

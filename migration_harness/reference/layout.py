@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +42,18 @@ TOMBSTONE_TEXT = (
 _KEY = re.compile(r"[0-9a-f]{20}")
 
 
-@dataclass(frozen=True)
 class Repo:
     """Paths inside one repo directory."""
+
+    # A plain class, not a dataclass: `version` and `dump` start in a few ms, and
+    # the dataclasses module alone would cost more than the rest of the start-up.
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"Repo({str(self.root)!r})"
 
     root: Path
 
@@ -231,6 +238,8 @@ def read_store_blocks(repo: Repo) -> dict[str, bytes]:
             f"block store {repo.store_db} is missing; run 'migrate {repo.root} --to {LATEST}' "
             "to rebuild it from the tombstoned blocks/"
         )
+    import sqlite3  # only the v4 store needs it: keeps `version` quick to start
+
     try:
         with contextlib.closing(sqlite3.connect(repo.store_db)) as db:
             rows = db.execute("SELECT key, data FROM blocks ORDER BY key").fetchall()

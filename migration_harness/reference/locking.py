@@ -20,8 +20,6 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 
-import filelock
-
 from migration_harness.reference.errors import RefError
 from migration_harness.reference.layout import Repo
 
@@ -56,6 +54,11 @@ class RepoLock:
         self.repo = repo
         self.wait_s = wait_s
         self.mutant = mutant
+        # Imported here, not at the top: commands that take no lock (`version`, `dump`)
+        # start without filelock's import cost.
+        import filelock
+
+        self._timeout = filelock.Timeout
         self._lock = filelock.FileLock(str(repo.lock_file))
         self._exclusive_fd: int | None = None
 
@@ -96,7 +99,7 @@ class RepoLock:
     def _try_once(self) -> bool:
         try:
             self._lock.acquire(timeout=0)
-        except filelock.Timeout:
+        except self._timeout:
             return False
         return True
 
@@ -122,10 +125,10 @@ class RepoLock:
 
     def _acquire_again(self) -> None:
         # Mutant double-lock: a second, non-reentrant lock object on the same file.
-        second = filelock.FileLock(str(self.repo.lock_file))
+        second = type(self._lock)(str(self.repo.lock_file))
         try:
             second.acquire(timeout=0)
-        except filelock.Timeout:
+        except self._timeout:
             raise RefError(f"lock is already held: {self.repo.lock_file}") from None
         second.release()
 
