@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, crashsweep, daemons, gobuild, mocks, startup, suite_speed
+from bench import concurrency, crashsweep, daemons, gobuild, gocrash, mocks, startup, suite_speed
 from bench.common import Measured, Settings
 from bench.schema import REQUIRED_KEYS, format_table, validate_results
 
@@ -35,6 +35,7 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "concurrent": lambda s, _: concurrency.measure_concurrent(s),
     "sweep_catch": lambda s, _: crashsweep.measure_sweep_catch(s),
     "refrepo_startup": lambda s, _: startup.measure_refrepo_startup(s),
+    "go_crash": lambda s, _: gocrash.measure_go_crash(s),
     "xdist": lambda s, _: suite_speed.measure_xdist(s),
 }
 # The results.json keys each step is responsible for (null with a reason if it fails).
@@ -47,6 +48,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "concurrent": ("concurrent_ratio",),
     "sweep_catch": tuple(crashsweep.MUTANT_KEYS.values()),
     "refrepo_startup": ("refrepo_version_over_python_ms",),
+    "go_crash": ("go_crash_clean_rate",),
     "xdist": ("xdist_speedup",),
 }
 

@@ -36,6 +36,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "sweep_catch_inplace_config_rate",
     "sweep_catch_version_first_rate",
     "refrepo_version_over_python_ms",
+    "go_crash_clean_rate",
     "xdist_speedup",
 )
 
@@ -62,6 +63,7 @@ TARGETS: dict[str, Target] = {
     "stop_stubborn_s": Target("<=", 3.5, "<= 3 s grace + kill"),
     "concurrent_ratio": Target("<=", 1.25, "<= 1.25x"),
     "refrepo_version_over_python_ms": Target("<=", 30.0, "<= 30 ms"),
+    "go_crash_clean_rate": Target(">=", 1.0, "1.0"),
     "xdist_speedup": Target(">=", 1.6, ">= 1.6x"),
 }
 

@@ -13,9 +13,12 @@ DEFAULT_MAX_POINTS = 40
 class Injection:
     """How the strace backend reaches one point: kill at the ``nth`` call of ``syscall``.
 
-    strace counts per traced process and per syscall; with ``paths`` set (``-P``) it only
+    strace counts per traced thread and per syscall; with ``paths`` set (``-P``) it only
     counts the calls that touch one of those paths, which makes the count immune to
     unrelated calls (module imports, byte-code caches) that may differ between runs.
+    With ``all_threads`` the count runs over every traced thread and process instead:
+    a multi-threaded program (a Go binary) makes a call from whichever thread runs the
+    code at that moment, so a per-thread count differs from run to run.
     """
 
     syscall: str
@@ -23,10 +26,12 @@ class Injection:
     paths: tuple[str, ...] = ()
     expect: tuple[str, ...] = ()
     """The injected call's path arguments, digits masked: checked after each kill."""
+    all_threads: bool = False
 
     def describe(self) -> str:
         where = f" touching {', '.join(self.paths)}" if self.paths else ""
-        return f"call #{self.nth} of {self.syscall}{where} in any one process"
+        scope = "counted over all threads" if self.all_threads else "in any one process"
+        return f"call #{self.nth} of {self.syscall}{where} {scope}"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,12 @@ crash_at() does not let strace kill the process: it parks the call at its entry
 process group in one go. A parent waiting for the parked child therefore dies
 without seeing the child die, so it cannot react (release a lock, restore a
 backup), and the run ends in the same state every time.
+
+strace counts calls per thread. For a point of a multi-threaded process the count
+runs over all threads instead: every call on the point's paths is held for a moment
+at its entry, and the run is killed while the nth is held. If the moment passed
+before the kill landed, the run is repeated with a longer hold; a point that still
+cannot be reached is reported as not reproducible (:class:`CrashPointMissed`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from migration_harness.crash._exec import run_watched
+from migration_harness.crash._exec import POLL_INTERVAL, run_watched
 from migration_harness.crash._points import (
     DEFAULT_MAX_POINTS,
     CrashPoint,
@@ -36,6 +42,7 @@ from migration_harness.crash._strace_plan import mutations, plan_points, show_ca
 from migration_harness.crash._strace_trace import (
     ANCHOR_SYSCALLS,
     MUTATING_SYSCALLS,
+    THREAD_SYSCALLS,
     Call,
     parse_trace,
 )
@@ -46,16 +53,22 @@ _PARK = "3600s"
 # Grace before the kill once the parked call is identified (belt and braces: the
 # identification itself is exact, see _ParkedWatcher).
 _SETTLE = 0.05
+# How long each call on a point's paths is held when counting over all threads (each
+# call before the point costs one hold); a longer hold is tried when the kill came
+# too late, as on a loaded machine. The watcher polls well within the first.
+_HOLDS = ("0.02s", "0.1s", "0.5s", "2s")
+_ALL_THREADS_POLL = 0.004
 
 
 class CrashPointMissed(RuntimeError):
-    """The run finished without reaching the crash point (its calls differ from run to run)."""
+    """The run never stopped at the crash point (its calls differ from run to run)."""
 
-    def __init__(self, point: CrashPoint, result: RunResult | None) -> None:
-        super().__init__(
-            f"{point.describe()}: the command finished without making that call, so it was "
-            "not killed; its file-system calls differ between runs (random temp names?)"
+    def __init__(self, point: CrashPoint, result: RunResult | None, why: str | None = None) -> None:
+        why = why or (
+            "the command finished without making that call, so it was not killed; its "
+            "file-system calls differ between runs (random temp names?)"
         )
+        super().__init__(f"{point.describe()}: {why}")
         self.point = point
         self.result = result
 
@@ -118,7 +131,7 @@ class StraceBackend:
         with tempfile.TemporaryDirectory(prefix="mh-strace-") as tmp, RepoBackup(repo) as backup:
             for attempt in range(2 if self.warmup else 1):
                 trace_file = Path(tmp) / f"trace{attempt}"
-                traced = ",".join((*MUTATING_SYSCALLS, *ANCHOR_SYSCALLS))
+                traced = ",".join((*MUTATING_SYSCALLS, *ANCHOR_SYSCALLS, *THREAD_SYSCALLS))
                 command = [*_strace_base(trace_file), "-e", f"trace={traced}", "--", *args]
                 run = run_watched(command, env=env, cwd=cwd, timeout=timeout)
                 backup.restore()
@@ -147,20 +160,36 @@ class StraceBackend:
             raise ValueError(f"{point.describe()}: not a strace crash point (no injection plan)")
         with tempfile.TemporaryDirectory(prefix="mh-strace-") as tmp, RepoBackup(repo) as backup:
             result: RunResult | None = None
-            for attempt, injection in enumerate(point.injections):
+            missed: str | None = None
+            attempts = [(i, hold) for i in point.injections for hold in _holds(i)]
+            for attempt, (injection, hold) in enumerate(attempts):
                 if attempt:
-                    backup.restore()  # the previous plan let the run finish: start afresh
+                    backup.restore()  # the previous plan let the run go on: start afresh
                 trace_file = Path(tmp) / f"trace{attempt}"
-                command = [*_strace_base(trace_file), *_inject_args(injection), "--", *args]
+                command = [*_strace_base(trace_file), *_inject_args(injection, hold), "--", *args]
                 watcher = _ParkedWatcher(trace_file, injection)
-                run = run_watched(command, env=env, cwd=cwd, timeout=timeout, watcher=watcher)
+                poll = _ALL_THREADS_POLL if injection.all_threads else POLL_INTERVAL
+                run = run_watched(
+                    command, env=env, cwd=cwd, timeout=timeout, watcher=watcher, poll=poll
+                )
                 result = run.result
                 if run.timed_out:
                     return result
-                if run.killed:
+                if not run.killed:
+                    continue
+                try:
                     _check_parked_call(point, injection, trace_file, result)
-                    return result
-            raise CrashPointMissed(point, result)
+                except CrashPointMismatch as mismatch:
+                    if not injection.all_threads:
+                        raise
+                    missed = f"not reproducible: killed at {mismatch.seen}"
+                    continue
+                return result
+            raise CrashPointMissed(point, result, missed)
+
+
+def _holds(injection: Injection) -> tuple[str, ...]:
+    return _HOLDS if injection.all_threads else (_PARK,)
 
 
 def _files_in(repo: Path) -> frozenset[str]:
@@ -182,6 +211,7 @@ class CrashPointMismatch(RuntimeError):
         )
         self.point = point
         self.result = result
+        self.seen = seen
 
 
 def _read_trace(trace_file: Path, cwd: str) -> list[Call]:
@@ -193,8 +223,16 @@ def _check_parked_call(
     point: CrashPoint, injection: Injection, trace_file: Path, result: RunResult
 ) -> None:
     """Raise CrashPointMismatch unless the killed call is the one planned."""
-    parked = [c for c in _read_trace(trace_file, "") if not c.complete]
-    killed = [c for c in parked if c.name == injection.syscall]
+    calls = [c for c in _read_trace(trace_file, "") if c.name == injection.syscall]
+    if injection.all_threads:
+        # Every call on the paths is traced: the nth must be the one still held.
+        if len(calls) != injection.nth or calls[-1].complete:
+            seen = f"call #{len(calls)} of {injection.syscall} on those paths"
+            held = "completed" if calls and calls[-1].complete else "held"
+            raise CrashPointMismatch(point, result, f"{seen} ({held}), the hold ran out first")
+        killed = [calls[-1]]
+    else:
+        killed = [c for c in calls if not c.complete]
     if not killed:
         return  # nothing to compare (strace's output was cut short by the kill)
     call = killed[-1]
@@ -207,9 +245,10 @@ def _strace_base(trace_file: Path) -> list[str]:
     return ["strace", "-f", "-qqq", "-y", "-e", "signal=none", "-o", str(trace_file)]
 
 
-def _inject_args(injection: Injection) -> list[str]:
+def _inject_args(injection: Injection, hold: str = _PARK) -> list[str]:
     name = injection.syscall
-    spec = f"inject={name}:delay_enter={_PARK}:when={injection.nth}"
+    when = "1+" if injection.all_threads else str(injection.nth)
+    spec = f"inject={name}:delay_enter={hold}:when={when}"
     filters = [arg for path in injection.paths for arg in ("-P", path)]
     return ["-e", f"trace={name}", *filters, "-e", spec]
 
@@ -232,6 +271,8 @@ class _ParkedWatcher:
         if not self._parked():
             self._since = None
             return False
+        if self.injection.all_threads:
+            return True  # held only briefly: kill now; the trace is checked afterwards
         if self._since is None:
             self._since = elapsed
         return elapsed - self._since >= _SETTLE
@@ -246,7 +287,8 @@ class _ParkedWatcher:
         name = self.injection.syscall
         if not (pid_text.isdigit() and call.lstrip().startswith(f"{name}(")):
             return False
-        entries = re.findall(rf"(?m)^{pid_text}\s+{name}\(", text)
+        who = r"\d+" if self.injection.all_threads else pid_text
+        entries = re.findall(rf"(?m)^{who}\s+{name}\(", text)
         return len(entries) == self.injection.nth and _tracing_stopped(int(pid_text))
 
 

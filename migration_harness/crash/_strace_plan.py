@@ -7,6 +7,11 @@ touch the point's own paths (``-P``), immune to calls that vary between runs
 (imports, byte-code caches). Else: count every call of that syscall. Else: the
 nearest earlier call of the same process after the last repo mutation (the disk
 is the same there), planned the same way.
+
+A multi-threaded process (any Go binary) makes each call from whichever of its
+threads runs the code then, so strace's per-thread counts differ from run to run.
+Its points are counted over all threads instead (``Injection.all_threads``), which
+the crash run checks itself; only calls on stable paths can be planned that way.
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from migration_harness.crash._points import CrashPoint, Injection
-from migration_harness.crash._strace_trace import Call
+from migration_harness.crash._strace_trace import Call, thread_groups
 
 
 def mutations(calls: list[Call], repo: Path) -> list[tuple[str, tuple[str, ...]]]:
@@ -48,13 +53,15 @@ def plan_points(
     overwrite one of them are marked (sampling keeps them first).
     """
     roots = {os.path.abspath(repo), os.path.realpath(repo)}
+    group = thread_groups(calls)
+    threaded = _threaded_processes(group)
     order: dict[int, int] = {}
     counted: dict[tuple[int, str], int] = defaultdict(int)
     ordinal: dict[int, int] = {}
     by_name: dict[str, list[Call]] = defaultdict(list)
     pids = {str(call.pid) for call in calls}
     for call in calls:
-        order.setdefault(call.pid, len(order) + 1)
+        order.setdefault(group.get(call.pid, call.pid), len(order) + 1)
         by_name[call.name].append(call)
         counted[call.pid, call.name] += 1
         ordinal[call.seq] = counted[call.pid, call.name]
@@ -64,18 +71,20 @@ def plan_points(
     for position, call in enumerate(calls):
         if not (call.mutating and _inside(call.resolved, roots)):
             continue
-        plans = _plans(call, ordinal[call.seq], by_name[call.name], pids)
+        process = group.get(call.pid, call.pid)
+        planner = _all_thread_plans if process in threaded else _plans
+        plans = planner(call, ordinal[call.seq], by_name[call.name], pids)
         anchor = None
         if not plans:
-            anchor, plans = _anchor(calls, position, previous, ordinal, by_name, pids)
+            anchor, plans = _anchor(calls, position, previous, ordinal, by_name, pids, planner)
         previous = position
         point = CrashPoint(
             index=len(reachable) + 1,
             syscall=call.name,
             path=next(iter(p for p in call.resolved if _inside((p,), roots)), ""),
-            detail=_detail(call, order[call.pid], ordinal[call.seq], plans, anchor),
+            detail=_detail(call, order[process], ordinal[call.seq], plans, anchor),
             backend="strace",
-            process=order[call.pid],
+            process=order[process],
             nth=ordinal[call.seq],
             injections=plans,
             overwrites=_overwrites(call, existing),
@@ -88,6 +97,17 @@ def plan_points(
 _ANCHOR_TRIES = 200
 
 
+def _threaded_processes(group: dict[int, int]) -> set[int]:
+    """The processes (thread-group leaders) seen with more than one thread."""
+    members: dict[int, int] = defaultdict(int)
+    for leader in group.values():
+        members[leader] += 1
+    return {leader for leader, count in members.items() if count > 1}
+
+
+Planner = Callable[[Call, int, list[Call], set[str]], tuple[Injection, ...]]
+
+
 def _anchor(
     calls: list[Call],
     position: int,
@@ -95,6 +115,7 @@ def _anchor(
     ordinal: dict[int, int],
     by_name: dict[str, list[Call]],
     pids: set[str],
+    planner: Planner,
 ) -> tuple[Call | None, tuple[Injection, ...]]:
     """The nearest earlier call of the same process, after the last repo mutation, that an
     injection reaches first: killing there leaves the disk as killing at the point would."""
@@ -107,7 +128,7 @@ def _anchor(
         tries += 1
         if tries > _ANCHOR_TRIES:
             break
-        plans = _plans(call, ordinal[call.seq], by_name[call.name], pids)
+        plans = planner(call, ordinal[call.seq], by_name[call.name], pids)
         if plans:
             return call, plans
     return None, ()
@@ -152,6 +173,19 @@ def _plans(
     if _first_reached(same_name, nth_all, None) is call:
         plans.append(Injection(call.name, nth_all, (), expect))
     return tuple(plans)
+
+
+def _all_thread_plans(
+    call: Call, _nth_in_thread: int, same_name: list[Call], pids: set[str]
+) -> tuple[Injection, ...]:
+    """For a multi-threaded process: the count of calls on the same stable paths, over
+    every thread and process, up to this one (the crash run counts them itself)."""
+    paths = tuple(sorted({*call.raw_paths, *call.fd_paths, *call.resolved}))
+    if not paths or any(_volatile(p, pids) for p in paths):
+        return ()
+    selected = {*paths, *(os.path.realpath(p) for p in paths if os.path.isabs(p))}
+    nth = sum(1 for c in same_name if c.seq <= call.seq and _matches(c, selected))
+    return (Injection(call.name, nth, paths, signature(call), all_threads=True),)
 
 
 def _matches(call: Call, selected: set[str]) -> bool:

@@ -36,6 +36,11 @@ ANCHOR_SYSCALLS: tuple[str, ...] = (
 )  # fmt: skip
 _MUTATING_NAMES = frozenset(name.lstrip("?") for name in MUTATING_SYSCALLS)
 
+# Traced to tell threads from processes: strace -f shows thread ids, and a
+# multi-threaded program (every Go binary) makes its calls from whichever thread
+# runs the code at that moment, which differs from run to run.
+THREAD_SYSCALLS: tuple[str, ...] = ("clone", "?clone3")
+
 _WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
 
 # Where the paths are, per syscall: (raw path argument indexes, fd argument indexes),
@@ -89,6 +94,25 @@ class Call:
     mutating: bool
     complete: bool
     """False when the process died inside the call (the killed call)."""
+    ret: str = ""
+    """The return value as strace printed it (a new thread's id for clone)."""
+
+
+def thread_groups(calls: Iterable[Call]) -> dict[int, int]:
+    """Each traced id mapped to its thread group's first id (the process).
+
+    A ``clone`` with ``CLONE_THREAD`` makes a thread of the caller's process; any
+    other clone, fork or vfork makes a new process.
+    """
+    group: dict[int, int] = {}
+    for call in calls:
+        leader = group.setdefault(call.pid, call.pid)
+        if call.name not in ("clone", "clone3") or not call.ret.strip().isdigit():
+            continue
+        child = int(call.ret.strip())
+        threaded = any("CLONE_THREAD" in arg for arg in call.args)
+        group.setdefault(child, leader if threaded else child)
+    return group
 
 
 def parse_trace(lines: Iterable[str], cwd: str = "") -> list[Call]:
@@ -140,7 +164,8 @@ def _build(seq: int, pid: int, name: str, text: str, complete: bool, cwd: str) -
     fd_paths = tuple(decode_c_string(m["path"]) for m in fds if m and m["fd"] != "AT_FDCWD")
     dirs = [decode_c_string(m["path"]) for m in fds if m]
     resolved = _resolve(name, raw, dirs, fd_paths, ret, cwd)
-    return Call(seq, pid, name, args, raw, fd_paths, resolved, _mutating(name, args), complete)
+    mutating = _mutating(name, args)
+    return Call(seq, pid, name, args, raw, fd_paths, resolved, mutating, complete, ret.strip())
 
 
 def _resolve(
