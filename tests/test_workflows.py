@@ -22,10 +22,18 @@ from ruamel.yaml import YAML
 
 import migration_harness.cli
 from migration_harness.mockbin import build_mock
-from migration_harness.scaffold import WORKFLOW_FILE, ScaffoldValues, default_workflow_ref, render
+from migration_harness.scaffold import (
+    WORKFLOW_FILE,
+    ScaffoldValues,
+    default_harness,
+    default_workflow_ref,
+    render,
+)
 from migration_harness.windows import running_under_wine
 
 ROOT = Path(__file__).resolve().parents[1]
+# The package as imported: the checkout's, or the installed wheel's in the release workflow.
+PACKAGE = Path(migration_harness.__file__).resolve().parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 MIGRATIONS = WORKFLOWS / "migrations.yml"
@@ -228,9 +236,9 @@ def migration_filter(workflow: Mapping[str, Any], event: str) -> list[str]:
 # ---------------------------------------------------------------- tests
 
 
-def test_the_three_workflows_exist() -> None:
+def test_the_workflows_exist() -> None:
     names = {p.name for p in WORKFLOW_FILES}
-    assert {"ci.yml", "migrations.yml", "contract.yml"} <= names, names
+    assert {"ci.yml", "migrations.yml", "contract.yml", "release.yml"} <= names, names
 
 
 @pytest.mark.parametrize("workflow", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -323,17 +331,18 @@ def test_migration_filter_is_the_same_for_push_and_pull_request() -> None:
 
 def test_migration_filter_covers_every_module_that_calls_or_is_called_by_migrations() -> None:
     patterns = migration_filter(load_yaml(MIGRATIONS), "push")
-    files = module_files(ROOT / "migration_harness")
-    modules = migration_modules(ROOT / "migration_harness", cli_edges())
-    paths = [files[m].relative_to(ROOT).as_posix() for m in modules]
+    files = module_files(PACKAGE)
+    modules = migration_modules(PACKAGE, cli_edges())
+    paths = [files[m].relative_to(PACKAGE.parent).as_posix() for m in modules]
     assert "migration_harness/__init__.py" in paths  # the import graph was read at all
     assert unmatched(paths, patterns) == [], (
         "add these to the paths of .github/workflows/migrations.yml (push and pull_request)"
     )
+    data_dirs = ((PACKAGE.parent, "migration_harness/reference"), (ROOT, "fixtures/golden"))
     data_files = [
-        p.relative_to(ROOT).as_posix()
-        for folder in ("migration_harness/reference", "fixtures/golden")
-        for p in (ROOT / folder).rglob("*")
+        p.relative_to(base).as_posix()
+        for base, folder in data_dirs
+        for p in (base / folder).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     ]
     assert unmatched(data_files, patterns) == []
@@ -406,7 +415,9 @@ def test_reusable_workflow_inputs_and_no_expression_in_scripts() -> None:
     ]
     assert json.loads(inputs["python-versions"]["default"]) == ["3.12"]
     assert inputs["spec"]["default"] == "migration-harness.toml"
-    assert inputs["harness-version"]["default"] == "migration-harness"
+    # A reusable workflow cannot see its own commit, so it cannot default to itself.
+    assert inputs["harness-version"]["required"] is True
+    assert "default" not in inputs["harness-version"]
     assert "pytest-args" in inputs
     for job in data["jobs"].values():
         for step in job["steps"]:
@@ -471,10 +482,9 @@ def test_reusable_workflow_summary_step_writes_the_table(tmp_path: Path) -> None
 def test_scaffolded_caller_workflow_validates(tmp_path: Path, pinned: bool) -> None:
     checker = require_tool("check-jsonschema")
     zizmor = require_tool("zizmor")
-    ref = default_workflow_ref()
-    if pinned:
-        ref = ref.split("@")[0] + "@" + "0123456789abcdef0123456789abcdef01234567"
-    files = render(ScaffoldValues(name="mytool", workflow=ref))
+    commit = "0123456789abcdef0123456789abcdef01234567" if pinned else None
+    ref = default_workflow_ref(commit)
+    files = render(ScaffoldValues(name="mytool", workflow=ref, harness=default_harness(commit)))
     workflow = tmp_path / WORKFLOW_FILE
     workflow.parent.mkdir(parents=True)
     workflow.write_text(files[WORKFLOW_FILE], encoding="utf-8")
