@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -21,7 +22,9 @@ import pytest
 from ruamel.yaml import YAML
 
 import migration_harness.cli
+from migration_harness import __version__
 from migration_harness.mockbin import build_mock
+from migration_harness.origin import home_url
 from migration_harness.scaffold import (
     WORKFLOW_FILE,
     ScaffoldValues,
@@ -40,6 +43,8 @@ MIGRATIONS = WORKFLOWS / "migrations.yml"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\s*$")
 TOOL_TIMEOUT_S = 120
+# A fresh venv installing the harness and its dependencies from the package index.
+INSTALL_TIMEOUT_S = 600
 
 # Seeds of the path-filter check: the code that migrates repos.
 MIGRATION_PACKAGES = ("migration_harness.contract", "migration_harness.reference")
@@ -49,8 +54,12 @@ MIGRATION_PACKAGES = ("migration_harness.contract", "migration_harness.reference
 
 
 def load_yaml(path: Path) -> Any:
+    return load_yaml_text(path.read_text(encoding="utf-8"))
+
+
+def load_yaml_text(text: str) -> Any:
     # ruamel reads YAML 1.2, where `on:` stays the string "on" (PyYAML would make it True).
-    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    return YAML(typ="safe").load(text)
 
 
 def find_tool(name: str) -> str | None:
@@ -540,3 +549,125 @@ def test_reusable_workflow_check_step_passes_inputs_as_arguments(
         "report-ubuntu-latest-py3.12.json",
         *expected_extra,
     ]
+
+
+# ------------------------------------------------------------ release workflow
+
+
+def release_jobs() -> dict[str, Any]:
+    jobs = load_yaml(WORKFLOWS / "release.yml")["jobs"]
+    assert isinstance(jobs, dict)
+    return jobs
+
+
+def runs(job: Mapping[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for step in job["steps"])
+
+
+def test_release_runs_on_version_tags_with_a_dry_run_by_default() -> None:
+    on = load_yaml(WORKFLOWS / "release.yml")["on"]
+    assert on["push"] == {"tags": ["v*"]}
+    dry_run = on["workflow_dispatch"]["inputs"]["dry-run"]
+    assert dry_run["type"] == "boolean" and dry_run["default"] is True
+
+
+def test_release_builds_once_and_checks_what_it_built() -> None:
+    jobs = release_jobs()
+    builders = [name for name, job in jobs.items() if "python -m build" in runs(job)]
+    assert builders == ["build"]
+    script = runs(jobs["build"])
+    assert "twine check --strict dist/*" in script
+    assert 'tests/dist_check.py dist --tag "$TAG"' in script  # the tag and its CHANGELOG
+    (upload,) = [s for s in jobs["build"]["steps"] if "upload-artifact" in str(s.get("uses"))]
+    assert upload["with"]["name"] == "dist"
+
+
+def test_release_tests_the_wheel_not_the_checkout() -> None:
+    job = release_jobs()["test-wheel"]
+    assert job["needs"] == "build"
+    assert set(job["strategy"]["matrix"]["os"]) == {
+        "ubuntu-latest",
+        "macos-latest",
+        "windows-latest",
+    }
+    script = runs(job)
+    # The source package goes before the install, so no import can reach it.
+    assert script.index("rm -rf migration_harness") < script.index("pip install")
+    assert '"${wheels[0]}[test]"' in script and "python -m pytest tests" in script
+
+
+def test_release_publishes_with_trusted_publishing_only_from_a_tag() -> None:
+    job = release_jobs()["publish"]
+    assert set(job["needs"]) == {"build", "test-wheel"}
+    condition = job["if"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in condition and "!inputs.dry-run" in condition
+    assert job["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    uses = [str(step.get("uses", "")).split("@")[0] for step in job["steps"]]
+    assert uses[-2:] == ["actions/attest-build-provenance", "pypa/gh-action-pypi-publish"]
+    publish = job["steps"][-1]
+    assert not {"password", "user"} & set(publish.get("with", {}))  # no stored token
+    assert "secrets." not in (WORKFLOWS / "release.yml").read_text(encoding="utf-8")
+
+
+# ------------------------------------------- the install step, run as written
+
+
+def git_head(root: Path) -> str | None:
+    if shutil.which("git") is None or not (root / ".git").exists():
+        return None
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+@pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
+def test_scaffolded_install_step_installs_the_harness_from_a_local_copy(tmp_path: Path) -> None:
+    """What `init` writes, run through contract.yml's install step, with the repository's
+    URL pointed at this checkout: a fresh venv gets the harness at this commit."""
+    bash = shutil.which("bash")
+    commit = git_head(ROOT)
+    if bash is None or commit is None:
+        pytest.skip("needs bash, git and a git checkout of the project")
+    files = render(
+        ScaffoldValues(
+            name="mytool", workflow=default_workflow_ref(commit), harness=default_harness(commit)
+        )
+    )
+    (caller,) = load_yaml_text(files[WORKFLOW_FILE])["jobs"].values()
+    requirement = caller["with"]["harness-version"]
+    # `file://localhost/...`: older pip rejects a `git+file:` URL without a host.
+    local = "file://localhost" + ROOT.as_posix()
+    assert requirement.count(home_url()) == 1, requirement
+    requirement = requirement.replace(home_url(), local)
+    script = _step_script("contract.yml", "contract", "Install migration-harness")
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=TOOL_TIMEOUT_S)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+    env.update(
+        HARNESS_VERSION=requirement,
+        VIRTUAL_ENV=str(venv),
+        PATH=os.pathsep.join([str(venv / "bin"), env.get("PATH", "")]),
+    )
+    result = subprocess.run(
+        [bash, "-eo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # The step ends with `migration-harness --version`: the venv's, at this commit.
+    assert f"migration-harness {__version__} (commit {commit})" in result.stdout
+    assert (venv / "bin" / "migration-harness").is_file()
