@@ -158,3 +158,15 @@ def test_git_runs_for_version_only(tmp_path: Path) -> None:
         f"migration-harness {__version__} (commit {fake}, with uncommitted changes)"
     )
     assert [call.args[2] for call in git.calls()] == ["rev-parse", "status"]
+
+
+def test_readme_first_install_command_is_the_repository_at_a_commit() -> None:
+    """No release is on the package index yet: the README's first install line must be the
+    source that works today, the same requirement `init` writes (and
+    test_workflows runs against a local copy)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Installing\n", 1)[1].split("\n## ", 1)[0]
+    first_block = section.split("```\n", 2)[1]
+    first_command = first_block.splitlines()[0]
+    assert first_command == f'python -m pip install "{git_requirement("<commit>")}"'
+    assert "python -m pip install migration-harness==<version>" in section
