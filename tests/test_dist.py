@@ -137,3 +137,47 @@ def test_wheel_check_catches_a_package_file_left_out() -> None:
 def test_sdist_check_catches_a_missing_license() -> None:
     names = ["pyproject.toml", "README.md", "CHANGELOG.md", *RUNTIME_FILES]
     assert sdist_problems(names) == ["sdist lacks LICENSE"]
+
+
+def test_installed_wheel_reports_the_plain_version(dist: Path, tmp_path: Path) -> None:
+    """A wheel knows no commit: --version says the release alone (no git is run)."""
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)],
+        check=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    # This interpreter's pip installs into the new venv; the origin module needs no deps.
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            str(the_wheel(dist)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    described = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "from migration_harness.origin import find_origin as f; print(f().describe())",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+        check=False,
+    )
+    assert described.returncode == 0, described.stderr
+    assert described.stdout.strip() == __version__
