@@ -16,6 +16,7 @@ import migration_harness
 from migration_harness import __version__
 from migration_harness.mockbin import build_mock
 from migration_harness.origin import HOME, Origin, git_requirement, home_url, workflow_ref
+from tests.checkout import git_head
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(migration_harness.__file__).resolve().parent
@@ -125,13 +126,8 @@ def run_python(code: str, path_dirs: list[Path]) -> subprocess.CompletedProcess[
 
 @pytest.mark.skipif(not FROM_CHECKOUT, reason="the package is not imported from a checkout")
 def test_version_from_a_checkout_is_its_head() -> None:
-    head = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=True,
-    ).stdout.strip()
+    head = git_head(ROOT)
+    assert head is not None
     done = run_python(PRINT_VERSION, [])
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"migration-harness {__version__} (commit {head}")

@@ -33,6 +33,7 @@ from migration_harness.scaffold import (
     render,
 )
 from migration_harness.windows import running_under_wine
+from tests.checkout import git_head
 
 ROOT = Path(__file__).resolve().parents[1]
 # The package as imported: the checkout's, or the installed wheel's in the release workflow.
@@ -436,6 +437,26 @@ def test_reusable_workflow_inputs_and_no_expression_in_scripts() -> None:
     assert summary["if"] == "${{ always() }}" and summary["needs"] == "contract"
 
 
+def run_bash(
+    script: str, cwd: Path, env: Mapping[str, str], timeout: float = TOOL_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """A workflow step's script as the runner runs it (`shell: bash`)."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not found")
+    return subprocess.run(
+        [bash, "-eo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _step_script(workflow: str, job: str, step_name: str) -> str:
     steps = load_yaml(WORKFLOWS / workflow)["jobs"][job]["steps"]
     (step,) = [s for s in steps if s.get("name") == step_name]
@@ -444,9 +465,6 @@ def _step_script(workflow: str, job: str, step_name: str) -> str:
 
 @pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
 def test_reusable_workflow_summary_step_writes_the_table(tmp_path: Path) -> None:
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("bash not found")
     script = _step_script("contract.yml", "summary", "Contract x OS table")
     reports = tmp_path / "reports"
     reports.mkdir()
@@ -471,16 +489,7 @@ def test_reusable_workflow_summary_step_writes_the_table(tmp_path: Path) -> None
     env = dict(os.environ)  # a copy for the child: os.environ itself is never changed
     env["GITHUB_STEP_SUMMARY"] = str(step_summary)
     env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
-    result = subprocess.run(
-        [bash, "-eo", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=TOOL_TIMEOUT_S,
-        check=False,
-    )
+    result = run_bash(script, tmp_path, env)
     assert result.returncode == 1, result.stderr  # a failed contract fails the job
     table = step_summary.read_text(encoding="utf-8")
     assert "| `forward` | ✅ 1/1 | ❌ 1/1 failed |" in table
@@ -516,9 +525,6 @@ def test_scaffolded_caller_workflow_validates(tmp_path: Path, pinned: bool) -> N
 def test_reusable_workflow_check_step_passes_inputs_as_arguments(
     tmp_path: Path, pytest_args: str, expected_extra: list[str]
 ) -> None:
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("bash not found")
     mock = build_mock(tmp_path / "bin", "migration-harness", {"exit_code": 0})
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "decoy.txt").write_text("a file a glob would find", "utf-8")
@@ -530,15 +536,7 @@ def test_reusable_workflow_check_step_passes_inputs_as_arguments(
         REPORT="report-ubuntu-latest-py3.12.json",
         PATH=os.pathsep.join([str(mock.directory), env.get("PATH", "")]),
     )
-    result = subprocess.run(
-        [bash, "-eo", "pipefail", "-c", script],
-        cwd=tmp_path / "work",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT_S,
-        check=False,
-    )
+    result = run_bash(script, tmp_path / "work", env)
     assert result.returncode == 0, result.stderr
     (call,) = mock.calls()
     assert call.args == [
@@ -616,27 +614,13 @@ def test_release_publishes_with_trusted_publishing_only_from_a_tag() -> None:
 # ------------------------------------------- the install step, run as written
 
 
-def git_head(root: Path) -> str | None:
-    if shutil.which("git") is None or not (root / ".git").exists():
-        return None
-    done = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "HEAD"],
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT_S,
-        check=False,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 @pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
 def test_scaffolded_install_step_installs_the_harness_from_a_local_copy(tmp_path: Path) -> None:
     """What `init` writes, run through contract.yml's install step, with the repository's
     URL pointed at this checkout: a fresh venv gets the harness at this commit."""
-    bash = shutil.which("bash")
     commit = git_head(ROOT)
-    if bash is None or commit is None:
-        pytest.skip("needs bash, git and a git checkout of the project")
+    if commit is None:
+        pytest.skip("needs git and a git checkout of the project")
     files = render(
         ScaffoldValues(
             name="mytool", workflow=default_workflow_ref(commit), harness=default_harness(commit)
@@ -658,15 +642,7 @@ def test_scaffolded_install_step_installs_the_harness_from_a_local_copy(tmp_path
         VIRTUAL_ENV=str(venv),
         PATH=os.pathsep.join([str(venv / "bin"), env.get("PATH", "")]),
     )
-    result = subprocess.run(
-        [bash, "-eo", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT_S,
-        check=False,
-    )
+    result = run_bash(script, tmp_path, env, timeout=INSTALL_TIMEOUT_S)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # The step ends with `migration-harness --version`: the venv's, at this commit.
     assert f"migration-harness {__version__} (commit {commit})" in result.stdout
