@@ -69,15 +69,21 @@ def find_tool(name: str) -> str | None:
     return shutil.which(name, path=scripts) or shutil.which(name)
 
 
-def run_tool(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    args: list[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TOOL_TIMEOUT_S,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args,
         cwd=cwd,
+        env=None if env is None else dict(env),
         capture_output=True,
         text=True,
         encoding="utf-8",
         errors="replace",
-        timeout=TOOL_TIMEOUT_S,
+        timeout=timeout,
         check=False,
     )
 
@@ -444,17 +450,7 @@ def run_bash(
     bash = shutil.which("bash")
     if bash is None:
         pytest.skip("bash not found")
-    return subprocess.run(
-        [bash, "-eo", "pipefail", "-c", script],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        check=False,
-    )
+    return run_tool([bash, "-eo", "pipefail", "-c", script], cwd, env, timeout)
 
 
 def _step_script(workflow: str, job: str, step_name: str) -> str:
