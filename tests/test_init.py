@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+import migration_harness
 from migration_harness import __version__, spec
+from migration_harness.mockbin import build_mock
 from migration_harness.origin import find_origin, git_requirement, index_requirement, workflow_ref
 from migration_harness.scaffold import NOX_FILE, SPEC_FILE, WORKFLOW_FILE
 from migration_harness.target import REFERENCE_SPEC, SpecError
@@ -288,3 +290,31 @@ def test_missing_directory_is_created(tmp_path: Path) -> None:
     root = tmp_path / "new" / "project"
     assert init(root, "--name", "demo", cwd=tmp_path).returncode == 0
     assert (root / WORKFLOW_FILE).is_file()
+
+
+@pytest.mark.skipif(
+    not (Path(migration_harness.__file__).resolve().parents[1] / ".git").exists(),
+    reason="the package is not imported from a checkout",
+)
+def test_init_from_a_changed_checkout_says_the_pin_lacks_the_changes(
+    project: Path, tmp_path: Path
+) -> None:
+    # A mock git answers every call with a line: HEAD is `fake`, and the tree has changes.
+    fake = "f" * 40
+    git = build_mock(tmp_path / "bin", "git", {"exit_code": 0, "stdout": fake + "\n"})
+    env = dict(os.environ)  # a copy for the child: os.environ itself is never changed
+    env["PATH"] = os.pathsep.join([str(git.directory), env.get("PATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-m", "migration_harness", "init", str(project)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        f"note: this harness has uncommitted changes; the files pin commit {fake}, "
+        "which lacks them\n"
+    )
+    assert caller_job(project)["with"]["harness-version"] == git_requirement(fake)

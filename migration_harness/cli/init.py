@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is not a directory; pass the project's root directory")
     name = _tool_name(args.name, root)
-    files = render(_values(name, args.workflow, args.harness_version))
+    values, note = _values(name, args.workflow, args.harness_version)
+    files = render(values)
     targets = {rel: root.joinpath(*rel.split("/")) for rel in files}
     existing = [rel for rel, path in targets.items() if path.exists()]
     if existing and not args.force:
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(path, files[rel], mode=None if rel in existing else mode)
         verb = "overwrote" if rel in existing else "wrote"
         print(f"{verb} {path}")
+    if note is not None:
+        print(note, file=sys.stderr)
     print(
         f"next: edit {targets['migration-harness.toml']} to describe {name}, "
         "then run 'migration-harness check'",
@@ -100,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _values(name: str, workflow: str | None, harness: str | None) -> ScaffoldValues:
+def _values(
+    name: str, workflow: str | None, harness: str | None
+) -> tuple[ScaffoldValues, str | None]:
+    """What the templates are filled with, and a note for the user, if any."""
     if harness is not None:
         try:
             Requirement(harness)
@@ -110,14 +116,21 @@ def _values(name: str, workflow: str | None, harness: str | None) -> ScaffoldVal
                 f"--harness-version {harness!r} is not a pip requirement ({reason}); expected "
                 "e.g. 'migration-harness==0.1.0' or 'migration-harness @ git+URL@COMMIT'"
             ) from None
-    commit = None
+    commit, note = None, None
     if workflow is None or harness is None:
-        commit = find_origin().commit
-    return ScaffoldValues(
+        origin = find_origin()
+        commit = origin.commit
+        if origin.dirty:
+            note = (
+                f"note: this harness has uncommitted changes; the files pin commit {commit}, "
+                "which lacks them"
+            )
+    values = ScaffoldValues(
         name=name,
         workflow=workflow or default_workflow_ref(commit),
         harness=harness or default_harness(commit),
     )
+    return values, note
 
 
 def _new_file_mode() -> int:
