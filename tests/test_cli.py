@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import sysconfig
@@ -25,7 +26,10 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def test_version_via_module() -> None:
     result = cli("--version")
     assert result.returncode == 0
-    assert result.stdout.strip() == f"migration-harness {__version__}"
+    # From a clone or a git install the commit follows: `0.1.0 (commit <sha>)`.
+    version = re.escape(__version__)
+    commit = r"( \(commit [0-9a-f]{40}(, with uncommitted changes)?\))?"
+    assert re.fullmatch(f"migration-harness {version}{commit}", result.stdout.strip())
 
 
 def test_console_script_is_installed() -> None:

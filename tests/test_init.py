@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,11 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from migration_harness import spec
-from migration_harness.scaffold import NOX_FILE, SPEC_FILE, WORKFLOW_FILE, default_workflow_ref
+import migration_harness
+from migration_harness import __version__, spec
+from migration_harness.mockbin import build_mock
+from migration_harness.origin import find_origin, git_requirement, index_requirement, workflow_ref
+from migration_harness.scaffold import NOX_FILE, SPEC_FILE, WORKFLOW_FILE
 from migration_harness.target import REFERENCE_SPEC, SpecError
 
 if sys.version_info >= (3, 11):
@@ -133,7 +138,7 @@ def test_starter_mirrors_the_reference_spec_keys(project: Path) -> None:
 
 
 def test_caller_workflow_has_one_uses_line(project: Path) -> None:
-    sha_ref = default_workflow_ref().split("@")[0] + "@" + "ab" * 20
+    sha_ref = workflow_ref("ab" * 20)
     assert init(project, "--workflow", sha_ref, cwd=project).returncode == 0
     workflow = YAML(typ="safe").load(read(project / WORKFLOW_FILE))
     assert workflow["permissions"] == {"contents": "read"}
@@ -142,11 +147,79 @@ def test_caller_workflow_has_one_uses_line(project: Path) -> None:
     assert job["with"]["spec"] == SPEC_FILE
 
 
-def test_default_workflow_ref_is_this_release(project: Path) -> None:
-    from migration_harness import __version__
+def caller_job(project: Path) -> dict[str, Any]:
+    workflow = YAML(typ="safe").load(read(project / WORKFLOW_FILE))
+    (job,) = workflow["jobs"].values()
+    assert isinstance(job, dict)
+    return job
 
+
+def test_defaults_pin_this_harness(project: Path) -> None:
     assert init(project, cwd=project).returncode == 0
-    assert f"contract.yml@v{__version__}" in read(project / WORKFLOW_FILE)
+    commit = find_origin().commit  # this checkout's HEAD, else the commit pip recorded
+    if commit is None:  # a release from the package index
+        ref, harness = f"v{__version__}", index_requirement()
+    else:  # the same commit for the workflow and the harness it installs
+        ref, harness = commit, git_requirement(commit)
+    job = caller_job(project)
+    assert job["uses"] == workflow_ref(ref)
+    assert job["with"]["harness-version"] == harness
+    assert f"session.install({harness!r})".replace("'", '"') in read(project / NOX_FILE)
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    ["migration-harness==0.1.0", "migration-harness @ git+https://example.org/x/y@" + "c" * 40],
+)
+def test_harness_version_option_fills_workflow_and_nox(project: Path, requirement: str) -> None:
+    done = init(project, "--harness-version", requirement, cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert caller_job(project)["with"]["harness-version"] == requirement
+    assert f'session.install("{requirement}")' in read(project / NOX_FILE)
+
+
+def test_bad_harness_version_is_a_usage_error(project: Path) -> None:
+    done = init(project, "--harness-version", 'migration-harness "', cwd=project)
+    assert done.returncode == 2
+    assert "--harness-version" in done.stderr and done.stderr.count("\n") == 1
+    assert list(project.iterdir()) == []
+
+
+def init_with_umask(umask: int, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # The umask is process-wide: set it in a child, never in the test process.
+    code = (
+        "import os, sys\n"
+        f"os.umask({umask:#o})\n"
+        "from migration_harness.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, "init", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_get_the_users_mode(project: Path, umask: int, expected: int) -> None:
+    done = init_with_umask(umask, project, "--name", "demo", cwd=project)
+    assert done.returncode == 0, done.stderr
+    for rel in SCAFFOLD:
+        assert stat.S_IMODE((project / rel).stat().st_mode) == expected, rel
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+def test_overwritten_file_keeps_its_mode(project: Path) -> None:
+    (project / SPEC_FILE).write_text("# old\n", encoding="utf-8")
+    (project / SPEC_FILE).chmod(0o640)
+    done = init_with_umask(0o022, project, "--force", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((project / SPEC_FILE).stat().st_mode) == 0o640
+    assert stat.S_IMODE((project / NOX_FILE).stat().st_mode) == 0o644
 
 
 def test_nox_file_is_a_real_noxfile(project: Path) -> None:
@@ -217,3 +290,31 @@ def test_missing_directory_is_created(tmp_path: Path) -> None:
     root = tmp_path / "new" / "project"
     assert init(root, "--name", "demo", cwd=tmp_path).returncode == 0
     assert (root / WORKFLOW_FILE).is_file()
+
+
+@pytest.mark.skipif(
+    not (Path(migration_harness.__file__).resolve().parents[1] / ".git").exists(),
+    reason="the package is not imported from a checkout",
+)
+def test_init_from_a_changed_checkout_says_the_pin_lacks_the_changes(
+    project: Path, tmp_path: Path
+) -> None:
+    # A mock git answers every call with a line: HEAD is `fake`, and the tree has changes.
+    fake = "f" * 40
+    git = build_mock(tmp_path / "bin", "git", {"exit_code": 0, "stdout": fake + "\n"})
+    env = dict(os.environ)  # a copy for the child: os.environ itself is never changed
+    env["PATH"] = os.pathsep.join([str(git.directory), env.get("PATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-m", "migration_harness", "init", str(project)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        f"note: this harness has uncommitted changes; the files pin commit {fake}, "
+        "which lacks them\n"
+    )
+    assert caller_job(project)["with"]["harness-version"] == git_requirement(fake)

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -21,17 +22,30 @@ import pytest
 from ruamel.yaml import YAML
 
 import migration_harness.cli
+from migration_harness import __version__
 from migration_harness.mockbin import build_mock
-from migration_harness.scaffold import WORKFLOW_FILE, ScaffoldValues, default_workflow_ref, render
+from migration_harness.origin import home_url
+from migration_harness.scaffold import (
+    WORKFLOW_FILE,
+    ScaffoldValues,
+    default_harness,
+    default_workflow_ref,
+    render,
+)
 from migration_harness.windows import running_under_wine
+from tests.checkout import git_head
 
 ROOT = Path(__file__).resolve().parents[1]
+# The package as imported: the checkout's, or the installed wheel's in the release workflow.
+PACKAGE = Path(migration_harness.__file__).resolve().parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 MIGRATIONS = WORKFLOWS / "migrations.yml"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\s*$")
 TOOL_TIMEOUT_S = 120
+# A fresh venv installing the harness and its dependencies from the package index.
+INSTALL_TIMEOUT_S = 600
 
 # Seeds of the path-filter check: the code that migrates repos.
 MIGRATION_PACKAGES = ("migration_harness.contract", "migration_harness.reference")
@@ -41,8 +55,12 @@ MIGRATION_PACKAGES = ("migration_harness.contract", "migration_harness.reference
 
 
 def load_yaml(path: Path) -> Any:
+    return load_yaml_text(path.read_text(encoding="utf-8"))
+
+
+def load_yaml_text(text: str) -> Any:
     # ruamel reads YAML 1.2, where `on:` stays the string "on" (PyYAML would make it True).
-    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    return YAML(typ="safe").load(text)
 
 
 def find_tool(name: str) -> str | None:
@@ -51,15 +69,21 @@ def find_tool(name: str) -> str | None:
     return shutil.which(name, path=scripts) or shutil.which(name)
 
 
-def run_tool(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    args: list[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TOOL_TIMEOUT_S,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args,
         cwd=cwd,
+        env=None if env is None else dict(env),
         capture_output=True,
         text=True,
         encoding="utf-8",
         errors="replace",
-        timeout=TOOL_TIMEOUT_S,
+        timeout=timeout,
         check=False,
     )
 
@@ -228,9 +252,9 @@ def migration_filter(workflow: Mapping[str, Any], event: str) -> list[str]:
 # ---------------------------------------------------------------- tests
 
 
-def test_the_three_workflows_exist() -> None:
+def test_the_workflows_exist() -> None:
     names = {p.name for p in WORKFLOW_FILES}
-    assert {"ci.yml", "migrations.yml", "contract.yml"} <= names, names
+    assert {"ci.yml", "migrations.yml", "contract.yml", "release.yml"} <= names, names
 
 
 @pytest.mark.parametrize("workflow", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -323,17 +347,18 @@ def test_migration_filter_is_the_same_for_push_and_pull_request() -> None:
 
 def test_migration_filter_covers_every_module_that_calls_or_is_called_by_migrations() -> None:
     patterns = migration_filter(load_yaml(MIGRATIONS), "push")
-    files = module_files(ROOT / "migration_harness")
-    modules = migration_modules(ROOT / "migration_harness", cli_edges())
-    paths = [files[m].relative_to(ROOT).as_posix() for m in modules]
+    files = module_files(PACKAGE)
+    modules = migration_modules(PACKAGE, cli_edges())
+    paths = [files[m].relative_to(PACKAGE.parent).as_posix() for m in modules]
     assert "migration_harness/__init__.py" in paths  # the import graph was read at all
     assert unmatched(paths, patterns) == [], (
         "add these to the paths of .github/workflows/migrations.yml (push and pull_request)"
     )
+    data_dirs = ((PACKAGE.parent, "migration_harness/reference"), (ROOT, "fixtures/golden"))
     data_files = [
-        p.relative_to(ROOT).as_posix()
-        for folder in ("migration_harness/reference", "fixtures/golden")
-        for p in (ROOT / folder).rglob("*")
+        p.relative_to(base).as_posix()
+        for base, folder in data_dirs
+        for p in (base / folder).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     ]
     assert unmatched(data_files, patterns) == []
@@ -406,7 +431,9 @@ def test_reusable_workflow_inputs_and_no_expression_in_scripts() -> None:
     ]
     assert json.loads(inputs["python-versions"]["default"]) == ["3.12"]
     assert inputs["spec"]["default"] == "migration-harness.toml"
-    assert inputs["harness-version"]["default"] == "migration-harness"
+    # A reusable workflow cannot see its own commit, so it cannot default to itself.
+    assert inputs["harness-version"]["required"] is True
+    assert "default" not in inputs["harness-version"]
     assert "pytest-args" in inputs
     for job in data["jobs"].values():
         for step in job["steps"]:
@@ -414,6 +441,16 @@ def test_reusable_workflow_inputs_and_no_expression_in_scripts() -> None:
             assert "${{" not in str(step.get("run", "")), step
     summary = data["jobs"]["summary"]
     assert summary["if"] == "${{ always() }}" and summary["needs"] == "contract"
+
+
+def run_bash(
+    script: str, cwd: Path, env: Mapping[str, str], timeout: float = TOOL_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """A workflow step's script as the runner runs it (`shell: bash`)."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not found")
+    return run_tool([bash, "-eo", "pipefail", "-c", script], cwd, env, timeout)
 
 
 def _step_script(workflow: str, job: str, step_name: str) -> str:
@@ -424,9 +461,6 @@ def _step_script(workflow: str, job: str, step_name: str) -> str:
 
 @pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
 def test_reusable_workflow_summary_step_writes_the_table(tmp_path: Path) -> None:
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("bash not found")
     script = _step_script("contract.yml", "summary", "Contract x OS table")
     reports = tmp_path / "reports"
     reports.mkdir()
@@ -451,16 +485,7 @@ def test_reusable_workflow_summary_step_writes_the_table(tmp_path: Path) -> None
     env = dict(os.environ)  # a copy for the child: os.environ itself is never changed
     env["GITHUB_STEP_SUMMARY"] = str(step_summary)
     env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
-    result = subprocess.run(
-        [bash, "-eo", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=TOOL_TIMEOUT_S,
-        check=False,
-    )
+    result = run_bash(script, tmp_path, env)
     assert result.returncode == 1, result.stderr  # a failed contract fails the job
     table = step_summary.read_text(encoding="utf-8")
     assert "| `forward` | ✅ 1/1 | ❌ 1/1 failed |" in table
@@ -471,10 +496,9 @@ def test_reusable_workflow_summary_step_writes_the_table(tmp_path: Path) -> None
 def test_scaffolded_caller_workflow_validates(tmp_path: Path, pinned: bool) -> None:
     checker = require_tool("check-jsonschema")
     zizmor = require_tool("zizmor")
-    ref = default_workflow_ref()
-    if pinned:
-        ref = ref.split("@")[0] + "@" + "0123456789abcdef0123456789abcdef01234567"
-    files = render(ScaffoldValues(name="mytool", workflow=ref))
+    commit = "0123456789abcdef0123456789abcdef01234567" if pinned else None
+    ref = default_workflow_ref(commit)
+    files = render(ScaffoldValues(name="mytool", workflow=ref, harness=default_harness(commit)))
     workflow = tmp_path / WORKFLOW_FILE
     workflow.parent.mkdir(parents=True)
     workflow.write_text(files[WORKFLOW_FILE], encoding="utf-8")
@@ -497,9 +521,6 @@ def test_scaffolded_caller_workflow_validates(tmp_path: Path, pinned: bool) -> N
 def test_reusable_workflow_check_step_passes_inputs_as_arguments(
     tmp_path: Path, pytest_args: str, expected_extra: list[str]
 ) -> None:
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("bash not found")
     mock = build_mock(tmp_path / "bin", "migration-harness", {"exit_code": 0})
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "decoy.txt").write_text("a file a glob would find", "utf-8")
@@ -511,15 +532,7 @@ def test_reusable_workflow_check_step_passes_inputs_as_arguments(
         REPORT="report-ubuntu-latest-py3.12.json",
         PATH=os.pathsep.join([str(mock.directory), env.get("PATH", "")]),
     )
-    result = subprocess.run(
-        [bash, "-eo", "pipefail", "-c", script],
-        cwd=tmp_path / "work",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT_S,
-        check=False,
-    )
+    result = run_bash(script, tmp_path / "work", env)
     assert result.returncode == 0, result.stderr
     (call,) = mock.calls()
     assert call.args == [
@@ -530,3 +543,103 @@ def test_reusable_workflow_check_step_passes_inputs_as_arguments(
         "report-ubuntu-latest-py3.12.json",
         *expected_extra,
     ]
+
+
+# ------------------------------------------------------------ release workflow
+
+
+def release_jobs() -> dict[str, Any]:
+    jobs = load_yaml(WORKFLOWS / "release.yml")["jobs"]
+    assert isinstance(jobs, dict)
+    return jobs
+
+
+def runs(job: Mapping[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for step in job["steps"])
+
+
+def test_release_runs_on_version_tags_with_a_dry_run_by_default() -> None:
+    on = load_yaml(WORKFLOWS / "release.yml")["on"]
+    assert on["push"] == {"tags": ["v*"]}
+    dry_run = on["workflow_dispatch"]["inputs"]["dry-run"]
+    assert dry_run["type"] == "boolean" and dry_run["default"] is True
+
+
+def test_release_builds_once_and_checks_what_it_built() -> None:
+    jobs = release_jobs()
+    builders = [name for name, job in jobs.items() if "python -m build" in runs(job)]
+    assert builders == ["build"]
+    script = runs(jobs["build"])
+    assert "twine check --strict dist/*" in script
+    assert 'tests/dist_check.py dist --tag "$TAG"' in script  # the tag and its CHANGELOG
+    (upload,) = [s for s in jobs["build"]["steps"] if "upload-artifact" in str(s.get("uses"))]
+    assert upload["with"]["name"] == "dist"
+
+
+def test_release_tests_the_wheel_not_the_checkout() -> None:
+    job = release_jobs()["test-wheel"]
+    assert job["needs"] == "build"
+    assert set(job["strategy"]["matrix"]["os"]) == {
+        "ubuntu-latest",
+        "macos-latest",
+        "windows-latest",
+    }
+    script = runs(job)
+    # The source package goes before the install, so no import can reach it.
+    assert script.index("rm -rf migration_harness") < script.index("pip install")
+    assert '"${wheels[0]}[test]"' in script and "python -m pytest tests" in script
+
+
+def test_release_publishes_with_trusted_publishing_only_from_a_tag() -> None:
+    job = release_jobs()["publish"]
+    assert set(job["needs"]) == {"build", "test-wheel"}
+    condition = job["if"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in condition and "!inputs.dry-run" in condition
+    assert job["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    uses = [str(step.get("uses", "")).split("@")[0] for step in job["steps"]]
+    assert uses[-2:] == ["actions/attest-build-provenance", "pypa/gh-action-pypi-publish"]
+    publish = job["steps"][-1]
+    assert not {"password", "user"} & set(publish.get("with", {}))  # no stored token
+    assert "secrets." not in (WORKFLOWS / "release.yml").read_text(encoding="utf-8")
+
+
+# ------------------------------------------- the install step, run as written
+
+
+@pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
+def test_scaffolded_install_step_installs_the_harness_from_a_local_copy(tmp_path: Path) -> None:
+    """What `init` writes, run through contract.yml's install step, with the repository's
+    URL pointed at this checkout: a fresh venv gets the harness at this commit."""
+    commit = git_head(ROOT)
+    if commit is None:
+        pytest.skip("needs git and a git checkout of the project")
+    files = render(
+        ScaffoldValues(
+            name="mytool", workflow=default_workflow_ref(commit), harness=default_harness(commit)
+        )
+    )
+    (caller,) = load_yaml_text(files[WORKFLOW_FILE])["jobs"].values()
+    requirement = caller["with"]["harness-version"]
+    # `file://localhost/...`: older pip rejects a `git+file:` URL without a host.
+    local = "file://localhost" + ROOT.as_posix()
+    assert requirement.count(home_url()) == 1, requirement
+    requirement = requirement.replace(home_url(), local)
+    script = _step_script("contract.yml", "contract", "Install migration-harness")
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=TOOL_TIMEOUT_S)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+    env.update(
+        HARNESS_VERSION=requirement,
+        VIRTUAL_ENV=str(venv),
+        PATH=os.pathsep.join([str(venv / "bin"), env.get("PATH", "")]),
+    )
+    result = run_bash(script, tmp_path, env, timeout=INSTALL_TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # The step ends with `migration-harness --version`: the venv's, at this commit.
+    assert f"migration-harness {__version__} (commit {commit})" in result.stdout
+    assert (venv / "bin" / "migration-harness").is_file()

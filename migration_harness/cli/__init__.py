@@ -11,9 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
-
-from migration_harness import __version__
+from typing import Any, NoReturn
 
 PROG = "migration-harness"
 
@@ -32,6 +30,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the release, plus the commit for a copy from the repository. The
+    commit is looked up here, only when asked for, so building the parser runs no git."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from migration_harness.origin import find_origin
+
+        print(f"{PROG} {find_origin().describe()}")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -40,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
             "concurrency, after a crash, with a daemon holding the repo."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"migration_harness.cli.{name}")

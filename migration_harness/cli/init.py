@@ -4,18 +4,31 @@ Writes a commented starter ``migration-harness.toml``, a GitHub workflow that ca
 reusable contract workflow with one ``uses:`` line, and a nox session. Existing files are
 never overwritten without ``--force``: init checks every path first and writes nothing
 if any exists.
+
+The workflow and the nox session install the same harness as the one running init: from
+its repository at its commit (a clone or a git install), else its release from the
+package index.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from migration_harness.cli import UsageError
 from migration_harness.files import atomic_write
-from migration_harness.scaffold import ScaffoldValues, default_workflow_ref, render
+from migration_harness.origin import find_origin
+from migration_harness.scaffold import (
+    ScaffoldValues,
+    default_harness,
+    default_workflow_ref,
+    render,
+)
 
 # The tool's name becomes a TOML string and the executable in the starter commands.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -46,7 +59,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--workflow",
         default=None,
         metavar="REF",
-        help=f"the caller's `uses:` value (default: {default_workflow_ref()})",
+        help="the caller's `uses:` value (default: the reusable workflow at this harness's "
+        "commit, else at its release tag)",
+    )
+    parser.add_argument(
+        "--harness-version",
+        default=None,
+        metavar="REQ",
+        help="the pip requirement that installs the harness in CI and nox (default: this "
+        "harness's repository at its commit, else its release from the package index)",
     )
     parser.set_defaults(func=run)
 
@@ -56,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is not a directory; pass the project's root directory")
     name = _tool_name(args.name, root)
-    files = render(ScaffoldValues(name=name, workflow=args.workflow or default_workflow_ref()))
+    values, note = _values(name, args.workflow, args.harness_version)
+    files = render(values)
     targets = {rel: root.joinpath(*rel.split("/")) for rel in files}
     existing = [rel for rel, path in targets.items() if path.exists()]
     if existing and not args.force:
@@ -64,17 +86,60 @@ def run(args: argparse.Namespace) -> int:
             f"not overwriting existing file(s) in {root}: {', '.join(existing)} "
             "(nothing was written; use --force to overwrite)"
         )
+    mode = _new_file_mode()
     for rel, path in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, files[rel])
+        # A new file gets the user's usual mode; an overwritten one keeps its own.
+        atomic_write(path, files[rel], mode=None if rel in existing else mode)
         verb = "overwrote" if rel in existing else "wrote"
         print(f"{verb} {path}")
+    if note is not None:
+        print(note, file=sys.stderr)
     print(
         f"next: edit {targets['migration-harness.toml']} to describe {name}, "
         "then run 'migration-harness check'",
         file=sys.stdout,
     )
     return 0
+
+
+def _values(
+    name: str, workflow: str | None, harness: str | None
+) -> tuple[ScaffoldValues, str | None]:
+    """What the templates are filled with, and a note for the user, if any."""
+    if harness is not None:
+        try:
+            Requirement(harness)
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]  # the rest draws a caret under the input
+            raise UsageError(
+                f"--harness-version {harness!r} is not a pip requirement ({reason}); expected "
+                "e.g. 'migration-harness==0.1.0' or 'migration-harness @ git+URL@COMMIT'"
+            ) from None
+    commit, note = None, None
+    if workflow is None or harness is None:
+        origin = find_origin()
+        commit = origin.commit
+        if origin.dirty:
+            note = (
+                f"note: this harness has uncommitted changes; the files pin commit {commit}, "
+                "which lacks them"
+            )
+    values = ScaffoldValues(
+        name=name,
+        workflow=workflow or default_workflow_ref(commit),
+        harness=harness or default_harness(commit),
+    )
+    return values, note
+
+
+def _new_file_mode() -> int:
+    """What ``open()`` would give a new file: 0o666 less the umask. The temp file of an
+    atomic write is created 0o600, which would hide the user's files from their group."""
+    # The umask can only be read by setting it; init is a short single-threaded command.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _tool_name(given: str | None, root: Path) -> str:

@@ -8,16 +8,14 @@ templates are full of ``{repo}`` and ``${{ }}``, which ``str.format`` and the de
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import dataclass
 from importlib import resources
 
 from migration_harness import __version__
-
-# Where the reusable workflow lives. A downstream caller names it in its one `uses:` line.
-HARNESS_REPO = "migration-harness/migration-harness"
-REUSABLE_WORKFLOW = ".github/workflows/contract.yml"
+from migration_harness.origin import git_requirement, index_requirement, workflow_ref
 
 SPEC_FILE = "migration-harness.toml"
 WORKFLOW_FILE = ".github/workflows/migrations.yml"
@@ -42,6 +40,7 @@ class ScaffoldValues:
 
     name: str
     workflow: str
+    harness: str
     version: str = __version__
 
     def as_mapping(self) -> dict[str, str]:
@@ -50,14 +49,23 @@ class ScaffoldValues:
             "name": self.name,
             "workflow": self.workflow,
             "workflow_repo": self.workflow.split("@", 1)[0],
+            # A JSON string is a YAML double-quoted scalar and a Python string literal.
+            "harness": json.dumps(self.harness),
             "version": self.version,
             "env_prefix": prefix,
         }
 
 
-def default_workflow_ref(version: str = __version__) -> str:
-    """The `uses:` value of a caller: the reusable workflow at this harness's release tag."""
-    return f"{HARNESS_REPO}/{REUSABLE_WORKFLOW}@v{version}"
+def default_workflow_ref(commit: str | None, version: str = __version__) -> str:
+    """A caller's `uses:` value: the reusable workflow at this harness's commit, else at its
+    release tag."""
+    return workflow_ref(commit if commit is not None else f"v{version}")
+
+
+def default_harness(commit: str | None, version: str = __version__) -> str:
+    """The pip requirement of the same harness: its repository at ``commit``, else the
+    release on the package index."""
+    return git_requirement(commit) if commit is not None else index_requirement(version)
 
 
 def template_text(template: str) -> str:
