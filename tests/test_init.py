@@ -237,6 +237,7 @@ def test_nox_file_is_a_real_noxfile(project: Path) -> None:
         pytest.skip("nox is not installed in this interpreter")
     assert listed.returncode == 0, listed.stderr
     assert "migrations" in listed.stdout
+    assert "windows" in listed.stdout, "the Windows leg is one session away"
 
 
 def test_refuses_to_overwrite_and_writes_nothing(project: Path) -> None:
