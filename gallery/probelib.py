@@ -56,6 +56,8 @@ class Adapter:
     applied: Callable[[sqlite3.Connection], list[str]]  # names recorded as applied, in order
     stamp_future: Callable[[Path], str]  # record an unknown newer migration; returns its name
     extra: dict[str, str] = field(default_factory=dict)
+    # other ways to migrate worth trying on a database from the future (e.g. a strict flag)
+    future_variants: list[list[str]] = field(default_factory=list)
 
     def run(self, argv: list[str], db: Path, timeout: float = RUN_TIMEOUT_S) -> Run:
         return run(argv, self.cwd, self.env(db), timeout)
@@ -277,19 +279,24 @@ def case_stale_lock(c: Case) -> None:
 def case_future(c: Case) -> None:
     c.say(f"## future ({c.a.name}): the database records a migration the tool does not know")
     latest = len(c.a.versions)
-    for start in (latest, latest - 1):
-        db = c.db("future")
-        c.a.create_at(db, start)
-        name = c.a.stamp_future(db)
-        before = canonical_dump(db, c.a.table)
-        c.say(f"### at v{start}, stamped {name!r}; applied = {applied_or_empty(c.a, db)}")
-        r = c.a.run(c.a.migrate, db)
-        after = canonical_dump(db, c.a.table)
-        c.say(r.show())
-        c.say(
-            f"after: applied = {applied_or_empty(c.a, db)}; data changed: {before != after}; "
-            f"traceback in output: {'Traceback' in r.out}\n"
-        )
+    for argv in [c.a.migrate, *c.a.future_variants]:
+        for start in (latest, latest - 1):
+            future_once(c, argv, start)
+
+
+def future_once(c: Case, argv: list[str], start: int) -> None:
+    db = c.db("future")
+    c.a.create_at(db, start)
+    name = c.a.stamp_future(db)
+    before = canonical_dump(db, c.a.table)
+    c.say(f"### at v{start}, stamped {name!r}; applied = {applied_or_empty(c.a, db)}")
+    r = c.a.run(argv, db)
+    after = canonical_dump(db, c.a.table)
+    c.say(r.show())
+    c.say(
+        f"after: applied = {applied_or_empty(c.a, db)}; data changed: {before != after}; "
+        f"traceback in output: {'Traceback' in r.out}\n"
+    )
 
 
 def barrier_argv(go: Path, argv: list[str]) -> list[str]:
@@ -372,30 +379,52 @@ def case_race(c: Case, rounds: int, racers: int = 4) -> None:
         c.say("")
 
 
+def spawn(c: Case, db: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        c.a.migrate,
+        cwd=c.a.cwd,
+        env={**os.environ, **c.a.env(db)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def time_a_run(c: Case) -> tuple[float, float]:
+    """Seconds until the database file appears, and until a run from v0 ends."""
+    db = c.db("timing")
+    start = time.monotonic()
+    p = spawn(c, db)
+    first_write = None
+    while p.poll() is None:
+        if first_write is None and db.exists():
+            first_write = time.monotonic() - start
+        time.sleep(0.002)
+    full = time.monotonic() - start
+    return (first_write if first_write is not None else 0.0), full
+
+
 def case_kill(c: Case, rounds: int) -> None:
     c.say(
         f"## kill ({c.a.name}): SIGKILL to `{shlex.join(c.a.migrate)}` at a random moment, "
         f"from v0, {rounds} rounds"
     )
-    db = c.db("timing")
-    full = c.a.run(c.a.migrate, db)
-    c.say(f"a full run from v0 takes {full.seconds:.2f} s (exit {full.rc})")
+    first_write, full = time_a_run(c)
+    c.say(
+        f"a full run from v0 takes {full:.2f} s; the database file appears after "
+        f"{first_write:.2f} s (interpreter start-up before that): kills are drawn from "
+        f"that window"
+    )
     latest = len(c.a.versions)
-    valid = recovered = 0
+    valid = recovered = landed = 0
     for i in range(rounds):
         db = c.db("kill")
-        delay = random.uniform(0.05, full.seconds)
-        p = subprocess.Popen(
-            c.a.migrate,
-            cwd=c.a.cwd,
-            env={**os.environ, **c.a.env(db)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        delay = random.uniform(first_write * 0.9, full)
+        p = spawn(c, db)
         time.sleep(delay)
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+        landed += p.returncode == -signal.SIGKILL
         journal = db.with_name(db.name + "-journal")
         hot = journal.exists() and journal.stat().st_size > 0
         after_kill = c.state(db) + ("; hot journal rolled back on open" if hot else "")
@@ -412,7 +441,8 @@ def case_kill(c: Case, rounds: int) -> None:
         if not rec:
             c.say(rerun.show())
     c.say(
-        f"=> valid version after kill: {valid}/{rounds}; re-run reached v{latest} with "
+        f"=> killed mid-run (not already done): {landed}/{rounds}; "
+        f"valid version after kill: {valid}/{rounds}; re-run reached v{latest} with "
         f"intact data: {recovered}/{rounds}\n"
     )
 

@@ -69,6 +69,7 @@ ADAPTER = probelib.Adapter(
     versions=VERSIONS,
     table="schema_migrations",
     migrate=[*DBMATE, "up"],
+    future_variants=[[*DBMATE, "up", "--strict"]],
     env=env,
     create_at=create_at,
     applied=applied,
