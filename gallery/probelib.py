@@ -127,6 +127,12 @@ def connect(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(db, timeout=30)
 
 
+def execute(db: Path, sql: str) -> None:
+    """Run one statement on db and commit (how the probes stamp bookkeeping rows)."""
+    with sqlite3.connect(db) as con:
+        con.execute(sql)
+
+
 def tables(con: sqlite3.Connection) -> list[str]:
     rows = con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
     return [r[0] for r in rows if not r[0].startswith("sqlite_")]
@@ -334,9 +340,16 @@ def race_once(c: Case, db: Path, racers: int) -> list[Run]:
 
 
 def first_error_line(out: str) -> str:
-    keys = ("Error", "error", "locked", "already", "duplicate", "UNIQUE", "failed")
-    lines = [ln.strip() for ln in out.splitlines() if any(k in ln for k in keys)]
-    return lines[-1][:160] if lines else out.strip().splitlines()[-1][:160] if out.strip() else ""
+    """The line that says what went wrong: the last exception or error message."""
+    keys = ("Error", "error:", "locked", "already", "duplicate", "UNIQUE", "FAILED", "failed")
+    lines = [
+        ln.strip()
+        for ln in out.splitlines()
+        if any(k in ln for k in keys) and not ln.startswith(("(Background", "  File"))
+    ]
+    if lines:
+        return lines[-1][:180]
+    return out.strip().splitlines()[-1][:180] if out.strip() else ""
 
 
 def case_race(c: Case, rounds: int, racers: int = 4) -> None:
@@ -483,6 +496,25 @@ def case_dump(c: Case) -> None:
                 + indent(raw_schema(down))
             )
     c.say("")
+
+
+def kill_after_statements(adapter: Adapter, child: str, cases: list[tuple[str, int]]) -> None:
+    """For each (marker, start): from a database at version `start`, run `child` (python code
+    driving the tool in-process, SIGKILLing itself right after the statement containing
+    sys.argv[1]), show the state, then run the tool's migrate again."""
+    py = str(VENV_BIN / "python")
+    for marker, start in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "notes.db"
+            adapter.create_at(db, start)
+            killed = run([py, "-c", child, marker], adapter.cwd, adapter.env(db), RUN_TIMEOUT_S)
+            print(f"## from v{start}, SIGKILL right after the statement containing {marker!r}")
+            print(f"killed run: exit {killed.rc}")
+            print(f"after kill: {version_of(adapter, db)}")
+            print(indent(canonical_dump(db, adapter.table)))
+            again = adapter.run(adapter.migrate, db)
+            print(anonymize(again.show(limit=900)))
+            print(f"after re-run: {version_of(adapter, db)}\n")
 
 
 def main(adapter: Adapter) -> None:

@@ -24,18 +24,10 @@ def create_at(db: Path, n: int) -> None:
     if n == 0 and not db.exists():
         return
     verb, target = ("upgrade", VERSIONS[n - 1]) if n else ("downgrade", "base")
-    if db.exists() and n < len(applied_or_none(db)):
+    if db.exists() and n < len(probelib.applied_or_empty(ADAPTER, db)):
         verb = "downgrade"
     r = probelib.run([*ALEMBIC, verb, target], PROJECT, env(db), 120)
     assert r.rc == 0, r.show()
-
-
-def applied_or_none(db: Path) -> list[str]:
-    with sqlite3.connect(db) as con:
-        try:
-            return applied(con)
-        except sqlite3.OperationalError:
-            return []
 
 
 def applied(con: sqlite3.Connection) -> list[str]:
@@ -47,8 +39,7 @@ def applied(con: sqlite3.Connection) -> list[str]:
 
 
 def stamp_future(db: Path) -> str:
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE alembic_version SET version_num = '4d5e6f7a8b04'")
+    probelib.execute(db, "UPDATE alembic_version SET version_num = '4d5e6f7a8b04'")
     return "4d5e6f7a8b04"
 
 

@@ -31,7 +31,7 @@ def create_at(db: Path, n: int) -> None:
     roll back one at a time."""
     if n == 0 and not db.exists():
         return
-    have = len(applied_or_none(db))
+    have = len(probelib.applied_or_empty(ADAPTER, db))
     if n >= have:
         with tempfile.TemporaryDirectory() as tmp:
             for f in sorted(MIGRATIONS.iterdir())[:n]:
@@ -43,23 +43,12 @@ def create_at(db: Path, n: int) -> None:
         assert r.rc == 0, r.show()
 
 
-def applied_or_none(db: Path) -> list[str]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as con:
-        try:
-            return applied(con)
-        except sqlite3.OperationalError:
-            return []
-
-
 def applied(con: sqlite3.Connection) -> list[str]:
     return [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY rowid")]
 
 
 def stamp_future(db: Path) -> str:
-    with sqlite3.connect(db) as con:
-        con.execute("INSERT INTO schema_migrations (version) VALUES ('20990101000004')")
+    probelib.execute(db, "INSERT INTO schema_migrations (version) VALUES ('20990101000004')")
     return "20990101000004"
 
 

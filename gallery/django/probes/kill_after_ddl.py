@@ -7,7 +7,6 @@ Run: python gallery/django/probes/kill_after_ddl.py
 """
 
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,19 +35,9 @@ with connection.execute_wrapper(die):
 
 
 def main() -> None:
-    py = str(probelib.VENV_BIN / "python")
-    for marker, start in (('CREATE TABLE "notes"', 0), ('"slug"', 1)):
-        with tempfile.TemporaryDirectory() as tmp:
-            db = Path(tmp) / "notes.db"
-            probe.create_at(db, start)
-            killed = probelib.run([py, "-c", CHILD, marker], probe.PROJECT, probe.env(db), 120)
-            print(f"## from v{start}, SIGKILL right after the statement containing {marker!r}")
-            print(f"killed run: exit {killed.rc}")
-            print(f"after kill: {probelib.version_of(probe.ADAPTER, db)}")
-            print(probelib.indent(probelib.canonical_dump(db, "django_migrations")))
-            again = probelib.run(probe.ADAPTER.migrate, probe.PROJECT, probe.env(db), 120)
-            print(probelib.anonymize(again.show(limit=900)))
-            print(f"after re-run: {probelib.version_of(probe.ADAPTER, db)}\n")
+    probelib.kill_after_statements(
+        probe.ADAPTER, CHILD, [('CREATE TABLE "notes"', 0), ('"slug"', 1)]
+    )
 
 
 if __name__ == "__main__":

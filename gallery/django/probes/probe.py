@@ -34,11 +34,11 @@ def applied(con: sqlite3.Connection) -> list[str]:
 
 
 def stamp_future(db: Path) -> str:
-    with sqlite3.connect(db) as con:
-        con.execute(
-            "INSERT INTO django_migrations (app, name, applied) "
-            "VALUES ('notes', '0004_future', datetime('now'))"
-        )
+    probelib.execute(
+        db,
+        "INSERT INTO django_migrations (app, name, applied) "
+        "VALUES ('notes', '0004_future', datetime('now'))",
+    )
     return "0004_future"
 
 

@@ -24,21 +24,11 @@ def env(db: Path) -> dict[str, str]:
 def create_at(db: Path, n: int) -> None:
     if n == 0 and not db.exists():
         return
-    have = len(applied_or_none(db))
+    have = len(probelib.applied_or_empty(ADAPTER, db))
     verb = "up" if n >= have else "down"
     if n != have:
         r = probelib.run([*SQL_MIGRATE, verb, f"-limit={abs(n - have)}"], PROJECT, env(db), 120)
         assert r.rc == 0, r.show()
-
-
-def applied_or_none(db: Path) -> list[str]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as con:
-        try:
-            return applied(con)
-        except sqlite3.OperationalError:
-            return []
 
 
 def applied(con: sqlite3.Connection) -> list[str]:
@@ -47,10 +37,9 @@ def applied(con: sqlite3.Connection) -> list[str]:
 
 
 def stamp_future(db: Path) -> str:
-    with sqlite3.connect(db) as con:
-        con.execute(
-            "INSERT INTO gorp_migrations (id, applied_at) VALUES ('4_future.sql', datetime('now'))"
-        )
+    probelib.execute(
+        db, "INSERT INTO gorp_migrations (id, applied_at) VALUES ('4_future.sql', datetime('now'))"
+    )
     return "4_future.sql"
 
 
