@@ -463,9 +463,9 @@ def _check_contained(fail: Any, key: str, template: str, *, relative_to_repo: bo
     example = '"{repo}/repo.lock"' + (' or "repo.lock"' if relative_to_repo else "")
     raise fail(
         key,
-        f"{short_repr(template)} lies outside the case's scratch directory; expected a path under"
-        f" {{repo}} such as {example} (absolute paths, {{here}} and a '..' that leaves the"
-        " scratch directory are refused)",
+        f"{short_repr(template, 300)} lies outside the case's scratch directory;"
+        f" expected a path under {{repo}} such as {example} (absolute paths, {{here}}"
+        " and a '..' that leaves the scratch directory are refused)",
     )
 
 
