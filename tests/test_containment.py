@@ -14,21 +14,11 @@ import pytest
 from migration_harness.crash._repo import RepoBackup
 from migration_harness.spec import load_target
 from migration_harness.target import REFERENCE_SPEC, SpecError, is_contained
+from tests.specfiles import check
 
-CHECK_TIMEOUT_S = 600
 needs_symlinks = pytest.mark.skipif(
     sys.platform == "win32", reason="creating symlinks needs a privilege on Windows"
 )
-
-
-def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migration_harness", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=CHECK_TIMEOUT_S,
-    )
 
 
 def make_canary(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:

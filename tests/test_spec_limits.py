@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from migration_harness.spec import MAX_SPEC_BYTES, load_target
 from migration_harness.target import INT_BOUNDS, SECONDS_BOUNDS, SpecError, Target
-
-GOOD = """
-[target]
-name = "demo"
-oldest = 0
-latest = 2
-create = ["demo", "init", "{repo}", "{version}"]
-migrate = ["demo", "migrate", "{repo}", "--to", "{to}"]
-version = ["demo", "version", "{repo}"]
-dump = ["demo", "dump", "{repo}"]
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "migration-harness.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.specfiles import GOOD, check, write
 
 
 def with_key(key: str, literal: str) -> str:
@@ -44,16 +27,6 @@ def with_key(key: str, literal: str) -> str:
     if table == "daemon":
         return GOOD + f'[target.daemon]\nstart = ["demo", "serve"]\n{name} = {literal}\n'
     return GOOD + f"{key} = {literal}\n"
-
-
-def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migration_harness", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
 
 
 def expect_one_line_refusal(result: subprocess.CompletedProcess[str], source: str, key: str) -> str:
