@@ -228,3 +228,21 @@ def test_a_crash_backup_is_not_restored_through_a_repo_turned_into_a_link(
         with pytest.raises(OutsideScratch, match="outside the scratch directory"):
             backup.restore()
     assert contents(canary) == before
+
+
+@needs_symlinks
+def test_scratch_removes_a_link_inside_as_a_link_and_refuses_its_own_root(tmp_path: Path) -> None:
+    from migration_harness.scratch import OutsideScratch, Scratch
+
+    root = tmp_path / "scratch"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "f").write_bytes(b"kept")
+    (root / "link").symlink_to(root / "data", target_is_directory=True)
+    scratch = Scratch(root)
+    scratch.remove(root / "link")
+    assert not (root / "link").exists() and (root / "data" / "f").read_bytes() == b"kept"
+    scratch.remove(root / "missing")  # nothing there: nothing to do
+    for outside in (root, root / "data" / ".." / ".."):
+        with pytest.raises(OutsideScratch):
+            scratch.remove(outside)
+    assert (root / "data" / "f").read_bytes() == b"kept"
