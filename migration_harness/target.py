@@ -144,11 +144,6 @@ class Target:
 # --- placeholders ---------------------------------------------------------------
 
 
-def placeholder_names(template: str) -> list[str]:
-    """Names of the ``{placeholders}`` in one argument (``{{`` is a literal brace)."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-
-
 def fill(template: str, values: Mapping[str, object]) -> str:
     """Fill one argument's placeholders; unknown ones are a :class:`KeyError`."""
     out = []
