@@ -6,6 +6,8 @@ Accepted files: ``migration-harness.toml`` with a ``[target]`` table, or
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +24,7 @@ from migration_harness.target import (
     SpecError,
     Target,
     TombstoneSpec,
+    short_repr,
 )
 
 if sys.version_info >= (3, 11):
@@ -30,6 +33,9 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 Checker = Callable[[Any], bool]
+
+#: A spec is a hand-written file: anything larger is refused unread.
+MAX_SPEC_BYTES = 1024 * 1024
 
 
 def find_spec(start: Path) -> Path | None:
@@ -40,8 +46,8 @@ def find_spec(start: Path) -> Path | None:
     pyproject = start / "pyproject.toml"
     if pyproject.is_file():
         try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            data = _parse(read_spec_text(pyproject, str(pyproject)), str(pyproject))
+        except SpecError:
             return None
         if "migration-harness" in data.get("tool", {}):
             return pyproject
@@ -55,18 +61,73 @@ def load_reference_target() -> Target:
 def load_target(path: Path, *, display: str | None = None) -> Target:
     """Read and validate a spec file; every problem is a :class:`SpecError`."""
     source = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(source, "file", "not found; pass --config with an existing file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(source, "file", f"cannot be read ({exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, "file", f"is not valid TOML ({exc})") from None
+    data = _parse(read_spec_text(path, source), source)
     table, prefix = _target_table(data, path, source)
     return _build(table, prefix, source, here=str(path.resolve().parent))
+
+
+def read_spec_text(path: Path, source: str) -> str:
+    """The text of a spec: a regular file of at most :data:`MAX_SPEC_BYTES`, read with that
+    bound. A FIFO, device or directory is refused from its stat, before any open, so a FIFO
+    with no writer or /dev/zero cannot hang the loader or fill memory."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SpecError(source, "file", "not found; pass --config with an existing file") from None
+    except OSError as exc:
+        raise SpecError(source, "file", f"cannot be read ({exc.strerror or exc})") from None
+    _check_regular(info, source)
+    try:
+        # O_NONBLOCK: should the path be swapped for a FIFO after the stat, open still returns.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise SpecError(source, "file", f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        _check_regular(os.fstat(fd), source)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(source, "file", f"cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(source, "file", f"is larger than {MAX_SPEC_BYTES} bytes (1 MiB)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"{exc.reason} at byte {exc.start}"
+        raise SpecError(source, "file", f"is not UTF-8 text ({reason})") from None
+
+
+def _check_regular(info: os.stat_result, source: str) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(
+            source, "file", f"is {_file_kind(info.st_mode)}; expected a regular TOML file"
+        )
+    if info.st_size > MAX_SPEC_BYTES:
+        raise SpecError(
+            source, "file", f"is {info.st_size} bytes; expected at most {MAX_SPEC_BYTES} (1 MiB)"
+        )
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, "file", f"is not valid TOML ({exc})") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+        raise SpecError(source, "file", f"cannot be parsed ({exc})") from None
 
 
 def _target_table(data: dict[str, Any], path: Path, source: str) -> tuple[dict[str, Any], str]:
@@ -90,7 +151,7 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _is_str(v: Any) -> bool:
@@ -114,7 +175,7 @@ def _is_table(v: Any) -> bool:
 
 
 INTEGER = (_is_int, "an integer")
-NUMBER = (_is_number, "a number of seconds >= 0")
+NUMBER = (_is_number, "a number of seconds")
 STRING = (_is_str, "a string")
 BOOL = (_is_bool, "true or false")
 COMMAND = (_is_command, 'a non-empty list of strings, e.g. ["mytool", "migrate", "{repo}"]')
@@ -183,7 +244,9 @@ class _Reader:
         for key, value in table.items():
             check, expected = keys[key]
             if not check(value):
-                raise SpecError(source, self.key(key), f"expected {expected}, got {value!r}")
+                raise SpecError(
+                    source, self.key(key), f"expected {expected}, got {short_repr(value)}"
+                )
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -242,7 +305,9 @@ def _env(r: _Reader, source: str) -> dict[str, str]:
     env = r.table.get("env", {})
     for key, value in env.items():
         if not isinstance(value, str):
-            raise SpecError(source, r.key(f"env.{key}"), f"expected a string, got {value!r}")
+            raise SpecError(
+                source, r.key(f"env.{key}"), f"expected a string, got {short_repr(value)}"
+            )
     return dict(env)
 
 
@@ -270,7 +335,9 @@ def _backups(r: _Reader, source: str) -> tuple[BackupSpec, ...]:
             b = _Reader(item, key, source, BACKUP_KEYS)
             out.append(BackupSpec(at=b.require("at"), of=b.require("of")))
         else:
-            raise SpecError(source, key, f"expected a path or an {{at, of}} table, got {item!r}")
+            raise SpecError(
+                source, key, f"expected a path or an {{at, of}} table, got {short_repr(item)}"
+            )
     return tuple(out)
 
 
@@ -315,7 +382,7 @@ def _daemon(r: _Reader, source: str) -> DaemonSpec | None:
         ready=d.get("ready"),
         stop=d.get("stop"),
         migrates_on_start=d.get("migrates_on_start", False),
-        start_timeout_s=float(d.get("start_timeout_s", 30.0)),
+        start_timeout_s=d.get("start_timeout_s", 30.0),
     )
 
 

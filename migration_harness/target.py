@@ -9,6 +9,8 @@ Everything is validated before anything runs: a bad spec raises
 from __future__ import annotations
 
 import dataclasses
+import math
+import posixpath
 import re
 import string
 import sys
@@ -142,11 +144,6 @@ class Target:
 # --- placeholders ---------------------------------------------------------------
 
 
-def placeholder_names(template: str) -> list[str]:
-    """Names of the ``{placeholders}`` in one argument (``{{`` is a literal brace)."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-
-
 def fill(template: str, values: Mapping[str, object]) -> str:
     """Fill one argument's placeholders; unknown ones are a :class:`KeyError`."""
     out = []
@@ -216,8 +213,7 @@ def _check_target(t: Target) -> None:
     def fail(key: str, expected: str) -> SpecError:
         return SpecError(src, f"target.{key}", expected)
 
-    if t.oldest < 0:
-        raise fail("oldest", f"expected an integer >= 0, got {t.oldest}")
+    _check_bounds(t, fail)
     if t.latest <= t.oldest:
         raise fail(
             "latest", f"expected an integer greater than oldest ({t.oldest}), got {t.latest}"
@@ -233,10 +229,9 @@ def _check_target(t: Target) -> None:
     if t.concurrent_from is not None and t.concurrent_from not in t.versions:
         raise fail(
             "concurrent.from",
-            f"expected a version from {t.oldest} to {t.latest - 1}, got {t.concurrent_from}",
+            f"expected a version from {t.oldest} to {t.latest - 1},"
+            f" got {short_repr(t.concurrent_from)}",
         )
-    if t.concurrent_n < 2:
-        raise fail("concurrent.n", f"expected at least 2 racing migrators, got {t.concurrent_n}")
     for key in ("lock_message", "ahead_message"):
         _check_regex(fail, key, getattr(t, key).replace("{version}", "0"))
     if t.lock is not None:
@@ -249,12 +244,14 @@ def _check_target(t: Target) -> None:
         raise fail(
             "crash.backend", f"expected one of {_quoted(CRASH_BACKENDS)}, got {t.crash.backend!r}"
         )
-    if t.crash.max_points < 1 or t.crash.sweep_k < 1:
-        raise fail("crash", "expected max_points and sweep_k of at least 1")
     for key, template in _templates(t):
         allowed = GLOBAL_PLACEHOLDERS + _allowed_for(key)
         for arg in template:
             _check_placeholders(fail, key, arg, allowed)
+    for key, path in _scratch_paths(t):
+        _check_contained(fail, key, path, relative_to_repo=key.startswith("ignore"))
+    if t.external is not None:
+        _check_step_name(fail, t.external.name)
 
 
 def _check_lock(lock: LockSpec, fail: Any) -> None:
@@ -311,15 +308,171 @@ def _templates(t: Target) -> list[tuple[str, Sequence[str]]]:
 
 def _check_placeholders(fail: Any, key: str, arg: str, allowed: tuple[str, ...]) -> None:
     try:
-        names = placeholder_names(arg)
+        fields = [(n, s, c) for _, n, s, c in string.Formatter().parse(arg) if n is not None]
     except ValueError as exc:
         raise fail(
-            key, f"bad placeholder syntax in {arg!r} ({exc}); write a literal brace as {{{{"
+            key, f"bad placeholder syntax in {arg!r} ({exc}); write a literal brace as {{{{ or }}}}"
         ) from None
-    for name in names:
+    shown = ", ".join("{" + a + "}" for a in allowed)
+    for name, spec, conversion in fields:
+        if spec or conversion:
+            written = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+            raise fail(
+                key,
+                f"placeholder {written} in {short_repr(arg)}: conversions (!r) and format specs"
+                f" (:>9) are not filled; write a plain {{{name}}}"
+                " (a literal brace is {{ or }})",
+            )
         if name not in allowed:
-            shown = ", ".join("{" + a + "}" for a in allowed)
-            raise fail(key, f"unknown placeholder {{{name}}} in {arg!r}; expected one of {shown}")
+            raise fail(
+                key, f"unknown placeholder {{{name}}} in {short_repr(arg)}; expected one of {shown}"
+            )
+
+
+# --- bounds: every number of a spec has a range, checked before anything runs ------------
+
+MAX_VERSION = 1000
+DAY_S = 86400.0
+
+# key -> (lowest, highest) for the integers of a spec.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "oldest": (0, MAX_VERSION - 1),
+    "latest": (0, MAX_VERSION),  # and above oldest, checked next
+    "concurrent.n": (2, 64),
+    "crash.max_points": (1, 10_000),
+    "crash.sweep_k": (2, 1000),
+}
+# key -> whether 0 is allowed, for the durations in seconds (all at most a day).
+# stale_after_s = 0 means "a stale lock is recovered at once" (an OS lock dies with its holder).
+SECONDS_BOUNDS: dict[str, bool] = {
+    "lock_wait_s": False,
+    "stale_after_s": True,
+    "timeout_s": False,
+    "daemon.start_timeout_s": False,
+}
+
+
+def _number_at(t: Target, key: str) -> object:
+    if key == "concurrent.n":
+        return t.concurrent_n
+    if key.startswith("crash."):
+        return getattr(t.crash, key[len("crash.") :])
+    if key.startswith("daemon."):
+        return None if t.daemon is None else getattr(t.daemon, key[len("daemon.") :])
+    return getattr(t, key)
+
+
+def _check_bounds(t: Target, fail: Any) -> None:
+    for key, (low, high) in INT_BOUNDS.items():
+        value = _number_at(t, key)
+        if not _is_int(value) or not low <= value <= high:  # type: ignore[operator]
+            raise fail(key, f"expected an integer from {low} to {high}, got {short_repr(value)}")
+    if t.concurrent_from is not None and not _is_int(t.concurrent_from):
+        raise fail("concurrent.from", f"expected an integer, got {short_repr(t.concurrent_from)}")
+    for key, zero_ok in SECONDS_BOUNDS.items():
+        value = _number_at(t, key)
+        if value is None:
+            continue
+        if not _is_seconds(value, zero_ok):
+            lowest = "from 0" if zero_ok else "above 0"
+            raise fail(
+                key,
+                f"expected a number of seconds {lowest} to {DAY_S:g} (a day),"
+                f" got {short_repr(value)}",
+            )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_seconds(value: object, zero_ok: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return (value >= 0 if zero_ok else value > 0) and value <= DAY_S
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """repr() cut to one short line: a spec value may be a 20-digit integer or a long list."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- containment: every path a spec names lies inside the case's scratch directory ------
+
+# Stand-ins used to decide containment before any case exists: a case's repo is always one
+# directory directly inside its scratch directory, and the other placeholders are either
+# numbers (no separators) or absolute paths outside it.
+_SCRATCH = "/<scratch>"
+_STAND_INS = {
+    "repo": _SCRATCH + "/repo",
+    "from": 0,
+    "to": 1,
+    "version": 0,
+    "python": "/<python>",
+    "here": "/<here>",
+    "scripts": "/<scripts>",
+}
+
+
+def _scratch_paths(t: Target) -> list[tuple[str, str]]:
+    """Every path-valued key the harness reads, writes or deletes, with its key."""
+    out: list[tuple[str, str]] = []
+    if t.version_file is not None:
+        out.append(("version_file", t.version_file))
+    if t.lock is not None and t.lock.path is not None:
+        out.append(("lock.path", t.lock.path))
+    for i, backup in enumerate(t.backups):
+        out.extend(((f"backups[{i}].at", backup.at), (f"backups[{i}].of", backup.of)))
+    if t.tombstone is not None:
+        out.append(("tombstone.old", t.tombstone.old))
+        if t.tombstone.new is not None:
+            out.append(("tombstone.new", t.tombstone.new))
+    out.extend((f"ignore[{i}]", glob) for i, glob in enumerate(t.ignore))
+    return out
+
+
+def is_contained(template: str, *, relative_to_repo: bool = False) -> bool:
+    """Whether ``template`` names a path strictly inside the scratch directory, whatever the
+    case's scratch directory turns out to be (``..`` and both separators normalised)."""
+    try:
+        filled = fill(template, _STAND_INS).replace("\\", "/")
+    except (KeyError, ValueError):
+        return False
+    if relative_to_repo and not filled.startswith("/"):
+        filled = _STAND_INS["repo"] + "/" + filled  # type: ignore[operator]
+    return posixpath.normpath(filled).startswith(_SCRATCH + "/")
+
+
+def _check_contained(fail: Any, key: str, template: str, *, relative_to_repo: bool) -> None:
+    if is_contained(template, relative_to_repo=relative_to_repo):
+        return
+    example = '"{repo}/repo.lock"' + (' or "repo.lock"' if relative_to_repo else "")
+    raise fail(
+        key,
+        f"{short_repr(template, 300)} lies outside the case's scratch directory;"
+        f" expected a path under {{repo}} such as {example} (absolute paths, {{here}}"
+        " and a '..' that leaves the scratch directory are refused)",
+    )
+
+
+def _check_step_name(fail: Any, name: str) -> None:
+    """The step name becomes a file the harness writes (a spy on PATH): a plain name only."""
+    filled = fill(name, _STAND_INS)
+    if not filled or filled in {".", ".."} or "/" in filled or "\\" in filled:
+        raise fail(
+            "external_migrations",
+            f'expected an executable\'s name such as "mytool-{{from}}-to-{{to}}", got'
+            f" {short_repr(name)} (no directory part)",
+        )
 
 
 def _check_regex(fail: Any, key: str, pattern: str) -> None:

@@ -14,19 +14,9 @@ import pytest
 
 from migration_harness.contract import CONTRACT_IDS
 from migration_harness.reference.mutants import CATCHERS, MUTANTS
+from tests.specfiles import check
 
 SHTOOL_SPEC = Path(__file__).parent / "tools" / "shtool" / "migration-harness.toml"
-CHECK_TIMEOUT_S = 900
-
-
-def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migration_harness", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=CHECK_TIMEOUT_S,
-    )
 
 
 def verdict(result: subprocess.CompletedProcess[str]) -> str:

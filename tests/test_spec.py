@@ -10,23 +10,7 @@ import pytest
 
 from migration_harness.spec import find_spec, load_reference_target, load_target
 from migration_harness.target import SpecError, Target, fill, fill_command
-
-GOOD = """
-[target]
-name = "demo"
-oldest = 0
-latest = 2
-create = ["demo", "init", "{repo}", "{version}"]
-migrate = ["demo", "migrate", "{repo}", "--to", "{to}"]
-version = ["demo", "version", "{repo}"]
-dump = ["demo", "dump", "{repo}"]
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "migration-harness.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.specfiles import GOOD, write
 
 
 def test_good_spec_loads_with_defaults(tmp_path: Path) -> None:

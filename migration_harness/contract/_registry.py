@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migration_harness.contract._tool import Tool
+from migration_harness.scratch import OutsideScratch
 from migration_harness.target import Target
 
 
@@ -66,10 +67,23 @@ def contract(id: str, summary: str, cases: CasesFn) -> Callable[[CheckFn], Check
         return [dataclasses.replace(case, contract=id) for case in cases(target)]
 
     def register(check: CheckFn) -> CheckFn:
-        REGISTRY[id] = ContractItem(id, summary, with_id, check)
+        REGISTRY[id] = ContractItem(id, summary, with_id, _confined(check))
         return check
 
     return register
+
+
+def _confined(check: CheckFn) -> CheckFn:
+    """A path the tool turned into a way out of the scratch directory fails the case
+    (the tool's doing), with the commands that ran, instead of a traceback."""
+
+    def run(ctx: Context, case: Case) -> None:
+        try:
+            check(ctx, case)
+        except OutsideScratch as exc:
+            raise ctx.tool.fail(str(exc)) from None
+
+    return run
 
 
 def single(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 from migration_harness.contract._failure import ContractFailure, dump_diff, excerpt, has_stack_trace
 from migration_harness.env import IsolatedEnv
 from migration_harness.proc import RunResult, run
+from migration_harness.scratch import Scratch
 from migration_harness.target import Command, Target, fill, fill_command, global_values
 
 # Extra time a command gets beyond the target's own bound before the contract calls it hung.
@@ -23,6 +23,8 @@ class Tool:
     def __init__(self, target: Target, workdir: Path, env: IsolatedEnv | None = None) -> None:
         self.target = target
         self.workdir = workdir
+        # Every delete or write of the harness in this case goes through here.
+        self.scratch = Scratch(workdir)
         self.env = env if env is not None else isolated_env_for(target)
         self.transcript: list[RunResult] = []
 
@@ -106,7 +108,7 @@ class Tool:
     # --- the target's verbs ------------------------------------------------------
 
     def create(self, repo: Path, version: int) -> None:
-        repo.parent.mkdir(parents=True, exist_ok=True)
+        self.scratch.make_dirs(repo.parent)
         result = self.run(self.command(self.target.create, repo, version=version))
         self.expect_ok(result, f"setup: creating a repo at version {version}")
 
@@ -154,7 +156,13 @@ class Tool:
             self.expect_ok(result, f"setup: stamping version {version}")
             return
         assert self.target.version_file is not None
-        self.path(self.target.version_file, repo).write_text(f"{version}\n", encoding="utf-8")
+        path = self.path(self.target.version_file, repo)
+        self.scratch.write_text(path, f"{version}\n", "write the version file")
+
+    def copy_repo(self, pristine: Path, repo: Path) -> None:
+        """Put a fresh copy of ``pristine`` at ``repo`` (same path every time, so absolute
+        paths a tool may keep inside its repo stay valid)."""
+        self.scratch.copy_tree(pristine, repo, "replace the repo")
 
     def can_stamp(self) -> bool:
         return self.target.stamp is not None or self.target.version_file is not None
@@ -183,18 +191,6 @@ def isolated_env_for(target: Target) -> IsolatedEnv:
         env.set(key, fill(value, values))
     env.prepend_path(*(fill(p, values) for p in target.path))
     return env
-
-
-def reset_dir(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-
-
-def copy_repo(pristine: Path, repo: Path) -> None:
-    """Put a fresh copy of ``pristine`` at ``repo`` (same path every time, so absolute
-    paths a tool may keep inside its repo stay valid)."""
-    reset_dir(repo)
-    shutil.copytree(pristine, repo, symlinks=True)
 
 
 def _or(value: int | None, default: int) -> int:

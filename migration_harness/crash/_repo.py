@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from migration_harness.scratch import Scratch
+
 
 class RepoBackup:
     """A copy of ``repo`` taken on enter; ``restore()`` puts it back at the same path.
@@ -17,6 +19,9 @@ class RepoBackup:
 
     def __init__(self, repo: Path) -> None:
         self.repo = Path(repo)
+        # The repo's directory as it is now, before the tool runs: a restore never deletes
+        # or writes outside it, whatever the tool turns the repo into.
+        self._scratch = Scratch(self.repo.parent)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> RepoBackup:
@@ -32,12 +37,10 @@ class RepoBackup:
 
     def restore(self) -> None:
         """Replace the repo by the copy taken on enter (or remove it if it did not exist)."""
-        if self.repo.is_symlink() or self.repo.is_file():
-            self.repo.unlink()
-        elif self.repo.exists():
-            shutil.rmtree(self.repo)
         if self._copy.exists():
-            shutil.copytree(self._copy, self.repo, symlinks=True)
+            self._scratch.copy_tree(self._copy, self.repo, "restore the repo at")
+        else:
+            self._scratch.remove(self.repo, "remove the repo at")
 
     def __exit__(
         self,

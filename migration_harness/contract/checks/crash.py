@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from migration_harness.contract._failure import ContractFailure, ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, single, span
-from migration_harness.contract._tool import copy_repo
 
 if TYPE_CHECKING:
     from migration_harness.crash import CrashBackend, CrashPoint
@@ -100,7 +98,7 @@ class Crasher:
         tool, target = ctx.tool, ctx.target
         tool.create(repo, target.oldest)
         pristine = repo.with_name(repo.name + "-pristine")
-        shutil.copytree(repo, pristine, symlinks=True)
+        tool.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
         args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
         return cls(ctx, backend, repo, pristine, args)
 
@@ -114,7 +112,7 @@ class Crasher:
 
     def crash(self, point: CrashPoint) -> None:
         """A fresh copy of the repo, migrated until killed at ``point``."""
-        copy_repo(self.pristine, self.repo)
+        self.ctx.tool.copy_repo(self.pristine, self.repo)
         timeout = self.ctx.target.timeout_s
         result = self.backend.crash_at(point, self.args, timeout=timeout, **self._where())
         self.ctx.tool.transcript.append(result)
@@ -149,8 +147,4 @@ def clear_stale_lock(ctx: Context, repo: Path) -> None:
     lock = ctx.target.lock
     if ctx.target.on_stale_lock != "refuse" or lock is None or lock.path is None:
         return
-    path = ctx.tool.path(lock.path, repo)
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()
+    ctx.tool.scratch.remove(ctx.tool.path(lock.path, repo), "remove the stale lock")

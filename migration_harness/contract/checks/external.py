@@ -15,7 +15,7 @@ class StepSpies:
     and then runs the real step found further down the PATH."""
 
     def __init__(self, tool: Tool, directory: Path, start: int, failing: str | None = None) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        tool.scratch.make_dirs(directory)
         target = tool.target
         assert target.external is not None
         self.names = [

@@ -252,10 +252,13 @@ def _ignores_with_lock(tool: Tool, repo: Path) -> list[str]:
 def _held(tool: Tool, repo: Path) -> Iterator[LockHolder]:
     lock = tool.target.lock
     assert lock is not None
+    path = tool.path(lock.path, repo) if lock.path else None
+    if path is not None:
+        tool.scratch.entry(path, "take the lock at")  # a planted symlink is not followed out
     try:
         holder = hold_lock(
             lock.style,
-            tool.path(lock.path, repo) if lock.path else None,
+            path,
             command=tool.command(lock.hold, repo) if lock.hold else None,
             ready=lock.ready,
             release_command=tool.command(lock.release, repo) if lock.release else None,

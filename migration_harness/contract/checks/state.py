@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from migration_harness.contract._failure import ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
-from migration_harness.contract._tool import Tool, copy_repo
+from migration_harness.contract._tool import Tool
 from migration_harness.files import find_litter
 from migration_harness.target import Target
 
@@ -35,7 +34,7 @@ def backups(ctx: Context, case: Case) -> None:
     to = frm + 1
     tool.create(repo, frm)
     pristine = ctx.workdir / "pristine"
-    shutil.copytree(repo, pristine, symlinks=True)
+    tool.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
     originals = {b.of: tool.path(b.of, repo, **{"from": frm, "to": to}) for b in target.backups}
     before = {key: _read(path) for key, path in originals.items()}
     tool.expect_ok(tool.migrate(repo, to, frm), f"migrating {frm} -> {to}")
@@ -54,7 +53,7 @@ def _failures_restore(
     tool, repo, target = ctx.tool, ctx.repo, ctx.target
     to = frm + 1
     for point in range(1, MAX_FAILURE_POINTS + 1):
-        copy_repo(pristine, repo)
+        tool.copy_repo(pristine, repo)
         result = tool.migrate(repo, to, frm, env={FAIL_ENV: str(point)})
         if result.ok:
             return  # past the step's last checkpoint: every failure point was checked
@@ -150,10 +149,7 @@ def tombstone(ctx: Context, case: Case) -> None:
     if spec.new is None:
         return
     new = tool.path(spec.new, repo)
-    if new.is_dir():
-        shutil.rmtree(new)
-    else:
-        new.unlink()
+    tool.scratch.remove(new, "delete the new store")
     result = tool.migrate(repo, target.latest, target.latest)
     tool.expect_ok(result, f"migrating again after deleting the new store {new.name}")
     tool.expect_version(repo, target.latest, "after migrating again")

@@ -1,0 +1,36 @@
+"""Helpers shared by the spec tests: a small valid spec, writing it, running ``check``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+GOOD = """
+[target]
+name = "demo"
+oldest = 0
+latest = 2
+create = ["demo", "init", "{repo}", "{version}"]
+migrate = ["demo", "migrate", "{repo}", "--to", "{to}"]
+version = ["demo", "version", "{repo}"]
+dump = ["demo", "dump", "{repo}"]
+"""
+CHECK_TIMEOUT_S = 900
+
+
+def write(tmp_path: Path, text: str, name: str = "migration-harness.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m migration_harness check`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "migration_harness", "check", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=CHECK_TIMEOUT_S,
+    )
