@@ -18,6 +18,8 @@ from migration_harness.cli import UsageError
 from migration_harness.target import REFERENCE_SPEC, SPEC_FILENAME, SpecError, Target
 
 if TYPE_CHECKING:
+    import psutil
+
     from migration_harness.contract.report import Reporter
 
 # Last-resort bound per contract case; every command inside already has its own.
@@ -29,6 +31,7 @@ PYTEST_INTERNAL_ERROR = 3
 
 # How long the processes of an interrupted run get to die once killed.
 LEFTOVER_WAIT_S = 1.5
+GUARDIAN_MODULE = "migration_harness.proc._guardian"
 
 # pytest's cache (for -- --lf, --ff, --sw), kept apart from the user's own pytest cache.
 CACHE_DIR = Path(".pytest_cache") / "migration-harness"
@@ -298,7 +301,7 @@ def _stop_leftovers(reporter: Reporter, *, keep: bool) -> None:
     from migration_harness.proc._track import sweep_all
 
     sweep_all()
-    children = psutil.Process().children(recursive=True)
+    children = [p for p in psutil.Process().children(recursive=True) if not _is_guardian(p)]
     for child in children:
         with contextlib.suppress(psutil.Error):
             child.kill()
@@ -306,6 +309,14 @@ def _stop_leftovers(reporter: Reporter, *, keep: bool) -> None:
     if not keep:  # else the plugin named them
         for path in reporter.scratch.values():
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_guardian(proc: psutil.Process) -> bool:
+    """The process guardian cleans up at exit and removes its registry: leave it be."""
+    try:
+        return GUARDIAN_MODULE in proc.cmdline()
+    except psutil.Error:
+        return False
 
 
 def _print_failures(reporter: Reporter) -> None:

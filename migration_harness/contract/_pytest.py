@@ -44,7 +44,10 @@ class ContractCollector(pytest.File):
     def collect(self) -> Iterator[ContractTest]:
         for cid in self.ids:
             for case in REGISTRY[cid].cases(self.target):
-                yield ContractTest.from_parent(self, name=case.name, case=case)
+                # The id as a string, so that pytest parses the [case] part as parameters
+                # the way it does when it reads ids back from its cache (--lf, --ff).
+                nodeid = f"{COLLECTOR_NAME}::{case.name}"
+                yield ContractTest.from_parent(self, name=case.name, case=case, nodeid=nodeid)
 
 
 class ContractTest(pytest.Item):

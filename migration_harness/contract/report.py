@@ -53,8 +53,9 @@ class Reporter:
     def pytest_configure(self, config: pytest.Config) -> None:
         self._terminal = config.pluginmanager.get_plugin("terminalreporter")
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.total = self._count([i.nodeid for i in items])
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # After -k, --lf and the like have deselected what they do not run.
+        self.total = self._count([i.nodeid for i in session.items])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
