@@ -43,7 +43,10 @@ def register(subparsers: Any) -> None:
         help="run the migration safety contract against a target (default: the reference tool)",
         description=(
             "Run the migration safety contract. Without --config it uses ./"
-            f"{SPEC_FILENAME} if present, else the built-in reference tool."
+            f"{SPEC_FILENAME} if present, else the built-in reference tool. The last line "
+            "is the verdict: PASSED (exit 0), FAILED (the tool broke a promise, exit 1), "
+            "ERROR (the run could not be done, exit 2) or INTERRUPTED (exit 130 on SIGINT, "
+            "143 on SIGTERM). Options after -- go to pytest."
         ),
     )
     parser.add_argument("--config", metavar="FILE", help="the target spec (toml)")
@@ -69,7 +72,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     parser.add_argument(
-        "pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed on to pytest"
+        "pytest_args",
+        nargs="*",
+        metavar="-- PYTEST_ARGS",
+        help="passed on to pytest unchanged (-v, -rA, -x, --lf, -n 2, --full-trace)",
     )
     parser.set_defaults(func=run)
 

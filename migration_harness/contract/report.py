@@ -118,8 +118,7 @@ class Reporter:
         if result.outcome != "passed" and result.message:
             line += f": {result.message}"
         if self._terminal is not None:
-            # pytest's progress may have left the cursor mid-line.
-            self._terminal.write_line("\n" + line)
+            self._terminal.write_line(line)  # pytest's progress letters may precede it
         else:
             print(line, file=self.out, flush=True)
 
@@ -254,8 +253,10 @@ class Reporter:
 def _failure_line(report: pytest.TestReport) -> str:
     """The broken promise for a contract failure; the exception line for anything else."""
     lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
-    if lines and lines[0].startswith(COLLECTOR_NAME + "::") and len(lines) > 1:
-        return lines[1]
+    # pytest-xdist puts a "[gw0] linux -- Python ..." line above the item's own text.
+    header = next((n for n, line in enumerate(lines) if line.startswith(COLLECTOR_NAME + "::")), -1)
+    if 0 <= header < len(lines) - 1:
+        return lines[header + 1]
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         return f"harness error: {crash.message.splitlines()[0]}"
