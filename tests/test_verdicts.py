@@ -129,6 +129,8 @@ def test_a_run_that_cannot_be_done_is_an_error(tmp_path: Path, args: list[str], 
     assert verdict.startswith("check: ERROR: tinytool: ") and says in verdict, result.stdout
     assert "PASSED" not in result.stdout
     assert json.loads(report.read_text(encoding="utf-8"))["outcome"] == "error"
+    if junit.exists():  # pytest writes none when it refuses its own command line
+        assert junit_outcome(junit) == "error"
     assert_no_traceback(result)
 
 

@@ -193,7 +193,10 @@ def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> in
     print(reporter.table(CONTRACT_IDS), file=sys.stdout)
     print(file=sys.stdout)
     if args.report_json:
-        reporter.write_json(Path(args.report_json))
+        try:
+            reporter.write_json(Path(args.report_json))
+        except OSError as exc:  # checked before the run, so something changed since
+            reporter.problems.append(f"--report-json {args.report_json}: {exc.strerror or exc}")
     print(reporter.verdict(), flush=True)
     return reporter.exit_code()
 
