@@ -89,11 +89,14 @@ class ContractTest(pytest.Item):
                 raise failure from exc
             self.user_properties.append((ERROR_PROPERTY, True))
             raise
-        except BaseException:
+        except (KeyboardInterrupt, SystemExit):
             # Interrupted: the scratch stays registered in LIVE_SCRATCH so that `check`
             # can remove it (or name it) once every process of the run is gone.
             if not self.collector.keep_scratch:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+        except BaseException:  # pytest's own outcomes, e.g. pytest-timeout's failure
+            self._keep_scratch()
             raise
         self._remove_scratch()
 
