@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from migration_harness.cli import check as check_module
 from migration_harness.contract._failure import harness_error
 
 TINYTOOL = Path(__file__).parent / "tools" / "tinytool"
@@ -206,6 +207,26 @@ def test_a_harness_error_shows_the_exception_and_harness_frames_only() -> None:
     assert "test_verdicts.py" not in text  # not a harness frame
 
 
+def test_a_pytest_internal_error_is_cut_to_the_harness_frames() -> None:
+    frames = [
+        f'INTERNALERROR>   File "/site-packages/pluggy/_hooks.py", line {n}, in __call__\n'
+        "INTERNALERROR>     return self._hookexec(...)\n"
+        for n in range(200)
+    ]
+    text = (
+        "INTERNALERROR> Traceback (most recent call last):\n"
+        + "".join(frames)
+        + 'INTERNALERROR>   File "/x/migration_harness/contract/report.py", line 9, in hook\n'
+        "INTERNALERROR>     raise ValueError(name)\n"
+        "INTERNALERROR> ValueError: no option named 'x'\n"
+    )
+    lines = check_module.harness_frames_of(text).splitlines()
+    assert len(lines) <= 30
+    assert "pluggy" not in "\n".join(lines)
+    assert 'migration_harness/contract/report.py", line 9, in hook' in lines[1]
+    assert "ValueError: no option named 'x'" in lines
+
+
 # ------------------------------------------------------------------- pass-through
 
 
@@ -218,8 +239,9 @@ def test_a_harness_error_shows_the_exception_and_harness_frames_only() -> None:
         (["-x"], ""),
         (["-p", "no:randomly"], ""),
         (["-n", "2"], "created: 2/2 workers"),
+        (["--full-trace"], ""),
     ],
-    ids=["v", "rA", "lf", "x", "no-randomly", "xdist"],
+    ids=["v", "rA", "lf", "x", "no-randomly", "xdist", "full-trace"],
 )
 def test_options_after_double_dash_reach_pytest(
     tmp_path: Path, passed_on: list[str], shows: str

@@ -275,7 +275,7 @@ def _captured_stderr() -> Iterator[io.StringIO]:
 
 def harness_frames_of(text: str) -> str:
     """pytest's INTERNALERROR traceback cut to the harness's own frames and the exception."""
-    lines = [line.removeprefix("INTERNALERROR>").rstrip() for line in text.splitlines()]
+    lines = [line.removeprefix("INTERNALERROR> ").rstrip() for line in text.splitlines()]
     lines = [line for line in lines if line.strip()]
     if not lines:
         return ""
