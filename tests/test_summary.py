@@ -226,3 +226,68 @@ def test_a_report_without_results_says_so(tmp_path: Path) -> None:
     done = summary(path, cwd=tmp_path)
     assert done.returncode == 0
     assert "No contract results in 1 report(s)." in done.stdout
+
+
+def finished(data: dict[str, Any], outcome: str, reason: str = "") -> dict[str, Any]:
+    """A report in format 1, as check writes it."""
+    return {**data, "format": 1, "outcome": outcome, "reason": reason, "running": []}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [
+        ("interrupted", "interrupted by SIGINT while running forward[3-4]"),
+        ("error", "-k 'nope' matched none of the contract's cases"),
+    ],
+)
+def test_an_unfinished_run_counts_as_a_failure_and_shows_in_the_table(
+    tmp_path: Path, outcome: str, reason: str
+) -> None:
+    linux = write(tmp_path, "linux.json", finished(report("linux", FORWARD_OK), "passed"))
+    cut = write(tmp_path, "win.json", finished(report("win32", FORWARD_OK[:2]), outcome, reason))
+    done = summary(linux, cut, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    lines = done.stdout.splitlines()
+    assert f"| (run) | complete | ⛔ {outcome} |" in lines
+    assert f"- ⛔ run on Windows {outcome}: {reason}" in lines
+    assert "1 run(s) not complete" in done.stdout
+
+
+def test_a_case_that_could_not_run_is_not_a_pass(tmp_path: Path) -> None:
+    errored = [result("forward", "forward[1-4]", "error", "cannot start 'mytool': not found")]
+    path = write(tmp_path, "r.json", finished(report("linux", errored), "error", "1 case"))
+    done = summary(path, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "| `forward` | ⚠️ 1/1 could not run |" in done.stdout
+    assert "- ❌ `forward[1-4]` on Linux: cannot start 'mytool': not found" in done.stdout
+
+
+def test_a_report_of_another_format_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "r.json", {**finished(report("linux", FORWARD_OK), "passed"), "format": 9}
+    )
+    done = summary(path, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "format is 9; expected 1" in done.stderr
+
+
+def test_check_and_summary_share_one_reader(tmp_path: Path) -> None:
+    """What the reporter writes, the summary reads back unchanged."""
+    from migration_harness.contract.report_file import CaseResult as Written
+    from migration_harness.contract.report_file import Report, write_report
+
+    written = Report(
+        source="",
+        target="refrepo",
+        platform="linux",
+        python="3.12.4",
+        mutant=None,
+        outcome="interrupted",
+        results=(Written("forward", "forward[1-4]", "passed", 0.5, ""),),
+        reason="interrupted by SIGTERM while running forward[2-4]",
+        running=("forward[2-4]",),
+    )
+    path = tmp_path / "r.json"
+    write_report(written, path)
+    read = load_report(path)
+    assert read == Report(**{**written.__dict__, "source": str(path)})

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
+import shutil
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +18,23 @@ from migration_harness.cli import UsageError
 from migration_harness.target import REFERENCE_SPEC, SPEC_FILENAME, SpecError, Target
 
 if TYPE_CHECKING:
+    import psutil
+
     from migration_harness.contract.report import Reporter
 
 # Last-resort bound per contract case; every command inside already has its own.
 CASE_TIMEOUT_S = 1800
+
+# pytest's exit status for a usage error (ExitCode.USAGE_ERROR).
+PYTEST_USAGE_ERROR = 4
+PYTEST_INTERNAL_ERROR = 3
+
+# How long the processes of an interrupted run get to die once killed.
+LEFTOVER_WAIT_S = 1.5
+GUARDIAN_MODULE = "migration_harness.proc._guardian"
+
+# pytest's cache (for -- --lf, --ff, --sw), kept apart from the user's own pytest cache.
+CACHE_DIR = Path(".pytest_cache") / "migration-harness"
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +43,10 @@ def register(subparsers: Any) -> None:
         help="run the migration safety contract against a target (default: the reference tool)",
         description=(
             "Run the migration safety contract. Without --config it uses ./"
-            f"{SPEC_FILENAME} if present, else the built-in reference tool."
+            f"{SPEC_FILENAME} if present, else the built-in reference tool. The last line "
+            "is the verdict: PASSED (exit 0), FAILED (the tool broke a promise, exit 1), "
+            "ERROR (the run could not be done, exit 2) or INTERRUPTED (exit 130 on SIGINT, "
+            "143 on SIGTERM). Options after -- go to pytest."
         ),
     )
     parser.add_argument("--config", metavar="FILE", help="the target spec (toml)")
@@ -43,9 +65,17 @@ def register(subparsers: Any) -> None:
         choices=("auto", "strace", "hook", "sweep"),
         help="force a crash-point backend",
     )
+    parser.add_argument(
+        "--keep-scratch",
+        action="store_true",
+        help="on an interrupt, keep (and name) the running case's scratch directory",
+    )
     parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     parser.add_argument(
-        "pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed on to pytest"
+        "pytest_args",
+        nargs="*",
+        metavar="-- PYTEST_ARGS",
+        help="passed on to pytest unchanged (-v, -rA, -x, --lf, -n 2, --full-trace)",
     )
     parser.set_defaults(func=run)
 
@@ -60,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     spec_path, target = _load(args.config)
     _check_selection(args, target, spec_path, MUTANTS)
+    _check_output_files(args)
+    _check_tmpdir()
     return _run_pytest(args, spec_path, target)
 
 
@@ -101,6 +133,39 @@ def _check_selection(
             raise UsageError(f"--contract {cid}: cannot run: {reasons.pop()}")
 
 
+def _check_output_files(args: argparse.Namespace) -> None:
+    """A report that cannot be written must stop the run before it starts, not after it."""
+    for flag, value in (("--junitxml", args.junitxml), ("--report-json", args.report_json)):
+        if value is None:
+            continue
+        path = Path(value)
+        existed = path.exists()
+        try:
+            with path.open("ab"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"{flag} {value}: cannot write there ({exc.strerror})") from None
+        if not existed:
+            path.unlink(missing_ok=True)
+
+
+def _check_tmpdir() -> None:
+    """Every case works in a scratch directory under TMPDIR (or the system's temp dir)."""
+    chosen = os.environ.get("TMPDIR")
+    try:
+        if chosen:
+            with tempfile.TemporaryDirectory(dir=chosen):
+                pass
+        else:
+            tempfile.gettempdir()
+    except OSError as exc:
+        where = f"TMPDIR={chosen}" if chosen else "the temporary directory"
+        raise UsageError(
+            f"{where}: cannot create scratch directories there ({exc.strerror or exc}); "
+            "point TMPDIR at a writable directory"
+        ) from None
+
+
 def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> int:
     import pytest
 
@@ -108,60 +173,162 @@ def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> in
     from migration_harness.contract.report import Reporter
 
     reporter = Reporter(out=sys.stdout, target_name=target.name, mutant=args.mutant)
+    reporter.selection = args.k
     where = "built-in reference tool" if spec_path == REFERENCE_SPEC else str(spec_path)
     print(f"migration-harness check: target {target.name} ({where})", flush=True)
-    with tempfile.TemporaryDirectory(prefix="mh-check-") as empty:
-        # An empty rootdir with its own ini keeps the user's conftest, ini options and
-        # test files out of the contract run.
-        ini = Path(empty) / "pytest.ini"
-        ini.write_text("[pytest]\n", encoding="utf-8")
-        argv = [
-            empty,
-            "-c",
-            str(ini),
-            "--rootdir",
-            empty,
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:terminal",
-            f"--timeout={CASE_TIMEOUT_S}",
-            "--mh-contract",
-            str(spec_path) if spec_path != REFERENCE_SPEC else "reference",
-        ]
-        argv += [f"--mh-contract-id={cid}" for cid in args.contract]
-        if args.mutant:
-            argv += ["--mh-mutant", args.mutant]
-        if args.crash_backend:
-            argv += ["--mh-crash-backend", args.crash_backend]
-        if args.k:
-            argv += ["-k", args.k]
-        if args.exitfirst:
-            argv.append("-x")
-        if args.junitxml:
-            argv += ["--junitxml", str(Path(args.junitxml).resolve())]
-        argv += args.pytest_args
-        code = pytest.main(argv, plugins=[reporter])
+    with tempfile.TemporaryDirectory(prefix="mh-check-") as empty, _signals_to(reporter):
+        argv = _pytest_argv(args, spec_path, Path(empty))
+        with _captured_stderr() as stderr:
+            code = int(pytest.main(argv, plugins=[reporter]))
+        _stop_leftovers(reporter, keep=args.keep_scratch)
+    printed = stderr.getvalue()
+    if code == PYTEST_USAGE_ERROR:
+        reporter.problems.append(f"pytest usage error: {_usage_message(printed)}")
+    elif code == PYTEST_INTERNAL_ERROR and "--full-trace" not in args.pytest_args:
+        sys.stderr.write(harness_frames_of(printed))
+    else:
+        sys.stderr.write(printed)
     _print_failures(reporter)
     print(file=sys.stdout)
     print(reporter.table(CONTRACT_IDS), file=sys.stdout)
     print(file=sys.stdout)
     if args.report_json:
-        reporter.write_json(Path(args.report_json))
-    for error in reporter.errors:
-        print(error, file=sys.stderr)
+        try:
+            reporter.write_json(Path(args.report_json))
+        except OSError as exc:  # checked before the run, so something changed since
+            reporter.problems.append(f"--report-json {args.report_json}: {exc.strerror or exc}")
     print(reporter.verdict(), flush=True)
-    if reporter.failed or reporter.errors:
-        return 1
-    if int(code) not in (0, 5) or not reporter.results:
-        print(f"check: pytest exited with status {int(code)}", file=sys.stderr)
-        return 1 if reporter.results else 2
-    return 0
+    return reporter.exit_code()
+
+
+def _pytest_argv(args: argparse.Namespace, spec_path: Path, empty: Path) -> list[str]:
+    # An empty rootdir with its own ini keeps the user's conftest, ini options and
+    # test files out of the contract run.
+    ini = empty / "pytest.ini"
+    ini.write_text("[pytest]\n", encoding="utf-8")
+    argv = [
+        str(empty),
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(empty),
+        "-o",
+        f"cache_dir={Path.cwd() / CACHE_DIR}",
+        "-p",
+        "no:randomly",
+        # check imports this package before pytest starts; nothing to rewrite in it.
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+        f"--timeout={CASE_TIMEOUT_S}",
+        "--mh-contract",
+        str(spec_path) if spec_path != REFERENCE_SPEC else "reference",
+    ]
+    if not args.pytest_args:
+        # check prints its own progress, table and verdict; pytest's terminal output
+        # joins them only when the user speaks to pytest (options after --).
+        argv += ["-p", "no:terminal"]
+    argv += [f"--mh-contract-id={cid}" for cid in args.contract]
+    if args.mutant:
+        argv += ["--mh-mutant", args.mutant]
+    if args.crash_backend:
+        argv += ["--mh-crash-backend", args.crash_backend]
+    if args.keep_scratch:
+        argv.append("--mh-keep-scratch")
+    if args.k:
+        argv += ["-k", args.k]
+    if args.exitfirst:
+        argv.append("-x")
+    if args.junitxml:
+        argv += ["--junitxml", str(Path(args.junitxml).resolve())]
+    passed_on: list[str] = args.pytest_args
+    return argv + passed_on
+
+
+@contextlib.contextmanager
+def _signals_to(reporter: Reporter) -> Iterator[None]:
+    """SIGINT and SIGTERM unwind the run as an interrupt the reporter can name; a second
+    signal while the run is being stopped is ignored so that the reports still get written."""
+
+    def handler(signum: int, frame: object) -> None:
+        if reporter.signal is not None:
+            return
+        reporter.interrupt(signal.Signals(signum).name)
+        raise KeyboardInterrupt
+
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.signal(sig, handler) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[io.StringIO]:
+    """pytest prints a usage error as several lines on stderr; check turns it into one.
+    Anything else pytest writes there is replayed after the run."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        yield buffer
+
+
+def harness_frames_of(text: str) -> str:
+    """pytest's INTERNALERROR traceback cut to the harness's own frames and the exception."""
+    lines = [line.removeprefix("INTERNALERROR> ").rstrip() for line in text.splitlines()]
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return ""
+    kept: list[str] = []
+    for n, line in enumerate(lines):
+        if line.lstrip().startswith("File ") and "migration_harness" in line:
+            kept += lines[n : n + 2]
+    shown = ["pytest internal error; in migration-harness (innermost last):", *kept[-20:]]
+    shown += [lines[-1], "the full traceback: check -- --full-trace"]
+    return "\n".join(shown) + "\n"
+
+
+def _usage_message(text: str) -> str:
+    """The line that says what is wrong in pytest's usage error output."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if ": error: " in line:
+            return line.split(": error: ", 1)[1]
+    for line in lines:
+        if line.startswith("ERROR: ") and not line.startswith("ERROR: usage:"):
+            return line.removeprefix("ERROR: ")
+    return lines[0] if lines else "(pytest printed nothing)"
+
+
+def _stop_leftovers(reporter: Reporter, *, keep: bool) -> None:
+    """After an interrupt: end every process the run started, then drop (or name) the
+    scratch directories of the cases that were cut short."""
+    if reporter.outcome() != "interrupted":
+        return
+    import psutil
+
+    from migration_harness.proc._track import sweep_all
+
+    sweep_all()
+    children = [p for p in psutil.Process().children(recursive=True) if not _is_guardian(p)]
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=LEFTOVER_WAIT_S)
+    if not keep:  # else the plugin named them
+        for path in reporter.scratch.values():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_guardian(proc: psutil.Process) -> bool:
+    """The process guardian cleans up at exit and removes its registry: leave it be."""
+    try:
+        return GUARDIAN_MODULE in proc.cmdline()
+    except psutil.Error:
+        return False
 
 
 def _print_failures(reporter: Reporter) -> None:
-    for result in reporter.failed:
+    for result in [*reporter.failed, *reporter.of("error")]:
         print(f"\n{'=' * 20} {result.case} {'=' * 20}", file=sys.stdout)
         print(result.details, file=sys.stdout)

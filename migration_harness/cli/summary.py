@@ -2,26 +2,31 @@
 
 The reusable GitHub workflow runs ``migration-harness check --report-json`` on every
 OS, then this command on all the reports, appending its output to the job summary.
-The format of a report file is the one ``check --report-json`` writes::
-
-    {"target": "refrepo", "platform": "linux", "python": "3.12.4", "mutant": null,
-     "results": [{"contract": "forward", "case": "forward[1-4]", "outcome": "passed",
-                  "duration": 0.41, "message": ""}]}
+The report files are read by :mod:`migration_harness.contract.report_file`, the one
+owner of their format. A run that was interrupted or could not be done counts as a
+failure: it gets a ``run`` row in the table and a line below it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from migration_harness.cli import UsageError
+from migration_harness.contract.report_file import (
+    CaseResult,
+    Report,
+    ReportError,
+    load_report,
+    parse_report,
+)
 
-OUTCOMES = ("passed", "failed", "skipped")
+__all__ = ["ReportError", "load_report", "parse_report", "render_summary"]
+
+# The row for the run itself, shown when some run was interrupted or could not be done.
+RUN_ROW = "(run)"
 
 # sys.platform values as people say them; the order is the column order.
 PLATFORM_NAMES = {"linux": "Linux", "darwin": "macOS", "win32": "Windows"}
@@ -31,38 +36,6 @@ PLATFORM_NAMES = {"linux": "Linux", "darwin": "macOS", "win32": "Windows"}
 MESSAGE_MAX = 200
 
 
-class ReportError(ValueError):
-    """A report file is missing, unreadable or not in the expected format (one line)."""
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    """One contract item of one report."""
-
-    contract: str
-    case: str
-    outcome: str
-    duration: float = 0.0
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class Report:
-    """One ``check --report-json`` file: the results of one OS / Python / mutant run."""
-
-    source: str
-    target: str
-    platform: str
-    python: str
-    mutant: str | None
-    results: tuple[CaseResult, ...]
-
-    @property
-    def python_minor(self) -> str:
-        """``3.12`` from ``3.12.4``: columns differ by minor version, not by patch."""
-        return ".".join(self.python.split(".")[:2])
-
-
 @dataclass
 class Cell:
     """Outcome counts of one contract in one column."""
@@ -70,12 +43,15 @@ class Cell:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    error: int = 0
 
     def add(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
 
     def render(self) -> str:
-        ran = self.passed + self.failed
+        ran = self.passed + self.failed + self.error
+        if self.error:
+            return f"⚠️ {self.error}/{ran} could not run"
         if self.failed:
             return f"❌ {self.failed}/{ran} failed"
         if self.passed:
@@ -94,92 +70,15 @@ class Table:
     rows: dict[str, dict[str, Cell]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     totals: Cell = field(default_factory=Cell)
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_report(path: str | Path) -> Report:
-    """Read and check one report file; :class:`ReportError` names the file and the problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"report file not found: {source}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ReportError(f"cannot read report {source}: {reason}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"report {source} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}); expected the file written by 'migration-harness check --report-json'"
-        ) from None
-    return parse_report(data, source)
-
-
-def parse_report(data: Any, source: str) -> Report:
-    """Check the structure of decoded report JSON and build a :class:`Report`."""
-    if not isinstance(data, dict):
-        raise _bad(source, "the top level", data, "a JSON object")
-    mutant = data.get("mutant")
-    if mutant is not None and not isinstance(mutant, str):
-        raise _bad(source, "mutant", mutant, "a string or null")
-    results = data.get("results")
-    if not isinstance(results, list):
-        raise _bad(source, "results", results, "a list of results")
-    return Report(
-        source=source,
-        target=_required_str(data, "target", source),
-        platform=_required_str(data, "platform", source),
-        python=_required_str(data, "python", source),
-        mutant=mutant,
-        results=tuple(
-            _parse_result(item, f"results[{i}]", source) for i, item in enumerate(results)
-        ),
-    )
-
-
-def _parse_result(item: Any, where: str, source: str) -> CaseResult:
-    if not isinstance(item, dict):
-        raise _bad(source, where, item, "an object with contract, case and outcome")
-    outcome = _required_str(item, "outcome", source, where)
-    if outcome not in OUTCOMES:
-        raise _bad(source, f"{where}.outcome", outcome, "one of " + ", ".join(OUTCOMES))
-    duration = item.get("duration", 0.0)
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-        raise _bad(source, f"{where}.duration", duration, "a number of seconds")
-    message = item.get("message") or ""
-    if not isinstance(message, str):
-        raise _bad(source, f"{where}.message", message, "a string")
-    return CaseResult(
-        contract=_required_str(item, "contract", source, where),
-        case=_required_str(item, "case", source, where),
-        outcome=outcome,
-        duration=float(duration),
-        message=message,
-    )
-
-
-def _required_str(data: Mapping[str, Any], key: str, source: str, where: str = "") -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise _bad(source, f"{where}.{key}" if where else key, value, "a non-empty string")
-    return value
-
-
-def _bad(source: str, key: str, value: Any, expected: str) -> ReportError:
-    shown = "missing" if value is None else f"{json.dumps(value)[:60]}"
-    return ReportError(f"report {source}: {key} is {shown}; expected {expected}")
+    runs: dict[str, str] = field(default_factory=dict)  # column -> unfinished run's outcome
 
 
 # ---------------------------------------------------------------- rendering
 
 
 def has_failures(reports: Iterable[Report]) -> bool:
-    """True when any contract item in any report failed."""
-    return any(r.outcome == "failed" for report in reports for r in report.results)
+    """True when any run did not pass: a broken contract, an error or an interrupt."""
+    return any(report.outcome != "passed" for report in reports)
 
 
 def build_table(reports: Sequence[Report]) -> Table:
@@ -192,11 +91,14 @@ def build_table(reports: Sequence[Report]) -> Table:
             table.columns.append(column)
     for report in reports:
         column = label(report)
+        if report.outcome in ("error", "interrupted"):
+            table.runs[column] = f"⛔ {report.outcome}"
+            table.failures.append(_run_line(report, column))
         for result in report.results:
             cells = table.rows.setdefault(result.contract, {})
             cells.setdefault(column, Cell()).add(result.outcome)
             table.totals.add(result.outcome)
-            if result.outcome == "failed":
+            if result.outcome in ("failed", "error"):
                 table.failures.append(_failure_line(result, column))
     return table
 
@@ -206,7 +108,7 @@ def render_summary(reports: Sequence[Report]) -> str:
     table = build_table(reports)
     targets = sorted({r.target for r in reports})
     lines = [f"### Migration safety contract: {', '.join(targets)}", ""]
-    if not table.rows:
+    if not table.rows and not table.runs:
         lines.append(f"No contract results in {len(reports)} report(s).")
         return "\n".join(lines) + "\n"
     lines.append("| contract | " + " | ".join(_cell_text(c) for c in table.columns) + " |")
@@ -214,11 +116,16 @@ def render_summary(reports: Sequence[Report]) -> str:
     for contract, cells in table.rows.items():
         row = [cells.get(column, Cell()).render() for column in table.columns]
         lines.append(f"| `{_cell_text(contract)}` | " + " | ".join(row) + " |")
+    if table.runs:
+        row = [table.runs.get(column, "complete") for column in table.columns]
+        lines.append(f"| {RUN_ROW} | " + " | ".join(row) + " |")
     totals = table.totals
+    errors = f", {totals.error} could not run" if totals.error else ""
+    unfinished = f", {len(table.runs)} run(s) not complete" if table.runs else ""
     lines += [
         "",
-        f"**{totals.passed} passed, {totals.failed} failed, {totals.skipped} skipped** "
-        f"in {len(reports)} report(s).",
+        f"**{totals.passed} passed, {totals.failed} failed, {totals.skipped} skipped"
+        f"{errors}{unfinished}** in {len(reports)} report(s).",
     ]
     if table.failures:
         lines += ["", "Failures:", "", *table.failures]
@@ -258,6 +165,13 @@ def _failure_line(result: CaseResult, column: str) -> str:
     return f"- ❌ `{result.case}` on {column}: {first}"
 
 
+def _run_line(report: Report, column: str) -> str:
+    reason = report.reason.strip().splitlines()[0] if report.reason.strip() else "(no reason)"
+    if len(reason) > MESSAGE_MAX:
+        reason = reason[: MESSAGE_MAX - 1] + "…"
+    return f"- ⛔ run on {column} {report.outcome}: {reason}"
+
+
 def _cell_text(text: str) -> str:
     # A "|" inside a cell would end it early in GitHub's Markdown tables.
     return text.replace("|", "\\|")
@@ -291,7 +205,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Read report files written by 'migration-harness check --report-json' and print one "
             "Markdown table (rows: contracts; columns: OS, plus Python version, target or mutant "
             "when the reports differ in them), then a line per failure. Exit status 1 if "
-            "anything failed, 2 if a file is missing or malformed."
+            "anything failed or a run was interrupted or could not be done, 2 if a file is "
+            "missing or malformed."
         ),
     )
     parser.add_argument("reports", nargs="+", metavar="FILE", help="report JSON file(s)")

@@ -10,13 +10,27 @@ from typing import Any
 
 import pytest
 
-from migration_harness.contract._failure import ContractFailure, ContractSkip
+from migration_harness.contract._failure import (
+    CommandCannotStart,
+    ContractFailure,
+    ContractSkip,
+    harness_error,
+    tool_fault,
+)
 from migration_harness.contract._registry import REGISTRY, Case, Context, Options
 from migration_harness.contract._tool import Tool
 from migration_harness.names import safe_name
 from migration_harness.target import Target
 
 COLLECTOR_NAME = "contract"
+
+# A case the harness could not run (not a broken promise) carries this user property, so
+# its report says "error" even across pytest-xdist workers.
+ERROR_PROPERTY = "migration_harness_error"
+
+# The scratch directories of the cases still running, by case name; what an interrupt
+# leaves here is removed (or named) by whoever stops the run.
+LIVE_SCRATCH = pytest.StashKey[dict[str, Path]]()
 
 
 class ContractCollector(pytest.File):
@@ -25,11 +39,15 @@ class ContractCollector(pytest.File):
     target: Target
     options: Options
     ids: Sequence[str]
+    keep_scratch: bool = False
 
     def collect(self) -> Iterator[ContractTest]:
         for cid in self.ids:
             for case in REGISTRY[cid].cases(self.target):
-                yield ContractTest.from_parent(self, name=case.name, case=case)
+                # The id as a string, so that pytest parses the [case] part as parameters
+                # the way it does when it reads ids back from its cache (--lf, --ff).
+                nodeid = f"{COLLECTOR_NAME}::{case.name}"
+                yield ContractTest.from_parent(self, name=case.name, case=case, nodeid=nodeid)
 
 
 class ContractTest(pytest.Item):
@@ -49,25 +67,65 @@ class ContractTest(pytest.Item):
             pytest.skip(self.case.skip)
         target = self.collector.target
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mh-{safe_name(self.case.name)}-"))
+        live = self.config.stash.setdefault(LIVE_SCRATCH, {})
+        live[self.case.name] = self.workdir
         ctx = Context(target, Tool(target, self.workdir), self.workdir, self.collector.options)
         try:
             REGISTRY[self.case.contract].check(ctx, self.case)
         except ContractSkip as exc:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._remove_scratch()
             pytest.skip(str(exc))
-        # Kept on failure so the user can look at the repo the tool left behind.
+        except ContractFailure:
+            self._keep_scratch()
+            raise
+        except CommandCannotStart:
+            self._remove_scratch()  # nothing ran, nothing to look at
+            self.user_properties.append((ERROR_PROPERTY, True))
+            raise
+        except Exception as exc:
+            self._keep_scratch()
+            failure = tool_fault(exc, ctx.tool.transcript, self.workdir)
+            if failure is not None:
+                raise failure from exc
+            self.user_properties.append((ERROR_PROPERTY, True))
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            # Interrupted: the scratch stays registered in LIVE_SCRATCH so that `check`
+            # can remove it (or name it) once every process of the run is gone.
+            if not self.collector.keep_scratch:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+        except BaseException:  # pytest's own outcomes, e.g. pytest-timeout's failure
+            self._keep_scratch()
+            raise
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        assert self.workdir is not None
         shutil.rmtree(self.workdir, ignore_errors=True)
+        self.config.stash[LIVE_SCRATCH].pop(self.case.name, None)
+
+    def _keep_scratch(self) -> None:
+        """Kept on failure so the user can look at the repo the tool left behind."""
+        self.config.stash[LIVE_SCRATCH].pop(self.case.name, None)
 
     def repr_failure(
         self,
         excinfo: pytest.ExceptionInfo[BaseException],
         style: Any = None,
     ) -> str | Any:
-        if isinstance(excinfo.value, ContractFailure):
-            text = f"contract::{self.case.name} broken\n\n{excinfo.value.render()}"
-            if self.workdir is not None:
-                text += f"\n\nscratch directory kept for inspection: {self.workdir}"
-            return text
+        exc = excinfo.value
+        kept = ""
+        if self.workdir is not None:
+            state = "kept for inspection" if self.workdir.is_dir() else "removed by the tool"
+            kept = f"\n\nscratch directory {state}: {self.workdir}"
+        if isinstance(exc, ContractFailure):
+            return f"{COLLECTOR_NAME}::{self.case.name} broken\n\n{exc.render()}{kept}"
+        if isinstance(exc, CommandCannotStart):
+            return f"{COLLECTOR_NAME}::{self.case.name} could not run\n{exc}"
+        if isinstance(exc, Exception) and not self.config.getoption("fulltrace", False):
+            text = harness_error(exc)
+            return f"{COLLECTOR_NAME}::{self.case.name} could not run\nharness error: {text}{kept}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -75,7 +133,13 @@ class ContractTest(pytest.Item):
 
 
 def make_collector(
-    parent: pytest.Session, spec_path: Path, target: Target, ids: Iterable[str], options: Options
+    parent: pytest.Session,
+    spec_path: Path,
+    target: Target,
+    ids: Iterable[str],
+    options: Options,
+    *,
+    keep_scratch: bool = False,
 ) -> ContractCollector:
     collector = ContractCollector.from_parent(
         parent, path=spec_path, name=COLLECTOR_NAME, nodeid=COLLECTOR_NAME
@@ -83,4 +147,5 @@ def make_collector(
     collector.target = target
     collector.ids = list(ids)
     collector.options = options
+    collector.keep_scratch = keep_scratch
     return collector

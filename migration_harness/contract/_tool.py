@@ -7,7 +7,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from migration_harness.contract._failure import ContractFailure, dump_diff, excerpt, has_stack_trace
+from migration_harness.contract._failure import (
+    ContractFailure,
+    cannot_start,
+    dump_diff,
+    excerpt,
+    has_stack_trace,
+)
 from migration_harness.env import IsolatedEnv
 from migration_harness.proc import RunResult, run
 from migration_harness.scratch import Scratch
@@ -69,12 +75,12 @@ class Tool:
                 isolated.unset(key)
             else:
                 isolated.set(key, value)
-        result = run(
-            args,
-            env=isolated.vars,
-            cwd=cwd or self.workdir,
-            timeout=timeout or self.target.timeout_s,
-        )
+        where = cwd or self.workdir
+        bound = timeout or self.target.timeout_s
+        try:
+            result = run(args, env=isolated.vars, cwd=where, timeout=bound)
+        except (OSError, ValueError) as exc:  # the command did not start at all
+            raise cannot_start(args, isolated.vars, where, exc, self.transcript) from None
         self.transcript.append(result)
         return result
 

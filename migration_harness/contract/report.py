@@ -1,28 +1,32 @@
-"""Collect contract outcomes from pytest and render them: progress, table, verdict, JSON."""
+"""Collect contract outcomes from pytest and render them: progress, table, verdict, JSON.
+
+The run's verdict is one of four (see :data:`RUN_OUTCOMES`); an interrupted or errored
+run also says so in the JUnit file (a ``migration_harness_outcome`` property and an
+error test case), so no report of such a run reads as a pass.
+"""
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
-from migration_harness.contract._pytest import COLLECTOR_NAME
+from migration_harness.contract._pytest import COLLECTOR_NAME, ERROR_PROPERTY, LIVE_SCRATCH
+from migration_harness.contract.report_file import CaseResult, Report, write_report
 
+# The exit status of `check` for each verdict; an interrupted run exits 128 + the signal.
+EXIT_CODES = {"passed": 0, "failed": 1, "error": 2}
+SIGNAL_NUMBERS = {"SIGINT": 2, "SIGTERM": 15}
 
-@dataclass
-class CaseResult:
-    contract: str
-    case: str
-    outcome: str  # passed | failed | skipped
-    duration: float
-    message: str
-    details: str = ""
+# pytest's exit statuses, as ints: the report must work with any ExitCode enum.
+_PYTEST_INTERRUPTED, _PYTEST_INTERNAL_ERROR, _PYTEST_USAGE_ERROR = 2, 3, 4
+
+_MARKS = {"passed": "ok", "failed": "FAILED", "skipped": "skipped", "error": "ERROR"}
 
 
 @dataclass
@@ -32,16 +36,26 @@ class Reporter:
     out: IO[str]
     target_name: str
     mutant: str | None = None
+    selection: str | None = None  # the -k expression, named if it matches nothing
     results: list[CaseResult] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # why the run itself could not be done
     total: int = 0
     started: float = field(default_factory=time.monotonic)
+    signal: str | None = None  # set once a SIGINT/SIGTERM cut the run short
+    running: dict[str, None] = field(default_factory=dict)  # started, not finished (in order)
+    exitstatus: int | None = None
+    scratch: dict[str, Path] = field(default_factory=dict)  # of the cases cut short
     _pending: dict[str, CaseResult] = field(default_factory=dict)
+    _terminal: Any = None  # pytest's terminal reporter, when options after -- turned it on
 
     # --- pytest hooks -----------------------------------------------------------
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.total = self._count([i.nodeid for i in items])
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self._terminal = config.pluginmanager.get_plugin("terminalreporter")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # After -k, --lf and the like have deselected what they do not run.
+        self.total = self._count([i.nodeid for i in session.items])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
@@ -54,57 +68,134 @@ class Reporter:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.errors.append(f"collecting {report.nodeid or 'the contract'}: {report.longrepr}")
+            first = str(report.longrepr).strip().splitlines() or ["(no message)"]
+            self.problems.append(f"collecting {report.nodeid or 'the contract'}: {first[-1]}")
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.running[nodeid.split("::", 1)[-1]] = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         name = report.nodeid.split("::", 1)[-1]
         contract = name.split("[", 1)[0]
         result = self._pending.setdefault(name, CaseResult(contract, name, "passed", 0.0, ""))
         result.duration += report.duration
-        if report.failed and result.outcome != "failed":
-            result.outcome = "failed"
+        if report.failed and result.outcome not in ("failed", "error"):
+            errored = report.when != "call" or any(
+                key == ERROR_PROPERTY for key, _ in report.user_properties
+            )
+            result.outcome = "error" if errored else "failed"
             result.details = report.longreprtext
             result.message = _failure_line(report)
         elif report.skipped and result.outcome == "passed":
             result.outcome = "skipped"
             result.message = _skip_reason(report)
         if report.when == "teardown":
+            self.running.pop(name, None)
             self._finish(self._pending.pop(name))
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.signal = self.signal or "SIGINT"
+
+    def pytest_internalerror(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.problems.append(f"pytest internal error: {excinfo.exconly().splitlines()[0]}")
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.exitstatus = int(exitstatus)
+        live: dict[str, Path] = session.config.stash.get(LIVE_SCRATCH, {})
+        self.scratch = dict(live)
+        self._mark_junit(session.config)
+
+    def interrupt(self, signal_name: str) -> None:
+        """Called from the signal handler of `check` before the interrupt unwinds pytest."""
+        self.signal = self.signal or signal_name
 
     def _finish(self, result: CaseResult) -> None:
         self.results.append(result)
         width = len(str(self.total))
-        mark = {"passed": "ok", "failed": "FAILED", "skipped": "skipped"}[result.outcome]
-        line = f"[{len(self.results):>{width}}/{self.total}] {result.case:<32} {mark}"
-        line += f" ({result.duration:.1f}s)"
+        line = f"[{len(self.results):>{width}}/{self.total}] {result.case:<32} "
+        line += f"{_MARKS[result.outcome]} ({result.duration:.1f}s)"
         if result.outcome != "passed" and result.message:
             line += f": {result.message}"
-        print(line, file=self.out, flush=True)
+        if self._terminal is not None:
+            self._terminal.write_line(line)  # pytest's progress letters may precede it
+        else:
+            print(line, file=self.out, flush=True)
 
-    # --- rendering ------------------------------------------------------------------
+    # --- the verdict ------------------------------------------------------------------
+
+    def of(self, outcome: str) -> list[CaseResult]:
+        return [r for r in self.results if r.outcome == outcome]
 
     @property
     def failed(self) -> list[CaseResult]:
-        return [r for r in self.results if r.outcome == "failed"]
+        return self.of("failed")
+
+    def outcome(self) -> str:
+        """interrupted > error > failed > passed: a run that did not finish never passes."""
+        if self.signal or self.exitstatus == _PYTEST_INTERRUPTED:
+            return "interrupted"
+        if self.problems or self.of("error") or not self.results:
+            return "error"
+        if self.exitstatus in (None, _PYTEST_INTERNAL_ERROR, _PYTEST_USAGE_ERROR):
+            return "error"
+        return "failed" if self.failed or self.exitstatus == 1 else "passed"
+
+    def exit_code(self) -> int:
+        outcome = self.outcome()
+        if outcome == "interrupted":
+            return 128 + SIGNAL_NUMBERS.get(self.signal or "SIGINT", 2)
+        return EXIT_CODES[outcome]
+
+    def reason(self) -> str:
+        """Why an interrupted or errored run is one: a line naming the case or the problem."""
+        outcome = self.outcome()
+        if outcome == "interrupted":
+            by = f"by {self.signal}" if self.signal else "by pytest"
+            cases = ", ".join(self.running)
+            return f"interrupted {by} " + (f"while running {cases}" if cases else "between cases")
+        if outcome != "error":
+            return ""
+        if self.problems:
+            return self.problems[0]
+        errors = self.of("error")
+        if errors:
+            names = ", ".join(r.case for r in errors[:3]) + (", ..." if len(errors) > 3 else "")
+            return f"{len(errors)} case(s) could not run ({names}): {errors[0].message}"
+        if not self.results:
+            if self.selection:
+                return f"-k {self.selection!r} matched none of the contract's cases"
+            return "no contract case ran"
+        return f"pytest exited with status {self.exitstatus}"
+
+    def verdict(self) -> str:
+        elapsed = time.monotonic() - self.started
+        counts = {o: len(self.of(o)) for o in ("passed", "failed", "skipped", "error")}
+        tail = (
+            f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+            + (f", {counts['error']} could not run" if counts["error"] else "")
+            + f" in {elapsed:.1f}s"
+        )
+        who = self.target_name + (f" (mutant {self.mutant})" if self.mutant else "")
+        outcome = self.outcome()
+        if outcome == "failed":
+            broken = sorted({r.contract for r in self.failed}) or ["a case outside the contract"]
+            return f"check: FAILED: {who} broke {', '.join(broken)}: {tail}"
+        if outcome == "passed":
+            return f"check: PASSED: {who}: {tail}"
+        return f"check: {outcome.upper()}: {who}: {self.reason()}: {tail}"
+
+    # --- rendering ------------------------------------------------------------------
 
     def table(self, order: tuple[str, ...]) -> str:
-        rows = [("contract", "cases", "passed", "failed", "skipped", "time")]
+        outcomes = ["passed", "failed", "skipped"] + (["error"] if self.of("error") else [])
+        rows = [("contract", "cases", *outcomes, "time")]
         for cid in order:
             mine = [r for r in self.results if r.contract == cid]
-            if not mine:
-                continue
-            count = {o: sum(r.outcome == o for r in mine) for o in ("passed", "failed", "skipped")}
-            seconds = sum(r.duration for r in mine)
-            rows.append(
-                (
-                    cid,
-                    str(len(mine)),
-                    str(count["passed"]),
-                    str(count["failed"]),
-                    str(count["skipped"]),
-                    f"{seconds:.1f}s",
-                )
-            )
+            if mine:
+                counts = [str(sum(r.outcome == o for r in mine)) for o in outcomes]
+                seconds = sum(r.duration for r in mine)
+                rows.append((cid, str(len(mine)), *counts, f"{seconds:.1f}s"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = []
         for n, row in enumerate(rows):
@@ -116,42 +207,56 @@ class Reporter:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
-    def verdict(self) -> str:
-        elapsed = time.monotonic() - self.started
-        count = {o: sum(r.outcome == o for r in self.results) for o in ("passed", "failed")}
-        skipped = len(self.results) - count["passed"] - count["failed"]
-        tail = (
-            f"{count['passed']} passed, {count['failed']} failed, {skipped} skipped "
-            f"in {elapsed:.1f}s"
+    def report(self) -> Report:
+        return Report(
+            source="",
+            target=self.target_name,
+            platform=sys.platform,
+            python=platform.python_version(),
+            mutant=self.mutant,
+            outcome=self.outcome(),
+            results=tuple(self.results),
+            reason=self.reason(),
+            running=tuple(self.running),
         )
-        who = self.target_name + (f" (mutant {self.mutant})" if self.mutant else "")
-        if self.errors:
-            return f"check: ERROR: {who}: the contract could not be collected"
-        if self.failed:
-            broken = sorted({r.contract for r in self.failed})
-            return f"check: FAILED: {who} broke {', '.join(broken)}: {tail}"
-        return f"check: PASSED: {who}: {tail}"
-
-    def json_report(self) -> dict[str, Any]:
-        return {
-            "target": self.target_name,
-            "platform": sys.platform,
-            "python": platform.python_version(),
-            "mutant": self.mutant,
-            "results": [
-                {k: v for k, v in asdict(r).items() if k != "details"} for r in self.results
-            ],
-        }
 
     def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.json_report(), indent=2) + "\n", encoding="utf-8")
+        write_report(self.report(), path)
+
+    def _mark_junit(self, config: pytest.Config) -> None:
+        """Say in the JUnit file what the run's outcome was; an unfinished run gets an
+        error test case, since CI tools read test cases, not properties."""
+        try:
+            from _pytest.junitxml import xml_key  # the key record_testsuite_property uses
+            from _pytest.reports import TestReport
+        except ImportError:  # pragma: no cover - a pytest that moved them
+            return
+        xml = config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        outcome = self.outcome()
+        xml.add_global_property("migration_harness_outcome", outcome)
+        if outcome == "passed" or outcome == "failed" or (outcome == "error" and self.results):
+            return
+        reason = self.reason()
+        # The interrupted item's own entry, so that its test case gets the error.
+        opened = {str(key[0]): key[0] for key in getattr(xml, "node_reporters", {})}
+        for name in list(self.running) or ["check"]:
+            nodeid = opened.get(f"{COLLECTOR_NAME}::{name}", f"{COLLECTOR_NAME}::{name}")
+            location = (COLLECTOR_NAME, None, str(nodeid))
+            error = TestReport(nodeid, location, {}, "failed", reason, "setup")
+            done = TestReport(nodeid, location, {}, "passed", None, "teardown")
+            xml.pytest_runtest_logreport(error)
+            xml.pytest_runtest_logreport(done)
 
 
 def _failure_line(report: pytest.TestReport) -> str:
     """The broken promise for a contract failure; the exception line for anything else."""
     lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
-    if lines and lines[0].startswith(COLLECTOR_NAME + "::") and len(lines) > 1:
-        return lines[1]
+    # pytest-xdist puts a "[gw0] linux -- Python ..." line above the item's own text.
+    header = next((n for n, line in enumerate(lines) if line.startswith(COLLECTOR_NAME + "::")), -1)
+    if 0 <= header < len(lines) - 1:
+        return lines[header + 1]
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         return f"harness error: {crash.message.splitlines()[0]}"

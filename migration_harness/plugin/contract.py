@@ -42,6 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="force a crash-point backend: strace, hook or sweep",
     )
+    group.addoption(
+        "--mh-keep-scratch",
+        action="store_true",
+        default=False,
+        help="keep (and name) the scratch directory of a case cut short by an interrupt",
+    )
     parser.addini("mh_contract", "spec file of the target whose contract joins the session")
 
 
@@ -88,5 +94,23 @@ def pytest_collection_modifyitems(
         )
     ids = [cid for cid in CONTRACT_IDS if cid in ids]  # report order, whatever the flag order
     options = Options(crash_backend=config.getoption("--mh-crash-backend"))
-    collector = make_collector(session, path, target, ids, options)
+    keep = bool(config.getoption("--mh-keep-scratch"))
+    collector = make_collector(session, path, target, ids, options, keep_scratch=keep)
     items.extend(collector.collect())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove (or, with --mh-keep-scratch, name) the scratch of cases an interrupt cut short."""
+    import shutil
+    import sys
+
+    from migration_harness.contract._pytest import LIVE_SCRATCH
+
+    left = config.stash.get(LIVE_SCRATCH, {})
+    keep = bool(config.getoption("--mh-keep-scratch", False))
+    for case, path in sorted(left.items()):
+        if keep:
+            print(f"migration-harness: scratch directory of {case} kept: {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    left.clear()
