@@ -1,6 +1,6 @@
 """The migration safety contract: pytest items generated from a target.
 
-Each item is named ``contract::<id>[<case>]``; see DESIGN §5 or ``README.md`` for
+Each item is named ``contract::<id>[<case>]``; see ``README.md`` for
 what each id promises.
 """
 
@@ -10,7 +10,7 @@ from migration_harness.contract._failure import ContractFailure, ContractSkip, h
 from migration_harness.contract._registry import REGISTRY, Case, ContractItem, Options
 from migration_harness.contract.checks import basic, crash, external, locking, state
 
-# The order of the report, and of DESIGN §5.
+# The order of the report and of the README table.
 CONTRACT_IDS = (
     "forward",
     "idempotent",
