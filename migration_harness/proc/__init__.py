@@ -13,10 +13,8 @@ from __future__ import annotations
 from migration_harness.proc._barrier import BarrierError, start_together
 from migration_harness.proc._daemon import (
     DEFAULT_GRACE,
-    INTERRUPT_TIMEOUT,
+    GRACE_SHARES,
     KILL_TIMEOUT,
-    STOP_COMMAND_TIMEOUT,
-    TERMINATE_TIMEOUT,
     Daemon,
     DaemonStartError,
     StopReport,
@@ -27,10 +25,8 @@ from migration_harness.proc._track import Leftover, kill_tree
 
 __all__ = [
     "DEFAULT_GRACE",
-    "INTERRUPT_TIMEOUT",
+    "GRACE_SHARES",
     "KILL_TIMEOUT",
-    "STOP_COMMAND_TIMEOUT",
-    "TERMINATE_TIMEOUT",
     "BarrierError",
     "Daemon",
     "DaemonStartError",
