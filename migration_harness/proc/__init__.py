@@ -3,7 +3,8 @@ graceful stop on every OS, N commands released through one barrier, and no
 process left behind.
 
 Every process started here gets its own process group (a new session on POSIX,
-``CREATE_NEW_PROCESS_GROUP`` on Windows) and is tracked by pid and creation
+``CREATE_NEW_PROCESS_GROUP`` on Windows, where a daemon gets a console of its
+own instead) and is tracked by pid and creation
 time; :func:`kill_tree` and the pytest plugin's sweeps kill it with everything
 it started.
 """
