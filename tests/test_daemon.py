@@ -194,8 +194,8 @@ except KeyboardInterrupt:
 import subprocess, sys, time
 child = subprocess.Popen([sys.executable, "-c", {child!r}], stdout=subprocess.PIPE, text=True)
 child.stdout.readline()
-print("up", flush=True)
 try:
+    print("up", flush=True)  # inside the try: the stop may come right after this line
     while True:
         time.sleep(0.05)
 except KeyboardInterrupt:
@@ -206,6 +206,32 @@ except KeyboardInterrupt:
     assert report.step == "interrupt", report
     assert report.returncode == 0
     assert marker.exists()
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="the inherited Ctrl+C ignore flag is Windows's")
+def test_a_harness_that_ignores_ctrl_c_still_interrupts_its_daemons(tmp_path: Path) -> None:
+    # A process started with CREATE_NEW_PROCESS_GROUP ignores Ctrl+C and passes
+    # that on to what it starts; the harness must not pass it on to a daemon.
+    daemon_code = """
+import sys, time
+try:
+    print("up", flush=True)
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    sys.exit(0)
+"""
+    daemon_args = script(tmp_path, daemon_code)
+    harness_code = f"""
+import ctypes
+from migration_harness.proc import Daemon
+ctypes.WinDLL("kernel32").SetConsoleCtrlHandler(None, True)  # ignore Ctrl+C from now on
+daemon = Daemon({daemon_args!r}, ready="up", grace={WIDE_GRACE}).start()
+print("stopped at", daemon.stop().step)
+"""
+    result = proc.run(script(tmp_path, harness_code, "harness.py"), timeout=600)
+    result.assert_ok()
+    assert "stopped at interrupt" in result.stdout, result.describe()
 
 
 @pytest.mark.skipif(running_under_wine(), reason=WINE_NO_CTRL_BREAK)
