@@ -257,7 +257,18 @@ while True:
     assert report.notes == ("interrupt: still running after 4.00 s",)
 
 
-def test_the_chain_gives_each_polite_step_its_share_of_the_grace(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("grace", "stop_command", "expected"),
+    [
+        (1.5, False, {"interrupt": 1.0, "terminate": 0.5}),
+        # Long enough for the command to finish (a process start: up to 2 s under Wine).
+        (6.0, True, {"command": 3.0, "interrupt": 2.0, "terminate": 1.0}),
+    ],
+    ids=["signals", "ignored-stop-command"],
+)
+def test_the_chain_gives_each_polite_step_its_share_of_the_grace(
+    tmp_path: Path, grace: float, stop_command: bool, expected: dict[str, float]
+) -> None:
     pid_file = tmp_path / "child.pid"
     code = f"""
 import signal, subprocess, sys, time
@@ -270,16 +281,19 @@ print("up", flush=True)
 while True:
     time.sleep(0.05)
 """
-    daemon = Daemon(script(tmp_path, code), ready="up", grace=1.5).start()
+    asked = [PY, "-c", "print('asked')"] if stop_command else None
+    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=asked, grace=grace).start()
     child_pid = int(pid_file.read_text())
     report = daemon.stop()
     assert report.step == "kill", report
     assert report.returncode != 0
-    # The same split on every OS: interrupt 2 parts, terminate 1 part of the grace.
-    assert [step for step, _ in report.shares] == ["interrupt", "terminate"]
-    assert [share for _, share in report.shares] == pytest.approx([1.0, 0.5])
-    assert report.notes[0] == "interrupt: still running after 1.00 s"
-    assert report.notes[-1] == "terminate: still running after 0.50 s"
+    # The same split on every OS: command 3 parts, interrupt 2, terminate 1.
+    assert [step for step, _ in report.shares] == list(expected)
+    assert [share for _, share in report.shares] == pytest.approx(list(expected.values()))
+    if stop_command:
+        assert report.notes[0] == "command: succeeded, but the daemon still ran after 3.00 s"
+    assert f"interrupt: still running after {expected['interrupt']:.2f} s" in report.notes
+    assert report.notes[-1] == f"terminate: still running after {expected['terminate']:.2f} s"
     if running_under_wine():
         assert any("CTRL_BREAK_EVENT could not be sent" in note for note in report.notes)
     assert gone(daemon.pid)

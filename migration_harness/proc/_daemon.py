@@ -264,12 +264,10 @@ class Daemon:
         steps: list[tuple[StopStep, Callable[[], None]]] = [
             (_step(name), send) for name, send in _signals.polite_steps(proc.pid)
         ]
-        if self.stop_command is not None:
-            chain.plan(["command", *(name for name, _ in steps)])
-            if self._run_stop_command(proc, chain):
-                return "command"
-        else:
-            chain.plan([name for name, _ in steps])
+        names = [name for name, _ in steps]
+        chain.plan(["command", *names] if self.stop_command is not None else names)
+        if self.stop_command is not None and self._run_stop_command(proc, chain):
+            return "command"
         for index, (name, send) in enumerate(steps):
             share = chain.share(name)
             try:
