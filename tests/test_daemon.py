@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -232,6 +233,35 @@ print("stopped at", daemon.stop().step)
     result = proc.run(script(tmp_path, harness_code, "harness.py"), timeout=600)
     result.assert_ok()
     assert "stopped at interrupt" in result.stdout, result.describe()
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows consoles")
+def test_ctrl_c_is_never_sent_to_a_console_the_harness_is_on(tmp_path: Path) -> None:
+    # A harness with a console, and a child on that same console (not a Daemon's own):
+    # Ctrl+C there would interrupt the harness, so the helper refuses to send it.
+    harness_code = """
+import subprocess, sys
+from migration_harness.proc._winconsole import CTRL_C_EVENT, send_console_event
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+try:
+    send_console_event(child.pid, CTRL_C_EVENT)
+    print("sent")
+except OSError as exc:
+    print(exc)
+finally:
+    child.kill()
+"""
+    no_window_console = 0x08000000  # the harness gets a console of its own
+    harness = proc.popen(
+        script(tmp_path, harness_code, "harness.py"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        creationflags=no_window_console,
+    )
+    output, _ = harness.communicate(timeout=600)
+    said = output.decode()
+    assert "the daemon shares the console of the harness" in said, said
+    assert harness.returncode == 0, said
 
 
 @pytest.mark.skipif(running_under_wine(), reason=WINE_NO_CTRL_BREAK)

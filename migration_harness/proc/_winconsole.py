@@ -19,6 +19,7 @@ terminate step reports that and the daemon is killed after the grace.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -77,7 +78,7 @@ def send_console_event(pid: int, event: int) -> None:
 
     name = EVENT_NAMES[event]
     helper: subprocess.Popen[bytes] = spawn(
-        [sys.executable, "-I", "-S", __file__, str(pid), str(event)],
+        [sys.executable, "-I", "-S", __file__, str(pid), str(event), str(os.getpid())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -97,8 +98,12 @@ def send_console_event(pid: int, event: int) -> None:
         raise OSError(f"{name} could not be sent: {said}")
 
 
-def _generate(pid: int, event: int) -> int:
-    """In the helper: attach to ``pid``'s console and generate ``event`` there."""
+def _generate(pid: int, event: int, harness: int) -> int:
+    """In the helper: attach to ``pid``'s console and generate ``event`` there.
+
+    Refuses when the ``harness`` process is on that console too: the event would
+    interrupt the harness itself.
+    """
     if sys.platform == "win32":
         import ctypes
         from ctypes import wintypes
@@ -113,6 +118,11 @@ def _generate(pid: int, event: int) -> int:
         kernel32.FreeConsole()  # there is none when started detached; that is fine
         if not kernel32.AttachConsole(pid):
             return failed(f"AttachConsole({pid})")
+        attached = (wintypes.DWORD * 64)()
+        count = kernel32.GetConsoleProcessList(attached, len(attached))
+        if harness in attached[: min(count, len(attached))]:
+            print(f"the daemon shares the console of the harness (pid {harness}): refused")
+            return 1
         # The event reaches this helper too; it must survive it. Ctrl+C is ignored
         # without a handler (a ctypes handler called for Ctrl+C crashes under Wine);
         # Ctrl+Break cannot be ignored that way, only handled.
@@ -129,4 +139,4 @@ def _generate(pid: int, event: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_generate(int(sys.argv[1]), int(sys.argv[2])))
+    sys.exit(_generate(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
