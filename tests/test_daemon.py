@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -20,10 +21,16 @@ from migration_harness.proc import (
     ReadyPort,
     ReadyWhen,
 )
+from migration_harness.windows import running_under_wine
 from tests.procwait import gone
 
 PY = sys.executable
-POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+#: For daemons that stop at a polite step: the bound only matters when broken.
+WIDE_GRACE = 60.0
+WINE_NO_CTRL_BREAK = (
+    "Wine 8 cannot deliver CTRL_BREAK_EVENT: its wineserver implements only "
+    "CTRL_C_EVENT, GenerateConsoleCtrlEvent fails (runs on real Windows)"
+)
 
 
 def script(tmp_path: Path, code: str, name: str = "daemon.py") -> list[str]:
@@ -148,8 +155,11 @@ def test_start_timeout_stops_the_daemon_and_shows_its_output(tmp_path: Path) -> 
     assert gone(daemon.pid)
 
 
-@POSIX_ONLY
-def test_a_cooperative_daemon_stops_on_sigint(tmp_path: Path) -> None:
+def test_a_daemon_with_a_keyboardinterrupt_handler_ends_at_the_interrupt_step(
+    tmp_path: Path,
+) -> None:
+    # SIGINT to its process group on POSIX, Ctrl+C to its own console on Windows
+    # (and under Wine): Python turns either into KeyboardInterrupt.
     code = """
 import sys, time
 try:
@@ -160,30 +170,135 @@ except KeyboardInterrupt:
     print("clean shutdown", flush=True)
     sys.exit(0)
 """
-    daemon = Daemon(script(tmp_path, code), ready="up").start()
+    daemon = Daemon(script(tmp_path, code), ready="up", grace=WIDE_GRACE).start()
     report = daemon.stop()
-    assert report.step == "interrupt"
+    assert report.step == "interrupt", report
     assert report.returncode == 0
     assert "clean shutdown" in daemon.output
+    assert report.notes == ()
 
 
-@POSIX_ONLY
-def test_a_daemon_ignoring_sigint_gets_sigterm(tmp_path: Path) -> None:
-    code = """
+def test_the_interrupt_reaches_what_the_daemon_started(tmp_path: Path) -> None:
+    # Like a terminal's Ctrl+C: the whole process group (POSIX) or every process on
+    # the daemon's console (Windows) gets it, not only the daemon.
+    marker = tmp_path / "child-interrupted"
+    child = f"""
+import time
+try:
+    print("child up", flush=True)
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    open({str(marker)!r}, "w").close()
+"""
+    code = f"""
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", {child!r}], stdout=subprocess.PIPE, text=True)
+child.stdout.readline()
+try:
+    print("up", flush=True)  # inside the try: the stop may come right after this line
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    sys.exit(child.wait())
+"""
+    daemon = Daemon(script(tmp_path, code), ready="up", grace=WIDE_GRACE).start()
+    report = daemon.stop()
+    assert report.step == "interrupt", report
+    assert report.returncode == 0
+    assert marker.exists()
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="the inherited Ctrl+C ignore flag is Windows's")
+def test_a_harness_that_ignores_ctrl_c_still_interrupts_its_daemons(tmp_path: Path) -> None:
+    # A process started with CREATE_NEW_PROCESS_GROUP ignores Ctrl+C and passes
+    # that on to what it starts; the harness must not pass it on to a daemon.
+    daemon_code = """
+import sys, time
+try:
+    print("up", flush=True)
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    sys.exit(0)
+"""
+    daemon_args = script(tmp_path, daemon_code)
+    harness_code = f"""
+import ctypes
+from migration_harness.proc import Daemon
+ctypes.WinDLL("kernel32").SetConsoleCtrlHandler(None, True)  # ignore Ctrl+C from now on
+daemon = Daemon({daemon_args!r}, ready="up", grace={WIDE_GRACE}).start()
+print("stopped at", daemon.stop().step)
+"""
+    result = proc.run(script(tmp_path, harness_code, "harness.py"), timeout=600)
+    result.assert_ok()
+    assert "stopped at interrupt" in result.stdout, result.describe()
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows consoles")
+def test_ctrl_c_is_never_sent_to_a_console_the_harness_is_on(tmp_path: Path) -> None:
+    # A harness with a console, and a child on that same console (not a Daemon's own):
+    # Ctrl+C there would interrupt the harness, so the helper refuses to send it.
+    harness_code = """
+import subprocess, sys
+from migration_harness.proc._winconsole import CTRL_C_EVENT, send_console_event
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+try:
+    send_console_event(child.pid, CTRL_C_EVENT)
+    print("sent")
+except OSError as exc:
+    print(exc)
+finally:
+    child.kill()
+"""
+    no_window_console = 0x08000000  # the harness gets a console of its own
+    harness = proc.popen(
+        script(tmp_path, harness_code, "harness.py"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        creationflags=no_window_console,
+    )
+    output, _ = harness.communicate(timeout=600)
+    said = output.decode()
+    assert "the daemon shares the console of the harness" in said, said
+    assert harness.returncode == 0, said
+
+
+@pytest.mark.skipif(running_under_wine(), reason=WINE_NO_CTRL_BREAK)
+def test_a_daemon_ignoring_the_interrupt_gets_the_terminate_request(tmp_path: Path) -> None:
+    # POSIX: SIGTERM. Windows: Ctrl+Break, which Python delivers as SIGBREAK.
+    terminate = "SIGBREAK" if sys.platform == "win32" else "SIGTERM"
+    code = f"""
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))
+def handler(signum, frame):
+    print("got " + signal.Signals(signum).name, flush=True)
+    sys.exit(21)
+signal.signal(signal.{terminate}, handler)
 print("up", flush=True)
 while True:
     time.sleep(0.05)
 """
-    daemon = Daemon(script(tmp_path, code), ready="up").start()
+    daemon = Daemon(script(tmp_path, code), ready="up", grace=6.0).start()
     report = daemon.stop()
-    assert report.step == "terminate"
-    assert report.returncode == 15
+    assert report.step == "terminate", report
+    assert report.returncode == 21
+    assert f"got {terminate}" in daemon.output
+    assert report.notes == ("interrupt: still running after 4.00 s",)
 
 
-def test_a_stubborn_daemon_and_its_children_are_killed_after_the_grace(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("grace", "stop_command", "expected"),
+    [
+        (1.5, False, {"interrupt": 1.0, "terminate": 0.5}),
+        # Long enough for the command to finish (a process start: up to 2 s under Wine).
+        (6.0, True, {"command": 3.0, "interrupt": 2.0, "terminate": 1.0}),
+    ],
+    ids=["signals", "ignored-stop-command"],
+)
+def test_the_chain_gives_each_polite_step_its_share_of_the_grace(
+    tmp_path: Path, grace: float, stop_command: bool, expected: dict[str, float]
+) -> None:
     pid_file = tmp_path / "child.pid"
     code = f"""
 import signal, subprocess, sys, time
@@ -196,11 +311,21 @@ print("up", flush=True)
 while True:
     time.sleep(0.05)
 """
-    daemon = Daemon(script(tmp_path, code), ready="up", grace=0.5).start()
+    asked = [PY, "-c", "print('asked')"] if stop_command else None
+    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=asked, grace=grace).start()
     child_pid = int(pid_file.read_text())
     report = daemon.stop()
-    assert report.step == "kill"
+    assert report.step == "kill", report
     assert report.returncode != 0
+    # The same split on every OS: command 3 parts, interrupt 2, terminate 1.
+    assert [step for step, _ in report.shares] == list(expected)
+    assert [share for _, share in report.shares] == pytest.approx(list(expected.values()))
+    if stop_command:
+        assert report.notes[0] == "command: succeeded, but the daemon still ran after 3.00 s"
+    assert f"interrupt: still running after {expected['interrupt']:.2f} s" in report.notes
+    assert report.notes[-1] == f"terminate: still running after {expected['terminate']:.2f} s"
+    if running_under_wine():
+        assert any("CTRL_BREAK_EVENT could not be sent" in note for note in report.notes)
     assert gone(daemon.pid)
     assert gone(child_pid)
 
@@ -223,8 +348,7 @@ sys.exit(0)
     assert "stopped by command" in daemon.output
 
 
-@POSIX_ONLY
-def test_a_failing_stop_command_falls_through_to_signals(tmp_path: Path) -> None:
+def test_a_failing_stop_command_falls_through_to_the_interrupt(tmp_path: Path) -> None:
     code = """
 import time
 print("up", flush=True)
@@ -232,10 +356,14 @@ while True:
     time.sleep(0.05)
 """
     stop = [PY, "-c", "import sys; sys.exit('no daemon to stop')"]
-    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=stop).start()
+    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=stop, grace=WIDE_GRACE).start()
     report = daemon.stop()
-    assert report.step == "interrupt"
-    assert any("no daemon to stop" in note for note in report.notes)
+    assert report.step == "interrupt", report
+    assert report.notes == ("command: exit code 1: no daemon to stop",)
+    # The command's share was 3 of 6 parts; what it did not use went to the rest.
+    (_, command), (_, interrupt) = report.shares
+    assert command == pytest.approx(WIDE_GRACE / 2)
+    assert interrupt > WIDE_GRACE / 3
 
 
 def test_stop_twice_and_stop_after_exit(tmp_path: Path) -> None:

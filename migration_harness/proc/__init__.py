@@ -3,7 +3,8 @@ graceful stop on every OS, N commands released through one barrier, and no
 process left behind.
 
 Every process started here gets its own process group (a new session on POSIX,
-``CREATE_NEW_PROCESS_GROUP`` on Windows) and is tracked by pid and creation
+``CREATE_NEW_PROCESS_GROUP`` on Windows, where a daemon gets a console of its
+own instead) and is tracked by pid and creation
 time; :func:`kill_tree` and the pytest plugin's sweeps kill it with everything
 it started.
 """
@@ -13,10 +14,8 @@ from __future__ import annotations
 from migration_harness.proc._barrier import BarrierError, start_together
 from migration_harness.proc._daemon import (
     DEFAULT_GRACE,
-    INTERRUPT_TIMEOUT,
+    GRACE_SHARES,
     KILL_TIMEOUT,
-    STOP_COMMAND_TIMEOUT,
-    TERMINATE_TIMEOUT,
     Daemon,
     DaemonStartError,
     StopReport,
@@ -27,10 +26,8 @@ from migration_harness.proc._track import Leftover, kill_tree
 
 __all__ = [
     "DEFAULT_GRACE",
-    "INTERRUPT_TIMEOUT",
+    "GRACE_SHARES",
     "KILL_TIMEOUT",
-    "STOP_COMMAND_TIMEOUT",
-    "TERMINATE_TIMEOUT",
     "BarrierError",
     "Daemon",
     "DaemonStartError",

@@ -1,9 +1,11 @@
 """``Daemon``: a long-running process with readiness and a graceful, bounded stop.
 
-The stop chain, like nox's ``shutdown_process``, escalates in short named steps:
-the target's own stop command (the only polite way that works everywhere, and
-under Wine), then SIGINT and SIGTERM to the process group on POSIX or
-CTRL_BREAK_EVENT on Windows, then a kill of the whole process tree.
+The stop chain, like nox's ``shutdown_process``, escalates in short named steps,
+the same on every OS: the target's own stop command (the only polite way that
+works everywhere), an interrupt (SIGINT to the process group on POSIX, Ctrl+C
+to the daemon's console on Windows), a request to terminate (SIGTERM; Ctrl+Break),
+then a kill of the whole process tree. The polite steps share ``grace`` by
+:data:`GRACE_SHARES`.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from migration_harness.proc import _track
 from migration_harness.proc._output import OutputLog, StreamReader
@@ -26,17 +28,28 @@ from migration_harness.proc._ready import Readiness, ReadyProbe, as_readiness
 from migration_harness.proc._run import StrPath, format_command, popen, run
 
 if sys.platform == "win32":
-    from migration_harness.proc import _windows as _platform
+    from migration_harness.proc import _winconsole as _signals
+
+    def _daemon_popen_kwargs() -> dict[str, Any]:
+        return _signals.daemon_popen_kwargs()
 else:
-    from migration_harness.proc import _posix as _platform
+    from migration_harness.proc import _posix as _signals
+
+    def _daemon_popen_kwargs() -> dict[str, Any]:
+        return {}  # popen's new session is all a daemon needs
+
+
+StopStep = Literal["command", "interrupt", "terminate", "kill", "already-exited"]
 
 #: The default total time the polite steps may take before the tree is killed.
 DEFAULT_GRACE = 3.0
-#: Shares of the default grace, scaled with ``grace``: the stop command (run and
-#: wait for the daemon to exit), then each signal step.
-STOP_COMMAND_TIMEOUT = 1.5
-INTERRUPT_TIMEOUT = 1.0
-TERMINATE_TIMEOUT = 0.5
+#: How ``grace`` is split between the polite steps, on every OS. Each step that
+#: runs gets its weight's part of the grace still left, over the steps still to
+#: come, so the shares of the steps that run add up to the grace: 1.5 s, 1 s and
+#: 0.5 s with a stop command, 2 s and 1 s without one. A step that ends early
+#: (a stop command that failed, a signal that could not be sent) leaves the rest
+#: of its share to the steps after it.
+GRACE_SHARES: Mapping[StopStep, float] = {"command": 3.0, "interrupt": 2.0, "terminate": 1.0}
 #: How long to wait for the tree to disappear after the kill (not part of grace).
 KILL_TIMEOUT = 3.0
 #: How often ``start`` re-checks port/file/callable readiness and the process.
@@ -45,9 +58,6 @@ POLL_INTERVAL = 0.02
 OUTPUT_DRAIN_TIMEOUT = 1.0
 #: Lines of output shown in a start error.
 ERROR_TAIL_LINES = 40
-
-StopStep = Literal["command", "interrupt", "terminate", "kill", "already-exited"]
-_STEP_TIMEOUTS = {"interrupt": INTERRUPT_TIMEOUT, "terminate": TERMINATE_TIMEOUT}
 
 
 class DaemonStartError(RuntimeError):
@@ -61,12 +71,20 @@ class DaemonStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class StopReport:
-    """How a daemon stop ended: the step that ended it, its exit code, and how long it took."""
+    """How a daemon stop ended: the step that ended it, its exit code, and how long it took.
+
+    ``notes`` says, for each step before it, why that one did not end the daemon
+    (``"command: exit code 1: ..."``, ``"interrupt: CTRL_C_EVENT could not be sent:
+    ..."``, ``"interrupt: still running after 2.00 s"``). ``shares`` is the part of
+    the grace each polite step was given, in order: ``(("interrupt", 2.0),
+    ("terminate", 1.0))``.
+    """
 
     step: StopStep
     returncode: int | None
     duration: float
     notes: tuple[str, ...] = ()
+    shares: tuple[tuple[StopStep, float], ...] = ()
 
 
 class Daemon:
@@ -151,6 +169,7 @@ class Daemon:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            **_daemon_popen_kwargs(),
         )
         self._proc = proc
         # A thread blocked in wait() learns of the exit at once; Popen.wait(timeout)
@@ -223,11 +242,11 @@ class Daemon:
         """
         started = time.monotonic()
         proc = self._proc
+        chain = _StopChain(self.grace)
         if proc is None or proc.poll() is not None:
             step: StopStep = "already-exited"
-            notes: list[str] = []
         else:
-            step, notes = self._stop_chain(proc)
+            step = self._stop_chain(proc, chain)
         if proc is not None:
             _track.kill_tree(proc.pid, timeout=KILL_TIMEOUT)  # what the daemon left behind
             self._join_readers()
@@ -235,40 +254,58 @@ class Daemon:
             step=step,
             returncode=None if proc is None else proc.poll(),
             duration=time.monotonic() - started,
-            notes=tuple(notes),
+            notes=tuple(chain.notes),
+            shares=tuple(chain.shares),
         )
         self.stop_report = report
         return report
 
-    def _stop_chain(self, proc: subprocess.Popen[bytes]) -> tuple[StopStep, list[str]]:
-        scale = self.grace / DEFAULT_GRACE
-        notes: list[str] = []
-        budget = STOP_COMMAND_TIMEOUT * scale
-        if self.stop_command is not None and self._run_stop_command(proc, budget, notes):
-            return "command", notes
-        for name, send in _platform.polite_steps(proc.pid):
-            send()
-            if self._exited_within(_STEP_TIMEOUTS.get(name, INTERRUPT_TIMEOUT) * scale):
-                return _step(name), notes
+    def _stop_chain(self, proc: subprocess.Popen[bytes], chain: _StopChain) -> StopStep:
+        steps: list[tuple[StopStep, Callable[[], None]]] = [
+            (_step(name), send) for name, send in _signals.polite_steps(proc.pid)
+        ]
+        names = [name for name, _ in steps]
+        chain.plan(["command", *names] if self.stop_command is not None else names)
+        if self.stop_command is not None and self._run_stop_command(proc, chain):
+            return "command"
+        for index, (name, send) in enumerate(steps):
+            share = chain.share(name)
+            try:
+                send()
+            except OSError as exc:
+                chain.notes.append(f"{name}: {exc}")
+                if index < len(steps) - 1:
+                    chain.done(name, 0.0, 0.0)  # nothing to wait for: the next step gets it
+                    continue
+            chain.done(name, share, share)
+            if self._exited_within(share):
+                return name
+            chain.notes.append(f"{name}: still running after {share:.2f} s")
         _track.kill_tree(proc.pid, timeout=KILL_TIMEOUT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(KILL_TIMEOUT)
-        return "kill", notes
+        return "kill"
 
-    def _run_stop_command(
-        self, proc: subprocess.Popen[bytes], budget: float, notes: list[str]
-    ) -> bool:
+    def _run_stop_command(self, proc: subprocess.Popen[bytes], chain: _StopChain) -> bool:
         assert self.stop_command is not None
-        deadline = time.monotonic() + budget
+        share = chain.share("command")
+        started = time.monotonic()
+        deadline = started + share
         try:
-            result = run(self.stop_command, env=self.env, cwd=self.cwd, timeout=budget)
+            result = run(self.stop_command, env=self.env, cwd=self.cwd, timeout=share)
         except OSError as exc:
-            notes.append(f"stop command could not start: {exc}")
+            chain.notes.append(f"command: could not start: {exc}")
+            chain.done("command", share, 0.0)
             return False
         if not result.ok:
-            notes.append(f"stop command failed: {result._outcome()}: {result.stderr.strip()}")
+            chain.notes.append(f"command: {result._outcome()}: {result.stderr.strip()}".rstrip())
+            chain.done("command", share, time.monotonic() - started)
             return proc.poll() is not None  # no point waiting for a stop that failed
-        return self._exited_within(deadline - time.monotonic())
+        chain.done("command", share, share)
+        if self._exited_within(deadline - time.monotonic()):
+            return True
+        chain.notes.append(f"command: succeeded, but the daemon still ran after {share:.2f} s")
+        return False
 
     def _join_readers(self) -> None:
         for reader in self._readers:
@@ -287,6 +324,30 @@ class Daemon:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class _StopChain:
+    """The grace of one stop: what each polite step gets, what it used, and notes."""
+
+    def __init__(self, grace: float) -> None:
+        self.left = grace
+        self.to_come: list[StopStep] = []
+        self.shares: list[tuple[StopStep, float]] = []
+        self.notes: list[str] = []
+
+    def plan(self, steps: Sequence[StopStep]) -> None:
+        self.to_come = list(steps)
+
+    def share(self, step: StopStep) -> float:
+        """``step``'s part of the grace left: its weight over those of the steps to come."""
+        weights = sum(GRACE_SHARES[name] for name in self.to_come)
+        return self.left * GRACE_SHARES[step] / weights if weights else 0.0
+
+    def done(self, step: StopStep, given: float, used: float) -> None:
+        """``step`` was given ``given`` seconds and used ``used`` of the grace."""
+        self.shares.append((step, given))
+        self.to_come.remove(step)
+        self.left = max(0.0, self.left - used)
 
 
 def _step(name: str) -> StopStep:

@@ -214,8 +214,8 @@ def popen(
     """
     argv = resolve_args(args, env)
     options = _track.popen_kwargs()
-    if "creationflags" in kwargs and "creationflags" in options:
-        kwargs["creationflags"] |= options.pop("creationflags")
+    # A caller's creationflags replace the new process group: a Daemon on Windows
+    # gets a console of its own instead, where Ctrl+C must stay enabled.
     options.update(kwargs)
     proc: subprocess.Popen[Any] = spawn(
         argv, env=None if env is None else dict(env), cwd=cwd, **options

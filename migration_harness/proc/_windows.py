@@ -1,18 +1,15 @@
-"""Windows side of process control: console process groups and CTRL_BREAK_EVENT.
+"""Windows side of process control: console process groups and lost descendants.
 
-Each process the harness starts gets ``CREATE_NEW_PROCESS_GROUP``, which is what
-lets ``CTRL_BREAK_EVENT`` be sent to it (and only to it). Windows keeps a dead
-parent's pid in its children's records, so orphans are found by walking parent
-ids, bounded by creation time against pid reuse.
+Each process the harness starts gets ``CREATE_NEW_PROCESS_GROUP``, so that a
+Ctrl+C meant for the harness does not reach it (daemons, which the stop chain
+interrupts, get a console of their own instead: see ``_winconsole``). Windows
+keeps a dead parent's pid in its children's records, so orphans are found by
+walking parent ids, bounded by creation time against pid reuse.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
-from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -22,21 +19,6 @@ def popen_kwargs() -> dict[str, Any]:
     """Keyword arguments for ``subprocess.Popen``: a new console process group."""
     flags: int = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
     return {"creationflags": flags}
-
-
-def polite_steps(pid: int) -> list[tuple[str, Callable[[], None]]]:
-    """The polite stop steps for ``pid``: one CTRL_BREAK_EVENT to its process group."""
-    return [("interrupt", _ctrl_break_sender(pid))]
-
-
-def _ctrl_break_sender(pid: int) -> Callable[[], None]:
-    def send() -> None:
-        # Wine answers GenerateConsoleCtrlEvent with WinError 12; a process
-        # without a console cannot receive it either. The next step kills.
-        with contextlib.suppress(OSError):
-            os.kill(pid, getattr(signal, "CTRL_BREAK_EVENT", 1))
-
-    return send
 
 
 def group_exists(pgid: int) -> bool:

@@ -2,8 +2,8 @@
 
 The daemon takes the repo lock, listens on a localhost port written to
 ``REPO/api``, prints ``Daemon is ready`` and serves until a ``shutdown`` request
-arrives on that port or a polite signal (SIGINT, SIGTERM, CTRL_BREAK on
-Windows). It then removes ``api``, releases the lock and only then answers the
+arrives on that port or a polite signal (SIGINT, SIGTERM; Ctrl+C or Ctrl+Break
+on Windows). It then removes ``api``, releases the lock and only then answers the
 shutdown request, so ``shutdown`` returning means the lock is free.
 """
 

@@ -301,7 +301,7 @@ def _running_daemon(tool: Tool, repo: Path) -> Iterator[Callable[[], None]]:
         if report.step == "kill":
             raise tool.fail(
                 f"the daemon ignored every polite stop request and was killed after "
-                f"{report.duration:.2f}s"
+                f"{report.duration:.2f}s ({'; '.join(report.notes)})"
             )
 
     try:
