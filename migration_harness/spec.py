@@ -6,6 +6,7 @@ Accepted files: ``migration-harness.toml`` with a ``[target]`` table, or
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 import sys
@@ -397,5 +398,7 @@ def _no_unknown(table: Mapping[str, Any], known: set[str], prefix: str, source: 
     for key in table:
         if key not in known:
             full = f"{prefix}.{key}" if prefix else key
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             expected = ", ".join(sorted(known))
-            raise SpecError(source, full, f"unknown key; expected one of: {expected}")
+            raise SpecError(source, full, f"unknown key; {hint}expected one of: {expected}")

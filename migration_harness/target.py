@@ -9,6 +9,7 @@ Everything is validated before anything runs: a bad spec raises
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import posixpath
 import re
@@ -401,9 +402,26 @@ def _is_seconds(value: object, zero_ok: bool) -> bool:
 
 
 def short_repr(value: object, limit: int = 60) -> str:
-    """repr() cut to one short line: a spec value may be a 20-digit integer or a long list."""
-    text = repr(value)
+    """A value as it is written in TOML (``true``, ``"x"``, ``[1, 2]``), cut to one short
+    line: a spec value may be a 20-digit integer or a long list."""
+    text = toml_spelling(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def toml_spelling(value: object) -> str:
+    """How ``value`` reads in a TOML file, so an error quotes what the user wrote."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # TOML basic strings escape as JSON does
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_spelling(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k} = {toml_spelling(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    return repr(value)
 
 
 # --- containment: every path a spec names lies inside the case's scratch directory ------

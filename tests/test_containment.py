@@ -79,7 +79,7 @@ def test_a_path_key_pointing_outside_is_refused_by_check(tmp_path: Path, key: st
     assert "Traceback" not in result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert f"{spec}: target.{key}: '{value}' lies outside the case's scratch directory" in lines[0]
+    assert f'{spec}: target.{key}: "{value}" lies outside the case\'s scratch directory' in lines[0]
     assert "expected a path under {repo}" in lines[0]
     assert contents(canary) == before
 

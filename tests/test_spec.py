@@ -44,7 +44,7 @@ def test_find_spec_prefers_the_dedicated_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "key", "expected"),
     [
-        (("latest = 2", 'latest = "two"'), "target.latest", "expected an integer, got 'two'"),
+        (("latest = 2", 'latest = "two"'), "target.latest", 'expected an integer, got "two"'),
         (("latest = 2", "latest = 0"), "target.latest", "greater than oldest"),
         (('name = "demo"', 'name = "demo"\nbogus = 1'), "target.bogus", "unknown key"),
         (("migrate = [", "migrat = ["), "target.migrat", "unknown key"),
@@ -137,3 +137,27 @@ def test_check_with_a_bad_spec_is_exit_2_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "target.latest: expected an integer" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_key_gets_the_closest_known_one(tmp_path: Path) -> None:
+    text = (
+        '[target]\nname = "x"\noldest = 1\nlatest = 3\non_ahaed = "refuse"\n'
+        'create = ["a"]\nmigrate = ["a"]\ndump = ["a"]\nversion = ["a"]\n'
+    )
+    path = tmp_path / "migration-harness.toml"
+    path.write_text(text)
+    with pytest.raises(
+        SpecError, match=r"target\.on_ahaed: unknown key; did you mean 'on_ahead'\?"
+    ):
+        load_target(path)
+
+
+def test_values_are_quoted_as_toml_spells_them(tmp_path: Path) -> None:
+    text = (
+        '[target]\nname = "x"\noldest = 1\nlatest = 3\non_ahead = true\n'
+        'create = ["a"]\nmigrate = ["a"]\ndump = ["a"]\nversion = ["a"]\n'
+    )
+    path = tmp_path / "migration-harness.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=r"target\.on_ahead: expected a string, got true$"):
+        load_target(path)
