@@ -50,13 +50,20 @@ class Tool:
         return Path(fill(template, self.values(repo, **extra)))
 
     def relative_ignores(self, repo: Path) -> list[str]:
-        """The target's ignore globs, relative to the repo (as snapshot_tree wants them)."""
+        """What no byte comparison looks at, relative to the repo (as snapshot_tree wants
+        it): the target's ignore globs, and the declared lock file, which belongs to the
+        lock, not to the data (a tool may create, write or remove it on any run)."""
         out = []
         for pattern in self.target.ignore:
             filled = fill(pattern, self.values(repo))
             prefix = str(repo) + os.sep
             rel = filled[len(prefix) :] if filled.startswith(prefix) else filled
             out.append(rel.replace(os.sep, "/").replace("\\", "/"))
+        lock = self.target.lock
+        if lock is not None and lock.path is not None:
+            path = self.path(lock.path, repo)
+            if path.is_relative_to(repo):
+                out.append(path.relative_to(repo).as_posix())
         return out
 
     # --- running ---------------------------------------------------------------

@@ -160,7 +160,7 @@ class _Start:
 
     @classmethod
     def snapshot(cls, tool: Tool, repo: Path, dump: str) -> _Start:
-        ignore = _ignores_with_lock(tool, repo)
+        ignore = tool.relative_ignores(repo)
         return cls(repo, dump, ignore, snapshot_tree(repo, ignore=ignore))
 
     def expect_untouched(self, tool: Tool, when: str) -> None:
@@ -235,17 +235,6 @@ def _expect_fast_refusal(tool: Tool, result: RunResult, doing: str) -> None:
             "(on_lock_held = fail-fast); killed"
         )
     tool.expect_refusal(result, doing, "must name the lock", tool.target.lock_message)
-
-
-def _ignores_with_lock(tool: Tool, repo: Path) -> list[str]:
-    """The holder itself creates or touches the lock file: never count it as a change."""
-    ignore = tool.relative_ignores(repo)
-    lock = tool.target.lock
-    if lock is not None and lock.path is not None:
-        path = tool.path(lock.path, repo)
-        if path.is_relative_to(repo):
-            ignore.append(path.relative_to(repo).as_posix())
-    return ignore
 
 
 @contextmanager
