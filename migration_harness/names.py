@@ -16,7 +16,7 @@ import unicodedata
 
 from pathvalidate import sanitize_filename
 
-__all__ = ["HASH_LEN", "is_reserved", "safe_name"]
+__all__ = ["HASH_LEN", "is_reserved", "plain_name", "safe_name"]
 
 #: Hex digits of the SHA-256 of the original text appended when a name was changed.
 HASH_LEN = 8
@@ -92,3 +92,17 @@ def _defuse_reserved(name: str) -> str:
     assert match is not None  # the pattern matches every string
     base, ext = match.group(1), match.group(2) or ""
     return _strip_trailing(f"{base}_{ext}")
+
+
+_NOT_PLAIN = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def plain_name(text: str, *, max_len: int = 48) -> str:
+    """Only letters, digits, ``.``, ``_`` and ``-``: a name no URL parser, glob, shell or
+    format string reads as anything but itself (``forward[0-5]`` becomes ``forward-0-5``).
+
+    The contract names its scratch directories this way, so that every contract but
+    ``hostile-paths`` tests what it names and not how a tool copes with a ``[`` in a path.
+    """
+    name = _NOT_PLAIN.sub("-", text).strip("-.") or "x"
+    return name[:max_len].rstrip("-.") or "x"

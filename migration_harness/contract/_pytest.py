@@ -19,7 +19,7 @@ from migration_harness.contract._failure import (
 )
 from migration_harness.contract._registry import REGISTRY, Case, Context, Options
 from migration_harness.contract._tool import Tool
-from migration_harness.names import safe_name
+from migration_harness.names import plain_name
 from migration_harness.target import Target
 
 COLLECTOR_NAME = "contract"
@@ -66,7 +66,7 @@ class ContractTest(pytest.Item):
         if self.case.skip:
             pytest.skip(self.case.skip)
         target = self.collector.target
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"mh-{safe_name(self.case.name)}-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"mh-{plain_name(self.case.name)}-"))
         live = self.config.stash.setdefault(LIVE_SCRATCH, {})
         live[self.case.name] = self.workdir
         ctx = Context(target, Tool(target, self.workdir), self.workdir, self.collector.options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from migration_harness.contract._tool import Tool
@@ -17,7 +18,7 @@ class Case:
     """One test of one contract item, e.g. ``forward[1-4]``; ``skip`` says why it cannot run."""
 
     label: str
-    params: dict[str, int] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # versions, and names of things
     skip: str | None = None
     contract: str = ""
 

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
+from migration_harness.contract._registry import Case, Context, contract, lacks, single
 from migration_harness.files import snapshot_tree
 from migration_harness.target import Target
 
-# A path a careless tool mangles: spaces, non-ASCII in several scripts, and length.
-HOSTILE_DIRS = ("dir with spaces", "ünïcödé-目录-ß", "long-" + "x" * 40)
+# Directory names a careless tool mangles, one case per kind so that a failure names
+# the character. Every one is legal on Linux, macOS and Windows; each is what URL
+# parsers (%, #, ?-less query parts), glob expansion ([ ]), shells (& ; $ ' !) and
+# format strings ({ }) read as syntax. "long" pads the repo path to LONG_PATH
+# characters, near Windows' 260-character limit (MAX_PATH), leaving room for the
+# files inside the repo.
+HOSTILE_DIRS: dict[str, str] = {
+    "spaces": "dir with spaces",
+    "non-ascii": "ünïcödé-目录-ß",
+    "percent": "100%-%41%2e",
+    "brackets": "[brackets]",
+    "hash": "hash#1",
+    "ampersand": "a&b",
+    "quote": "it's",
+    "semicolon": "a;b",
+    "dollar": "$HOME",
+    "equals": "k=v",
+    "comma": "a,b",
+    "plus": "a+b",
+    "at": "user@host",
+    "bang": "bang!",
+    "braces": "{repo}",
+    "leading-dash": "-dash",
+    "long": "",
+}
+LONG_PATH = 200
 
 
 def _forward_cases(target: Target) -> list[Case]:
@@ -112,14 +137,26 @@ def ahead(ctx: Context, case: Case) -> None:
     tool.expect_version(repo, future, "after the refused runs")
 
 
+def _hostile_cases(target: Target) -> list[Case]:
+    return [Case(kind, {"dir": name}) for kind, name in HOSTILE_DIRS.items()]
+
+
+def _hostile_repo(ctx: Context, case: Case) -> Path:
+    name: str = case.params["dir"]
+    if not name:  # "long": pad the whole repo path to LONG_PATH characters
+        room = LONG_PATH - len(str(ctx.workdir / "repo")) - 1
+        name = "long-" + "x" * max(room - len("long-"), 1)
+    return ctx.workdir / name / "repo"
+
+
 @contract(
     "hostile-paths",
-    "a repo under a path with spaces, non-ASCII and a long name still migrates",
-    single(span),
+    "a repo under a path holding a character tools mangle (one case per kind) still migrates",
+    _hostile_cases,
 )
 def hostile_paths(ctx: Context, case: Case) -> None:
     tool, target = ctx.tool, ctx.target
-    repo = ctx.workdir.joinpath(*HOSTILE_DIRS, "repo")
+    repo = _hostile_repo(ctx, case)
     tool.create(repo, target.oldest)
     before = tool.dump(repo, "before migrating")
     tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating to latest")
