@@ -12,6 +12,7 @@ which the crash contract must catch at the same point every run) and on Debian's
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -134,8 +135,8 @@ def _spec(directory: Path, binary: Path, mutant: str = "") -> Path:
     return spec
 
 
-def _crash_check(spec: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    args = ["--config", str(spec), "--contract", "crash", "--crash-backend", "strace"]
+def _crash_check(spec: Path, cwd: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    args = ["--config", str(spec), "--contract", "crash", "--crash-backend", "strace", *more]
     return subprocess.run(
         [sys.executable, "-m", "migration_harness", "check", *args],
         capture_output=True,
@@ -151,10 +152,21 @@ def test_a_go_migrator_passes_the_crash_contract_run_after_run(
     gomigrator: Path, tmp_path: Path
 ) -> None:
     spec = _spec(tmp_path, gomigrator)
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
     for _ in range(2):
-        result = _crash_check(spec, tmp_path)
+        result = _crash_check(
+            spec, tmp_path, "--report-json", str(report), "--junitxml", str(junit)
+        )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         assert "harness error" not in result.stdout
+        # A passing crash case says which backend ran and how many points it killed.
+        note = re.search(
+            r"crash\[1-3\]\s+ok \([\d.]+s\): (strace: \d+ of \d+ points.*)$", result.stdout, re.M
+        )
+        assert note, result.stdout[-2000:]
+        (case,) = json.loads(report.read_text())["results"]
+        assert case["message"] == note[1]
+        assert f'name="migration_harness_note" value="{note[1]}"' in junit.read_text()
 
 
 @needs_strace

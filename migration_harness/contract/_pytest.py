@@ -27,6 +27,8 @@ COLLECTOR_NAME = "contract"
 # A case the harness could not run (not a broken promise) carries this user property, so
 # its report says "error" even across pytest-xdist workers.
 ERROR_PROPERTY = "migration_harness_error"
+# A case's notes (Context.notes), as a JUnit property and in the JSON report's message.
+NOTE_PROPERTY = "migration_harness_note"
 
 # The scratch directories of the cases still running, by case name; what an interrupt
 # leaves here is removed (or named) by whoever stops the run.
@@ -71,7 +73,10 @@ class ContractTest(pytest.Item):
         live[self.case.name] = self.workdir
         ctx = Context(target, Tool(target, self.workdir), self.workdir, self.collector.options)
         try:
-            REGISTRY[self.case.contract].check(ctx, self.case)
+            try:
+                REGISTRY[self.case.contract].check(ctx, self.case)
+            finally:
+                self.user_properties.extend((NOTE_PROPERTY, note) for note in ctx.notes)
         except ContractSkip as exc:
             self._remove_scratch()
             pytest.skip(str(exc))

@@ -40,6 +40,8 @@ class Context:
     tool: Tool
     workdir: Path
     options: Options
+    notes: list[str] = field(default_factory=list)
+    """What a passing case should still say (e.g. which crash backend ran, how many points)."""
 
     @property
     def repo(self) -> Path:

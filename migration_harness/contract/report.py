@@ -16,7 +16,12 @@ from typing import IO, Any
 
 import pytest
 
-from migration_harness.contract._pytest import COLLECTOR_NAME, ERROR_PROPERTY, LIVE_SCRATCH
+from migration_harness.contract._pytest import (
+    COLLECTOR_NAME,
+    ERROR_PROPERTY,
+    LIVE_SCRATCH,
+    NOTE_PROPERTY,
+)
 from migration_harness.contract.report_file import CaseResult, Report, write_report
 
 # The exit status of `check` for each verdict; an interrupted run exits 128 + the signal.
@@ -89,6 +94,9 @@ class Reporter:
         elif report.skipped and result.outcome == "passed":
             result.outcome = "skipped"
             result.message = _skip_reason(report)
+        elif report.passed and report.when == "call":
+            notes = [str(v) for key, v in report.user_properties if key == NOTE_PROPERTY]
+            result.message = "; ".join(notes)
         if report.when == "teardown":
             self.running.pop(name, None)
             self._finish(self._pending.pop(name))
@@ -115,7 +123,7 @@ class Reporter:
         width = len(str(self.total))
         line = f"[{len(self.results):>{width}}/{self.total}] {result.case:<32} "
         line += f"{_MARKS[result.outcome]} ({result.duration:.1f}s)"
-        if result.outcome != "passed" and result.message:
+        if result.message:
             line += f": {result.message}"
         if self._terminal is not None:
             self._terminal.write_line(line)  # pytest's progress letters may precede it

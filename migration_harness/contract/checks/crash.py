@@ -69,9 +69,10 @@ def crash(ctx: Context, case: Case) -> None:
             f"{len(points)} crash points (its calls differ from run to run):\n"
             + "\n".join(o.line() for o in outcomes)
         )
+    found = getattr(points, "sampled_from", None) or len(points)
+    ctx.notes.append(_points_note(backend.name, outcomes, found))
     first = outcomes[-1]
     if first.problem is not None:
-        found = getattr(points, "sampled_from", None) or len(points)
         lines = [o.line() for o in outcomes]
         lines += [f"  #{p.index:<3} {p.describe()}  -> not run" for p in points[len(outcomes) :]]
         raise ContractFailure(
@@ -80,6 +81,13 @@ def crash(ctx: Context, case: Case) -> None:
             f"{first.problem}\n\nevery crash point:\n" + "\n".join(lines),
             tool.transcript,
         )
+
+
+def _points_note(backend: str, outcomes: list[PointOutcome], found: int) -> str:
+    """``strace: 40 of 112 points`` (+ how many could not be reproduced)."""
+    skipped = sum(1 for o in outcomes if o.unreachable is not None)
+    note = f"{backend}: {len(outcomes) - skipped} of {found} points"
+    return note + (f", {skipped} not reproducible" if skipped else "")
 
 
 @dataclass
