@@ -15,7 +15,7 @@ import pytest
 
 from migration_harness import proc
 from migration_harness.windows import running_under_wine
-from tests.procwait import gone, read_pid
+from tests.procwait import gone, guardians_finished, read_pid
 
 PY = sys.executable
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -174,6 +174,7 @@ def test_processes_are_swept_after_a_pytest_timeout(inner: pytest.Pytester, meth
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*Timeout*"])
     assert gone(read_pid(inner.path / "hang.pid"))
+    assert guardians_finished()
 
 
 def _start_inner_session(pytester: pytest.Pytester) -> tuple[subprocess.Popen[bytes], int]:
@@ -194,6 +195,7 @@ def test_the_guardian_sweeps_after_the_session_is_killed_hard(inner: pytest.Pyte
     psutil.Process(session.pid).kill()
     session.wait(60)
     assert gone(pid)
+    assert guardians_finished()
 
 
 @POSIX_ONLY

@@ -48,6 +48,8 @@ else:
 CREATE_TIME_SLACK = 0.05
 #: How long a sweep waits for killed processes to disappear.
 KILL_WAIT_TIMEOUT = 3.0
+#: How long a normal exit waits for the guardian's last (empty) sweep.
+GUARDIAN_EXIT_TIMEOUT = 10.0
 #: The environment variable that marks every process started here and its descendants.
 MARKER_ENV = "MIGRATION_HARNESS_PROC"
 #: This interpreter's part of the marker: unique per run, so runs never see each other's.
@@ -87,6 +89,11 @@ _atexit_registered = False
 _guardian_wanted = False
 _guardian: subprocess.Popen[bytes] | None = None
 _registry: IO[str] | None = None
+
+
+def become_subreaper() -> bool:
+    """On Linux, adopt this process's orphaned descendants (see :mod:`._posix`)."""
+    return _platform.become_subreaper()
 
 
 def popen_kwargs() -> dict[str, Any]:
@@ -213,6 +220,31 @@ def candidates() -> list[psutil.Process]:
         return list(psutil.process_iter())
     uid = os.getuid()
     return [p for p in psutil.process_iter(["uids"]) if getattr(p.info["uids"], "real", 0) == uid]
+
+
+def run_processes() -> set[psutil.Process]:
+    """Every live process this run may have started, however: our descendants (on Linux,
+    with the subreaper, that is all of them) and every process carrying our run's marker.
+    The guardian is not one of them."""
+    me = os.getpid()
+    found: set[psutil.Process] = set()
+    if not _platform.is_subreaper():
+        found = {p for p in candidates() if _is_ours(marker_of(p))}
+    with contextlib.suppress(psutil.Error):
+        found.update(psutil.Process(me).children(recursive=True))
+    guardian = _guardian.pid if _guardian is not None else None
+    return {p for p in found if p.pid not in (me, guardian) and _is_live(p)}
+
+
+def _is_ours(value: str | None, token: str = RUN_TOKEN) -> bool:
+    return value is not None and (value == token or value.startswith(f"{token}."))
+
+
+def sweep_marked(token: str) -> list[Leftover]:
+    """Kill every process (of our user) that carries run ``token``'s marker (the guardian
+    uses it: after its run died, detached descendants are re-parented away from it)."""
+    me = os.getpid()
+    return kill(p for p in candidates() if p.pid != me and _is_ours(marker_of(p), token))
 
 
 def marker_of(proc: psutil.Process) -> str | None:
@@ -475,7 +507,14 @@ def _start_guardian() -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     quiet = subprocess.PIPE if sys.platform == "win32" else subprocess.DEVNULL
     _guardian = spawn(
-        [sys.executable, "-m", "migration_harness.proc._guardian", str(os.getpid()), path],
+        [
+            sys.executable,
+            "-m",
+            "migration_harness.proc._guardian",
+            str(os.getpid()),
+            path,
+            RUN_TOKEN,
+        ],
         stdin=subprocess.PIPE,
         stdout=quiet,
         stderr=quiet,
@@ -491,6 +530,9 @@ def _stop_guardian() -> None:
     if guardian is not None and guardian.stdin is not None:
         with contextlib.suppress(OSError):
             guardian.stdin.close()
+        # Wait for it: a guardian still sweeping would itself outlive the run.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            guardian.wait(GUARDIAN_EXIT_TIMEOUT)
 
 
 def read_registry(path: str) -> list[TrackedProcess]:
