@@ -291,6 +291,12 @@ def kill_leftovers(leftovers: Iterable[Leftover]) -> list[Leftover]:
     return kill(p for p in (_process_of(leftover) for leftover in leftovers) if p is not None)
 
 
+def stop_left_running(leftovers: Iterable[Leftover], grace: float) -> list[Leftover]:
+    """Give ``leftovers`` ``grace`` seconds to exit on their own, then kill the rest;
+    return those that had to be killed."""
+    return kill_leftovers(wait_gone(leftovers, grace))
+
+
 def reap_orphans() -> None:
     """Collect exited children that nothing else will wait for (re-parented orphans).
 
