@@ -442,3 +442,32 @@ def test_check_fails_a_migrate_that_leaves_a_detached_process_and_kills_it(
         rf"pid ({'|'.join(map(str, pids))}): \S*python\S* -c import time", result.stdout
     )
     assert "left 1 process running" in result.stdout
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows Job Objects")
+def test_a_job_object_kills_what_an_interpreter_started_when_it_dies() -> None:
+    # os._exit: no atexit, no sweep, and no guardian (plain library use). Only the
+    # kill-on-close Job Object can end the sleeper.
+    code = (
+        "import os, sys\n"
+        "from migration_harness.proc import popen\n"
+        "child = popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print(child.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=300)
+    pid = int(out.stdout.split()[0])
+    try:
+        assert gone(pid), out.stderr
+    finally:
+        proc.kill_tree(pid)
+
+
+def test_the_windows_side_imports_and_degrades_off_windows() -> None:
+    from migration_harness.proc import _windows
+
+    child = subprocess.Popen([PY, "-c", "pass"])
+    try:
+        assert _windows.contain(child) is (sys.platform == "win32" and bool(_windows._job))
+    finally:
+        child.wait(60)
