@@ -230,11 +230,11 @@ def popen(
     Every process started this way, with everything it starts, is killed by the
     pytest plugin at the end of the test (and by :func:`kill_tree`).
     """
-    proc, _ = _popen_tracked(args, env=env, cwd=cwd, **kwargs)
+    proc, _ = popen_tracked(args, env=env, cwd=cwd, **kwargs)
     return proc
 
 
-def _popen_tracked(
+def popen_tracked(
     args: Sequence[StrPath],
     *,
     env: Mapping[str, str] | None = None,
@@ -266,7 +266,7 @@ def run(
     concurrently, so megabytes of output cannot deadlock.
     """
     started = time.monotonic()
-    proc, entry = _popen_tracked(
+    proc, entry = popen_tracked(
         args,
         env=env,
         cwd=cwd,
@@ -280,7 +280,7 @@ def run(
         _feed_stdin(proc.stdin, input)
     timed_out = _wait_or_kill(proc, timeout)
     duration = time.monotonic() - started
-    left_running = _finish_reading(readers, entry)
+    left_running = finish_reading(readers, entry)
     return RunResult(
         args=[str(a) for a in proc.args] if isinstance(proc.args, list) else [str(proc.args)],
         cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
@@ -295,7 +295,7 @@ def run(
     )
 
 
-def _finish_reading(readers: list[StreamReader], entry: TrackedProcess) -> list[Leftover]:
+def finish_reading(readers: list[StreamReader], entry: TrackedProcess) -> list[Leftover]:
     """Read the exited command's pipes to their end, unless a process of its own keeps them
     open: then stop at once with what was read. Returns what of it still runs."""
     if _joined(readers, HOLDER_CHECK_DELAY):
