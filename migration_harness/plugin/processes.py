@@ -46,6 +46,11 @@ _ITEM_BEFORE = pytest.StashKey[set[psutil.Process]]()
 #: Plain processes (not started through the harness) that wider fixtures started.
 _FIXTURE_PROCESSES = pytest.StashKey[set[psutil.Process]]()
 _SAVED_MARKER = pytest.StashKey[str | None]()
+#: What ran after the last test's teardown: the next test's baseline (saves a scan).
+_BASELINE = pytest.StashKey[set[psutil.Process] | None]()
+#: What ran when the session started (an in-process inner session must not sweep it).
+_SESSION_BEFORE = pytest.StashKey[set[psutil.Process]]()
+_TESTS_RAN = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _strict(config: pytest.Config) -> bool:
     return bool(config.getoption("mh_no_orphans") or config.getini("mh_no_orphans"))
+
+
+def _scans_each_test(item: pytest.Item) -> bool:
+    """Whether each teardown looks beyond what the harness started (one scan of our
+    descendants, a few ms): under mh_no_orphans and for contract cases. Otherwise
+    such processes are swept at session end."""
+    return _strict(item.config) or item.get_closest_marker("contract") is not None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,6 +108,10 @@ def pytest_fixture_setup(
     if fixturedef.scope == "function":
         yield
         return
+    if not _strict(request.config):
+        with owned_by(f"{fixturedef.scope}-scoped fixture {fixturedef.argname!r}"):
+            yield
+        return
     before = _track.run_processes()
     with owned_by(f"{fixturedef.scope}-scoped fixture {fixturedef.argname!r}"):
         yield
@@ -107,7 +123,9 @@ def pytest_fixture_setup(
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[_ITEM_MARK] = mark()
-    item.stash[_ITEM_BEFORE] = _track.run_processes()
+    if _scans_each_test(item):
+        baseline = item.config.stash.get(_BASELINE, None)
+        item.stash[_ITEM_BEFORE] = _track.run_processes() if baseline is None else baseline
 
 
 @pytest.hookimpl(trylast=True)
@@ -117,17 +135,25 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     if watermark is None:
         return
     leftovers = sweep(entries_since(watermark, unowned_only=True))
-    leftovers += _track.kill(_started_by_the_test(item))
-    _track.reap_orphans()
+    item.config.stash[_TESTS_RAN] = True
+    if _ITEM_BEFORE in item.stash:
+        zombies: list[int] = []
+        running = _track.run_processes(zombies)
+        started = _started_by_the_test(item, running)
+        leftovers += _track.kill(started)
+        _track.reap_orphans(zombies)
+        item.config.stash[_BASELINE] = running - started
+    else:
+        item.config.stash[_BASELINE] = None  # no scan: the next scanning test makes its own
     if leftovers and _strict(item.config):
         pytest.fail(_leftover_message(leftovers), pytrace=False)
 
 
-def _started_by_the_test(item: pytest.Item) -> set[psutil.Process]:
-    """Processes that appeared during the test and are not wider fixtures' own."""
+def _started_by_the_test(item: pytest.Item, running: set[psutil.Process]) -> set[psutil.Process]:
+    """Those of ``running`` that appeared during the test and are not wider fixtures' own."""
     before: set[psutil.Process] = item.stash.get(_ITEM_BEFORE, set())
     fixtures: set[psutil.Process] = item.config.stash.get(_FIXTURE_PROCESSES, set())
-    new = _track.run_processes() - before - fixtures
+    new = running - before - fixtures
     if new:
         owned = [e for e in _track.all_entries() if e.owner is not None]
         marked = _track.by_marker(owned)
@@ -148,9 +174,17 @@ def _leftover_message(leftovers: list[Leftover]) -> str:
     )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SESSION_BEFORE] = _track.run_processes()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     watermark = session.config.stash.get(_SESSION_MARK, 0)
     leftovers = sweep(entries_since(watermark))
+    if session.config.stash.get(_TESTS_RAN, False):
+        # Not where no test ran (pytest-xdist's controller: its workers are its children).
+        before = session.config.stash.get(_SESSION_BEFORE, set())
+        leftovers += _track.kill(_track.run_processes() - before)
     fixtures: set[psutil.Process] = session.config.stash.get(_FIXTURE_PROCESSES, set())
     leftovers += _track.kill(fixtures)
     session.config.stash[_SESSION_LEFTOVERS] = leftovers

@@ -222,10 +222,10 @@ def candidates() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["uids"]) if getattr(p.info["uids"], "real", 0) == uid]
 
 
-def run_processes() -> set[psutil.Process]:
+def run_processes(zombies: list[int] | None = None) -> set[psutil.Process]:
     """Every live process this run may have started, however: our descendants (on Linux,
     with the subreaper, that is all of them) and every process carrying our run's marker.
-    The guardian is not one of them."""
+    The guardian is not one of them. Exited ones still unreaped go to ``zombies``."""
     me = os.getpid()
     found: set[psutil.Process] = set()
     if not _platform.is_subreaper():
@@ -233,7 +233,19 @@ def run_processes() -> set[psutil.Process]:
     with contextlib.suppress(psutil.Error):
         found.update(psutil.Process(me).children(recursive=True))
     guardian = _guardian.pid if _guardian is not None else None
-    return {p for p in found if p.pid not in (me, guardian) and _is_live(p)}
+    live: set[psutil.Process] = set()
+    for proc in found:
+        if proc.pid in (me, guardian):
+            continue
+        try:
+            status = proc.status()
+        except psutil.Error:
+            continue
+        if status != psutil.STATUS_ZOMBIE:
+            live.add(proc)
+        elif zombies is not None:
+            zombies.append(proc.pid)
+    return live
 
 
 def _is_ours(value: str | None, token: str = RUN_TOKEN) -> bool:
@@ -281,8 +293,9 @@ def kill(procs: Iterable[psutil.Process], timeout: float = KILL_WAIT_TIMEOUT) ->
 def wait_gone(leftovers: Iterable[Leftover], timeout: float) -> list[Leftover]:
     """Wait up to ``timeout`` s for ``leftovers`` to exit on their own; the ones still live."""
     procs = [p for p in (_process_of(leftover) for leftover in leftovers) if p is not None]
-    _wait_dead(procs, timeout)
-    reap_orphans()
+    if procs:
+        _wait_dead(procs, timeout)
+        reap_orphans()
     return [_leftover(p) for p in procs if _is_live(p)]
 
 
@@ -297,17 +310,22 @@ def stop_left_running(leftovers: Iterable[Leftover], grace: float) -> list[Lefto
     return kill_leftovers(wait_gone(leftovers, grace))
 
 
-def reap_orphans() -> None:
+def reap_orphans(zombies: Iterable[int] | None = None) -> None:
     """Collect exited children that nothing else will wait for (re-parented orphans).
 
     A subreaper inherits orphans: once they exit they stay zombies until we
     wait for them. A child some ``Popen`` (subprocess or multiprocessing) still
     waits for is left alone, so its own ``wait`` keeps the real exit status.
+    ``zombies``: the exited processes a scan already found (else we look).
     """
-    try:
-        zombies = [p.pid for p in psutil.Process().children() if p.status() == psutil.STATUS_ZOMBIE]
-    except psutil.Error:
-        return
+    if zombies is None:
+        try:
+            zombies = [
+                p.pid for p in psutil.Process().children() if p.status() == psutil.STATUS_ZOMBIE
+            ]
+        except psutil.Error:
+            return
+    zombies = list(zombies)
     if zombies:
         waited = _waited_for_elsewhere()
         _platform.reap(pid for pid in zombies if pid not in waited)
