@@ -445,13 +445,19 @@ def test_check_fails_a_migrate_that_leaves_a_detached_process_and_kills_it(
 
 
 @pytest.mark.skipif(sys.platform != "win32", reason="Windows Job Objects")
-def test_a_job_object_kills_what_an_interpreter_started_when_it_dies() -> None:
+@pytest.mark.parametrize("how", ["harness", "plain"])
+def test_a_job_object_kills_what_an_interpreter_started_when_it_dies(how: str) -> None:
     # os._exit: no atexit, no sweep, and no guardian (plain library use). Only the
-    # kill-on-close Job Object can end the sleeper.
+    # kill-on-close Job Object can end the sleeper, also one started without the harness.
+    start = {
+        "harness": "from migration_harness.proc import popen as start\n",
+        "plain": "from migration_harness.proc import _track\n"
+        "from subprocess import Popen as start\n"
+        "assert _track.adopt_descendants()\n",
+    }[how]
     code = (
-        "import os, sys\n"
-        "from migration_harness.proc import popen\n"
-        "child = popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"import os, sys\n{start}"
+        "child = start([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
         "print(child.pid, flush=True)\n"
         "os._exit(0)\n"
     )

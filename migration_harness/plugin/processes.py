@@ -28,7 +28,7 @@ from migration_harness.proc._track import (
     MARKER_ENV,
     RUN_TOKEN,
     Leftover,
-    become_subreaper,
+    adopt_descendants,
     enable_guardian,
     entries_since,
     mark,
@@ -82,7 +82,7 @@ def _scans_each_test(item: pytest.Item) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    become_subreaper()
+    adopt_descendants()
     enable_guardian()
     config.stash[_SESSION_MARK] = mark()
     config.stash[_FIXTURE_PROCESSES] = set()

@@ -107,6 +107,11 @@ def contain(proc: subprocess.Popen[Any]) -> bool:
     return False
 
 
+def adopt_descendants() -> bool:
+    """On Linux, become a child subreaper; elsewhere (macOS, BSD) nothing can be done."""
+    return become_subreaper()
+
+
 def become_subreaper() -> bool:
     """Make this process the reaper of its orphaned descendants (Linux); True if it is.
 

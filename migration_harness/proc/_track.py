@@ -91,9 +91,10 @@ _guardian: subprocess.Popen[bytes] | None = None
 _registry: IO[str] | None = None
 
 
-def become_subreaper() -> bool:
-    """On Linux, adopt this process's orphaned descendants (see :mod:`._posix`)."""
-    return _platform.become_subreaper()
+def adopt_descendants() -> bool:
+    """Make sure what this process starts cannot get away: a child subreaper on Linux,
+    a kill-on-close Job Object holding this process on Windows, nothing on macOS."""
+    return _platform.adopt_descendants()
 
 
 def popen_kwargs() -> dict[str, Any]:

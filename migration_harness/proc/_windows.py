@@ -117,9 +117,22 @@ def _created(proc: psutil.Process) -> float:
         return -1.0
 
 
-def become_subreaper() -> bool:
-    """Windows has no subreaper; the Job Object and parent-id walks stand in for it."""
-    return False
+def adopt_descendants() -> bool:
+    """Put this process itself in the kill-on-close job; True if it is in it.
+
+    Windows has no subreaper; this is its counterpart: every process started
+    from now on (through the harness or not) is born in the job, and all of
+    them die when this process ends, however it ends.
+    """
+    job = _kill_on_close_job()
+    if not job:
+        return False
+    try:
+        kernel32 = _kernel32()
+        kernel32.GetCurrentProcess.restype = ctypes.c_void_p
+        return bool(kernel32.AssignProcessToJobObject(job, kernel32.GetCurrentProcess()))
+    except (OSError, AttributeError, ValueError):
+        return False
 
 
 def is_subreaper() -> bool:
