@@ -235,9 +235,13 @@ import os, sys, time
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        open(sys.argv[1], "w").write(f"{os.getpid()}\\\\n")
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            f.write(f"{os.getpid()}\\\\n")
+        os.replace(sys.argv[1] + ".tmp", sys.argv[1])
         time.sleep(600)
     os._exit(0)
+while not os.path.exists(sys.argv[1]):  # ready once the grandchild is there
+    time.sleep(0.01)
 print("ready", flush=True)
 time.sleep(600)
 '''
