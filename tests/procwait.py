@@ -6,6 +6,7 @@ fail, never whether a slow machine passes.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -36,3 +37,29 @@ def gone(pid: int, bound: float = 60.0) -> bool:
             return True
         time.sleep(POLL_S)
     return False
+
+
+def guardians_finished(bound: float = 120.0) -> bool:
+    """True once no guardian of an inner session that died runs any more.
+
+    Such a guardian outlives its session on purpose (it sweeps after it) and, as
+    this session is a subreaper, it is re-parented to us until it is done.
+    """
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if not any(_is_guardian(p) for p in psutil.Process().children(recursive=True)):
+            return True
+        time.sleep(POLL_S)
+    return False
+
+
+def _is_guardian(proc: psutil.Process) -> bool:
+    """A guardian of another session than ours (ours runs until we exit)."""
+    try:
+        argv = proc.cmdline()
+    except psutil.Error:
+        return False
+    if "migration_harness.proc._guardian" not in argv:
+        return False
+    parent = argv[argv.index("migration_harness.proc._guardian") + 1 :][:1]
+    return parent != [str(os.getpid())]

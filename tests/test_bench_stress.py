@@ -352,9 +352,10 @@ def test_a_stress_run_names_the_failure_with_its_seed_and_kills_the_orphan(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pidfile = tmp_path / "orphan.pid"
-    args = stress.StressArgs(
-        runs=1, pytest_args=tuple(_inner_suite(tmp_path, INNER_TESTS.format(pidfile=str(pidfile))))
-    )
+    inner = _inner_suite(tmp_path, INNER_TESTS.format(pidfile=str(pidfile)))
+    # Without the harness plugin nothing sweeps in the inner session: the orphan the
+    # stress runner must find (with the plugin, the test's teardown kills it).
+    args = stress.StressArgs(runs=1, pytest_args=(*inner, "-p", "no:migration_harness"))
     runs = tmp_path / "runs"
     try:
         outcome = stress.run_once(1, 1, args, runs)

@@ -6,16 +6,20 @@ the inner session leaves, or how it dies, cannot touch this one.
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
 
 from migration_harness import proc
 from migration_harness.windows import running_under_wine
-from tests.procwait import gone, read_pid
+from tests.procwait import gone, guardians_finished, read_pid
 
 PY = sys.executable
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -174,6 +178,7 @@ def test_processes_are_swept_after_a_pytest_timeout(inner: pytest.Pytester, meth
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*Timeout*"])
     assert gone(read_pid(inner.path / "hang.pid"))
+    assert guardians_finished()
 
 
 def _start_inner_session(pytester: pytest.Pytester) -> tuple[subprocess.Popen[bytes], int]:
@@ -194,6 +199,7 @@ def test_the_guardian_sweeps_after_the_session_is_killed_hard(inner: pytest.Pyte
     psutil.Process(session.pid).kill()
     session.wait(60)
     assert gone(pid)
+    assert guardians_finished()
 
 
 @POSIX_ONLY
@@ -202,3 +208,276 @@ def test_processes_are_swept_after_ctrl_c(inner: pytest.Pytester) -> None:
     session.send_signal(signal.SIGINT)
     assert session.wait(120) != 0
     assert gone(pid)
+
+
+# -- processes that detach, or that were never started through the harness ------------
+
+DETACHERS = """
+import os, subprocess, sys
+
+SLEEP = [sys.executable, "-c", "import time; time.sleep(600)"]
+
+# Starts a sleeper in a new session (setsid) and exits at once: the sleeper is
+# re-parented and leaves the process group of whoever started this script.
+DETACH = '''
+import subprocess, sys
+child = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(600)"],
+    start_new_session=True, stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+open(sys.argv[1], "w").write(f"{child.pid}\\\\n")
+'''
+
+# A daemon the classic way: fork, setsid, fork again; the grandchild sleeps.
+DOUBLE_FORK_DAEMON = '''
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(sys.argv[1] + ".tmp", "w") as f:
+            f.write(f"{os.getpid()}\\\\n")
+        os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+        time.sleep(600)
+    os._exit(0)
+while not os.path.exists(sys.argv[1]):  # ready once the grandchild is there
+    time.sleep(0.01)
+print("ready", flush=True)
+time.sleep(600)
+'''
+
+def detach(pid_file):
+    return [sys.executable, "-c", DETACH, pid_file]
+"""
+
+
+@pytest.fixture
+def detachers(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(detachers=DETACHERS)
+    pytester.makeini("[pytest]\nmh_no_orphans = true\n")
+    return pytester
+
+
+@POSIX_ONLY
+def test_a_double_forked_grandchild_of_a_daemon_is_stopped_with_it(
+    detachers: pytest.Pytester,
+) -> None:
+    # What a daemon starts belongs to the daemon: its stop kills it, not an error.
+    detachers.makepyfile(
+        test_leaves="""
+        import sys
+        from detachers import DOUBLE_FORK_DAEMON
+
+        def test_daemon_double_forks(daemon):
+            daemon([sys.executable, "-c", DOUBLE_FORK_DAEMON, "gc.pid"], ready="ready")
+        """
+    )
+    result = run_inner(detachers)
+    assert gone(read_pid(detachers.path / "gc.pid"))
+    result.assert_outcomes(passed=1)
+
+
+@POSIX_ONLY
+def test_a_setsid_grandchild_of_the_run_fixture_errors_and_dies(
+    detachers: pytest.Pytester,
+) -> None:
+    detachers.makepyfile(
+        test_leaves="""
+        from detachers import detach
+
+        def test_run_detaches(run):
+            assert run(detach("gc.pid")).ok
+        """
+    )
+    result = run_inner(detachers)
+    pid = read_pid(detachers.path / "gc.pid")
+    assert gone(pid)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*pid {pid}: *sleep(600)*"])
+
+
+def test_a_plain_popen_child_of_the_test_errors_and_dies(detachers: pytest.Pytester) -> None:
+    detachers.makepyfile(
+        test_leaves="""
+        import subprocess
+        from detachers import SLEEP
+
+        def test_plain_popen():
+            child = subprocess.Popen(SLEEP)
+            open("child.pid", "w").write(f"{child.pid}\\n")
+
+        def test_clean():
+            pass
+        """
+    )
+    result = run_inner(detachers)
+    pid = read_pid(detachers.path / "child.pid")
+    assert gone(pid)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_plain_popen*", f"*pid {pid}: *sleep(600)*"]
+    )
+
+
+@POSIX_ONLY
+def test_a_detached_grandchild_of_subprocess_run_errors_and_dies(
+    detachers: pytest.Pytester,
+) -> None:
+    detachers.makepyfile(
+        test_leaves="""
+        import subprocess
+        from detachers import detach
+
+        def test_subprocess_run_detaches():
+            subprocess.run(detach("gc.pid"), check=True)
+        """
+    )
+    result = run_inner(detachers)
+    pid = read_pid(detachers.path / "gc.pid")
+    assert gone(pid)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*pid {pid}: *sleep(600)*"])
+
+
+@POSIX_ONLY
+def test_without_the_option_detached_processes_are_still_killed(
+    detachers: pytest.Pytester,
+) -> None:
+    detachers.makeini("[pytest]\n")
+    detachers.makepyfile(
+        test_leaves="""
+        import subprocess
+        from detachers import detach
+
+        def test_detaches_twice(run):
+            subprocess.run(detach("a.pid"), check=True)
+            assert run(detach("b.pid")).ok
+        """
+    )
+    result = run_inner(detachers)
+    result.assert_outcomes(passed=1)
+    assert gone(read_pid(detachers.path / "a.pid"))
+    assert gone(read_pid(detachers.path / "b.pid"))
+
+
+def test_a_plain_child_of_a_session_fixture_is_not_a_test_leftover(
+    detachers: pytest.Pytester,
+) -> None:
+    detachers.makepyfile(
+        test_session="""
+        import subprocess
+        import pytest
+        from detachers import SLEEP
+
+        @pytest.fixture(scope="session")
+        def server():
+            child = subprocess.Popen(SLEEP)
+            open("server.pid", "w").write(f"{child.pid}\\n")
+            return child
+
+        def test_one(server):
+            assert server.poll() is None
+
+        def test_two(server):
+            assert server.poll() is None
+        """
+    )
+    result = run_inner(detachers)
+    result.assert_outcomes(passed=2)
+    assert gone(read_pid(detachers.path / "server.pid"))
+
+
+# -- a migration command that leaves a process behind fails its contract case ---------
+
+SHTOOL_DIR = Path(__file__).parent / "tools" / "shtool"
+
+LEAKY_MIGRATE = """
+import os, subprocess, sys
+here = os.path.dirname(os.path.abspath(__file__))
+child = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(600)"],
+    start_new_session=True, stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+with open(os.path.join(here, "pids", str(child.pid)), "w") as f:
+    f.write(f"{child.pid}\\n")
+sys.exit(subprocess.call(["sh", os.path.join(here, "shtool"), "migrate", *sys.argv[1:]]))
+"""
+
+
+@POSIX_ONLY
+def test_check_fails_a_migrate_that_leaves_a_detached_process_and_kills_it(
+    tmp_path: Path,
+) -> None:
+    tool = tmp_path / "tool"
+    (tool / "pids").mkdir(parents=True)
+    shutil.copy(SHTOOL_DIR / "shtool", tool / "shtool")
+    (tool / "leaky.py").write_text(LEAKY_MIGRATE, encoding="utf-8")
+    spec = (SHTOOL_DIR / "migration-harness.toml").read_text(encoding="utf-8")
+    leaky = f'migrate = [{json.dumps(PY)}, "{{here}}/leaky.py", "{{repo}}", "{{to}}"]'
+    spec = re.sub(r"^migrate = .*$", lambda _: leaky, spec, flags=re.M)
+    (tool / "migration-harness.toml").write_text(spec, encoding="utf-8")
+    try:
+        result = subprocess.run(
+            [
+                PY,
+                "-m",
+                "migration_harness",
+                "check",
+                "--config",
+                str(tool / "migration-harness.toml"),
+                "--contract",
+                "forward",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=600,
+        )
+        pids = [read_pid(path) for path in (tool / "pids").iterdir()]
+        assert pids
+        assert all(gone(pid) for pid in pids), "left running after check exited"
+    finally:
+        for path in (tool / "pids").iterdir():
+            proc.kill_tree(read_pid(path))
+    assert result.returncode == 1, result.stdout[-4000:] + result.stderr
+    assert "check: FAILED" in result.stdout or "broke forward" in result.stdout, result.stdout
+    assert re.search(
+        rf"pid ({'|'.join(map(str, pids))}): \S*python\S* -c import time", result.stdout
+    )
+    assert "left 1 process running" in result.stdout
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows Job Objects")
+@pytest.mark.parametrize("how", ["harness", "plain"])
+def test_a_job_object_kills_what_an_interpreter_started_when_it_dies(how: str) -> None:
+    # os._exit: no atexit, no sweep, and no guardian (plain library use). Only the
+    # kill-on-close Job Object can end the sleeper, also one started without the harness.
+    start = {
+        "harness": "from migration_harness.proc import popen as start\n",
+        "plain": "from migration_harness.proc import _track\n"
+        "from subprocess import Popen as start\n"
+        "assert _track.adopt_descendants()\n",
+    }[how]
+    code = (
+        f"import os, sys\n{start}"
+        "child = start([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print(child.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=300)
+    pid = int(out.stdout.split()[0])
+    try:
+        assert gone(pid), out.stderr
+    finally:
+        proc.kill_tree(pid)
+
+
+def test_the_windows_side_imports_and_degrades_off_windows() -> None:
+    from migration_harness.proc import _windows
+
+    child = subprocess.Popen([PY, "-c", "pass"])
+    try:
+        assert _windows.contain(child) is (sys.platform == "win32" and bool(_windows._job))
+    finally:
+        child.wait(60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -200,3 +201,69 @@ def test_the_run_fixture_uses_the_isolated_env(run: Runner, isolated_env: Isolat
     result = run(python("import os; print(os.environ['MH_FIXTURE_VAR'])"))
     assert result.stdout == "from isolated_env\n"
     assert "MH_FIXTURE_VAR" not in os.environ
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("holds_stdout", [True, False], ids=["holds-stdout", "devnull"])
+def test_a_detached_child_left_running_is_named_and_not_waited_for(
+    tmp_path: Path, holds_stdout: bool
+) -> None:
+    pid_file = tmp_path / "bg.pid"
+    out = "None" if holds_stdout else "subprocess.DEVNULL"
+    result = proc.run(
+        python(f"""
+        import subprocess, sys
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(600)"],
+            start_new_session=True, stdout={out}, stderr={out},
+        )
+        open({str(pid_file)!r}, "w").write(f"{{child.pid}}\\n")
+        print("migrated")
+        """)
+    )
+    pid = read_pid(pid_file)
+    try:
+        assert result.ok and result.stdout == "migrated\n"
+        assert [leftover.pid for leftover in result.left_running] == [pid]
+        # run() returned while the holder still runs: it did not wait for the pipe.
+        assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        assert f"pid {pid}: " in result.describe()
+    finally:
+        proc.kill_tree(pid)
+    assert gone(pid)
+
+
+def test_a_command_that_leaves_nothing_running_says_so() -> None:
+    assert proc.run(python("print('done')")).left_running == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux child subreaper")
+def test_the_session_adopts_detached_descendants_and_reaps_them(tmp_path: Path) -> None:
+    from migration_harness.proc import _track
+
+    pid_file = tmp_path / "gc.pid"
+    detach = python(f"""
+        import subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                 start_new_session=True)
+        open({str(pid_file)!r}, "w").write(f"{{child.pid}}\\n")
+        """)
+    subprocess.run(detach, check=True)
+    pid = read_pid(pid_file)
+    try:
+        assert psutil.Process(pid).ppid() == os.getpid()  # re-parented to us, not to init
+    finally:
+        _track.kill([psutil.Process(pid)])
+    assert not psutil.pid_exists(pid) or gone(pid)
+    _track.reap_orphans()
+    assert not psutil.pid_exists(pid)
+
+
+@POSIX_ONLY
+def test_reaping_orphans_leaves_a_popen_child_its_exit_status() -> None:
+    from migration_harness.proc import _track
+
+    child = subprocess.Popen([PY, "-c", "raise SystemExit(7)"])
+    assert gone(child.pid)  # a zombie now: exited, not yet waited for
+    _track.reap_orphans()
+    assert child.wait(60) == 7

@@ -15,12 +15,16 @@ from migration_harness.contract._failure import (
     has_stack_trace,
 )
 from migration_harness.env import IsolatedEnv
-from migration_harness.proc import RunResult, run
+from migration_harness.proc import RunResult, run, stop_left_running
+from migration_harness.proc._run import format_command
 from migration_harness.scratch import Scratch
 from migration_harness.target import Command, Target, fill, fill_command, global_values
 
 # Extra time a command gets beyond the target's own bound before the contract calls it hung.
 HANG_MARGIN_S = 30.0
+# How long what a command started may still run after it exited (a helper finishing up)
+# before it counts as left behind. Daemons are started through the daemon contract instead.
+LEFT_RUNNING_GRACE_S = 2.0
 
 
 class Tool:
@@ -89,7 +93,18 @@ class Tool:
         except (OSError, ValueError) as exc:  # the command did not start at all
             raise cannot_start(args, isolated.vars, where, exc, self.transcript) from None
         self.transcript.append(result)
+        self.expect_nothing_left_running(result)
         return result
+
+    def expect_nothing_left_running(self, result: RunResult) -> None:
+        """A command must not leave a process behind: fail naming each one (now killed)."""
+        left = stop_left_running(result.left_running, LEFT_RUNNING_GRACE_S)
+        if left:
+            raise self.fail(
+                f"`{format_command(result.args)}` exited (exit {result.returncode}) but left "
+                f"{len(left)} process{'es' if len(left) != 1 else ''} running (killed):\n"
+                + "\n".join(f"  {leftover.describe()}" for leftover in left)
+            )
 
     def fail(self, message: str) -> ContractFailure:
         return ContractFailure(message, self.transcript)

@@ -1,26 +1,34 @@
 """Process fixtures (``run``, ``daemon``) and the no-orphans guarantee.
 
-Every process started through :mod:`migration_harness.proc` is tracked. At each test's
-teardown, after its fixtures are finalised, whatever the test started and left
-running is killed with its tree; with ``--mh-no-orphans`` (or the ini option
-``mh_no_orphans = true``) the test also errors, naming each process. At session
-end (also after Ctrl-C) everything still running is swept, and a guardian
-process sweeps after an interpreter that died abruptly (pytest-timeout's
-``os._exit``, a SIGKILL).
+Every process started through :mod:`migration_harness.proc` is tracked, and the
+session marks its own environment with the run's marker so that plain
+``subprocess`` children carry it too. On Linux the session is a child
+subreaper: whatever detaches is re-parented to it. At each test's teardown,
+after its fixtures are finalised, every process the test started and left
+running (through the harness or not, detached or not) is killed with its tree;
+with ``--mh-no-orphans`` (or the ini option ``mh_no_orphans = true``) the test
+also errors, naming each process. At session end (also after Ctrl-C) everything
+still running is swept, and a guardian process sweeps after an interpreter that
+died abruptly (pytest-timeout's ``os._exit``, a SIGKILL).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import psutil
 import pytest
 
-from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport
+from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport, _track
 from migration_harness.proc import run as proc_run
 from migration_harness.proc._run import StrPath
 from migration_harness.proc._track import (
+    MARKER_ENV,
+    RUN_TOKEN,
     Leftover,
+    adopt_descendants,
     enable_guardian,
     entries_since,
     mark,
@@ -34,6 +42,15 @@ if TYPE_CHECKING:
 _ITEM_MARK = pytest.StashKey[int]()
 _SESSION_MARK = pytest.StashKey[int]()
 _SESSION_LEFTOVERS = pytest.StashKey[list[Leftover]]()
+_ITEM_BEFORE = pytest.StashKey[set[psutil.Process]]()
+#: Plain processes (not started through the harness) that wider fixtures started.
+_FIXTURE_PROCESSES = pytest.StashKey[set[psutil.Process]]()
+_SAVED_MARKER = pytest.StashKey[str | None]()
+#: What ran after the last test's teardown: the next test's baseline (saves a scan).
+_BASELINE = pytest.StashKey[set[psutil.Process] | None]()
+#: What ran when the session started (an in-process inner session must not sweep it).
+_SESSION_BEFORE = pytest.StashKey[set[psutil.Process]]()
+_TESTS_RAN = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,24 +74,58 @@ def _strict(config: pytest.Config) -> bool:
     return bool(config.getoption("mh_no_orphans") or config.getini("mh_no_orphans"))
 
 
+def _scans_each_test(item: pytest.Item) -> bool:
+    """Whether each teardown looks beyond what the harness started (one scan of our
+    descendants, a few ms): under mh_no_orphans and for contract cases. Otherwise
+    such processes are swept at session end."""
+    return _strict(item.config) or item.get_closest_marker("contract") is not None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    adopt_descendants()
     enable_guardian()
     config.stash[_SESSION_MARK] = mark()
+    config.stash[_FIXTURE_PROCESSES] = set()
+    # Children started with plain subprocess inherit the marker: the way to find
+    # them once they detach where there is no subreaper (macOS, Windows).
+    config.stash[_SAVED_MARKER] = os.environ.get(MARKER_ENV)
+    os.environ[MARKER_ENV] = RUN_TOKEN
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved = config.stash.get(_SAVED_MARKER, None)
+    if saved is None:
+        os.environ.pop(MARKER_ENV, None)
+    else:
+        os.environ[MARKER_ENV] = saved
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[None]:
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Iterator[None]:
     """Processes a module- or session-wide fixture starts are not one test's leftovers."""
     if fixturedef.scope == "function":
         yield
         return
+    if not _strict(request.config):
+        with owned_by(f"{fixturedef.scope}-scoped fixture {fixturedef.argname!r}"):
+            yield
+        return
+    before = _track.run_processes()
     with owned_by(f"{fixturedef.scope}-scoped fixture {fixturedef.argname!r}"):
         yield
+    owned = request.config.stash.get(_FIXTURE_PROCESSES, None)
+    if owned is not None:
+        owned.update(_track.run_processes() - before)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[_ITEM_MARK] = mark()
+    if _scans_each_test(item):
+        baseline = item.config.stash.get(_BASELINE, None)
+        item.stash[_ITEM_BEFORE] = _track.run_processes() if baseline is None else baseline
 
 
 @pytest.hookimpl(trylast=True)
@@ -84,8 +135,31 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     if watermark is None:
         return
     leftovers = sweep(entries_since(watermark, unowned_only=True))
+    item.config.stash[_TESTS_RAN] = True
+    if _ITEM_BEFORE in item.stash:
+        zombies: list[int] = []
+        running = _track.run_processes(zombies)
+        started = _started_by_the_test(item, running)
+        leftovers += _track.kill(started)
+        _track.reap_orphans(zombies)
+        item.config.stash[_BASELINE] = running - started
+    else:
+        item.config.stash[_BASELINE] = None  # no scan: the next scanning test makes its own
     if leftovers and _strict(item.config):
         pytest.fail(_leftover_message(leftovers), pytrace=False)
+
+
+def _started_by_the_test(item: pytest.Item, running: set[psutil.Process]) -> set[psutil.Process]:
+    """Those of ``running`` that appeared during the test and are not wider fixtures' own."""
+    before: set[psutil.Process] = item.stash.get(_ITEM_BEFORE, set())
+    fixtures: set[psutil.Process] = item.config.stash.get(_FIXTURE_PROCESSES, set())
+    new = running - before - fixtures
+    if new:
+        owned = [e for e in _track.all_entries() if e.owner is not None]
+        marked = _track.by_marker(owned)
+        for entry in owned:
+            new -= set(_track.family(entry, marked))
+    return new
 
 
 def _leftover_message(leftovers: list[Leftover]) -> str:
@@ -100,9 +174,20 @@ def _leftover_message(leftovers: list[Leftover]) -> str:
     )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SESSION_BEFORE] = _track.run_processes()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     watermark = session.config.stash.get(_SESSION_MARK, 0)
-    session.config.stash[_SESSION_LEFTOVERS] = sweep(entries_since(watermark))
+    leftovers = sweep(entries_since(watermark))
+    if session.config.stash.get(_TESTS_RAN, False):
+        # Not where no test ran (pytest-xdist's controller: its workers are its children).
+        before = session.config.stash.get(_SESSION_BEFORE, set())
+        leftovers += _track.kill(_track.run_processes() - before)
+    fixtures: set[psutil.Process] = session.config.stash.get(_FIXTURE_PROCESSES, set())
+    leftovers += _track.kill(fixtures)
+    session.config.stash[_SESSION_LEFTOVERS] = leftovers
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

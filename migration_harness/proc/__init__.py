@@ -3,10 +3,11 @@ graceful stop on every OS, N commands released through one barrier, and no
 process left behind.
 
 Every process started here gets its own process group (a new session on POSIX,
-``CREATE_NEW_PROCESS_GROUP`` on Windows, where a daemon gets a console of its
-own instead) and is tracked by pid and creation
-time; :func:`kill_tree` and the pytest plugin's sweeps kill it with everything
-it started.
+``CREATE_NEW_PROCESS_GROUP`` on Windows, where a daemon gets a console of its own
+instead), the run's marker in its environment
+and (on Windows) a place in a kill-on-close Job Object, and is tracked by pid
+and creation time; :func:`kill_tree` and the pytest plugin's sweeps kill it
+with everything it started, however that detached.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from migration_harness.proc._daemon import (
 )
 from migration_harness.proc._ready import Readiness, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
 from migration_harness.proc._run import RunResult, popen, run
-from migration_harness.proc._track import Leftover, kill_tree
+from migration_harness.proc._track import Leftover, kill_tree, stop_left_running
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -43,4 +44,5 @@ __all__ = [
     "popen",
     "run",
     "start_together",
+    "stop_left_running",
 ]

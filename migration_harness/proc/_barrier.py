@@ -26,7 +26,8 @@ from migration_harness.proc._run import (
     RunResult,
     StrPath,
     env_diff,
-    popen,
+    finish_reading,
+    popen_tracked,
     resolve_args,
 )
 
@@ -44,9 +45,12 @@ class BarrierError(RuntimeError):
 
 
 class _Launched:
-    def __init__(self, argv: list[str], proc: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self, argv: list[str], proc: subprocess.Popen[bytes], entry: _track.TrackedProcess
+    ) -> None:
         self.argv = argv
         self.proc = proc
+        self.entry = entry
         assert proc.stdout is not None and proc.stderr is not None  # PIPE in popen below
         self.readers = [StreamReader(proc.stdout, "stdout"), StreamReader(proc.stderr, "stderr")]
         self.conn: socket.socket | None = None
@@ -98,7 +102,7 @@ def _launch(
     index: int, argv: list[str], port: int, env: Mapping[str, str] | None, cwd: StrPath | None
 ) -> _Launched:
     launcher = [sys.executable, "-I", "-S", str(LAUNCHER), str(port), str(index), "--", *argv]
-    proc: subprocess.Popen[bytes] = popen(
+    proc, entry = popen_tracked(
         launcher,
         env=env,
         cwd=cwd,
@@ -106,7 +110,7 @@ def _launch(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    return _Launched(argv, proc)
+    return _Launched(argv, proc, entry)
 
 
 def _gather(server: socket.socket, launched: list[_Launched], deadline: float | None) -> None:
@@ -189,9 +193,7 @@ def _result(
     env: Mapping[str, str] | None,
     cwd: StrPath | None,
 ) -> RunResult:
-    for reader in item.readers:
-        reader.join(PIPE_DRAIN_TIMEOUT)
-        reader.close()
+    left_running = finish_reading(item.readers, item.entry)
     return RunResult(
         args=item.argv,
         cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
@@ -204,4 +206,5 @@ def _result(
         timeout=timeout,
         released_at=released_at,
         release_skew=None if item.released is None else item.released - released_at,
+        left_running=left_running,
     )

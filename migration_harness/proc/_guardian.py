@@ -1,11 +1,12 @@
 """The guardian: sweeps a dead interpreter's processes.
 
 Started by :func:`migration_harness.proc._track.enable_guardian` as
-``python -m migration_harness.proc._guardian <parent-pid> <registry-file>``. It blocks
+``python -m migration_harness.proc._guardian <parent-pid> <registry-file> <run-token>``. It blocks
 reading its stdin, a pipe whose only write end the parent holds. When the
 parent ends in any way (normal exit, ``os._exit`` from pytest-timeout, SIGKILL,
 a crash) the read returns end-of-file, and the guardian kills every process
-listed in the registry that is still running, then deletes the file.
+listed in the registry that is still running and every process carrying the
+run's marker (a detached descendant), then deletes the file.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ import os
 import signal
 import sys
 
+import psutil
+
 from migration_harness.proc import _track
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) != 3:
         print(
-            "usage: python -m migration_harness.proc._guardian PARENT_PID REGISTRY_FILE",
+            "usage: python -m migration_harness.proc._guardian PARENT_PID REGISTRY_FILE RUN_TOKEN",
             file=sys.stderr,
         )
         return 2
-    registry = argv[1]
+    registry, token = argv[1], argv[2]
     # A terminal's Ctrl-C reaches the whole foreground group: the guardian must
     # survive it to clean up after the interrupted session.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -34,6 +37,8 @@ def main(argv: list[str]) -> int:
             pass
     with contextlib.suppress(OSError):
         _track.sweep(_track.read_registry(registry))
+    with contextlib.suppress(OSError, psutil.Error):
+        _track.sweep_marked(token)
     with contextlib.suppress(OSError):
         os.remove(registry)
     return 0

@@ -66,6 +66,8 @@ class StreamReader:
         self._log = log
         self._chunks: list[bytes] = []
         self._lock = threading.Lock()
+        self._abandoned = False
+        self._done = False
         self._thread = threading.Thread(target=self._drain, name=f"harness-{name}", daemon=True)
         self._thread.start()
 
@@ -86,6 +88,10 @@ class StreamReader:
         finally:
             if self._log is not None:
                 self._log.close(self.name)
+            with self._lock:
+                self._done = True
+                if self._abandoned:
+                    self._pipe.close()
 
     @property
     def finished(self) -> bool:
@@ -104,6 +110,9 @@ class StreamReader:
         return decode(self.data())
 
     def close(self) -> None:
-        """Close our end once the thread is done with it."""
-        if self.finished:
-            self._pipe.close()
+        """Close our end once the thread is done with it (or when it is, if still reading)."""
+        with self._lock:
+            if self._done:
+                self._pipe.close()
+            else:
+                self._abandoned = True

@@ -4,13 +4,22 @@ Every process the harness starts leads its own session (``start_new_session``), 
 its process group id equals its pid. A signal to the group reaches the daemon and
 every helper it started, the way a terminal's Ctrl-C does, and orphaned
 grandchildren can still be found by their group after their parent is gone.
+
+On Linux the harness's own process also becomes a *child subreaper*: a process
+that detaches (``setsid``, a double fork) is re-parented to us instead of init,
+so it stays among our descendants where sweeps find it. macOS has no
+subreaper; there the run's marker variable and process groups are all there is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,6 +30,13 @@ POLITE_SIGNALS: tuple[tuple[str, int], ...] = (
     ("interrupt", signal.SIGINT),
     ("terminate", signal.SIGTERM),
 )
+
+
+#: prctl(2) option number, from <linux/prctl.h>.
+PR_SET_CHILD_SUBREAPER = 36
+
+#: The pid that became a subreaper (a forked child does not inherit the setting).
+_subreaper_pid: int | None = None
 
 
 def popen_kwargs() -> dict[str, Any]:
@@ -84,3 +100,47 @@ def _created(proc: psutil.Process) -> float:
         return float(proc.create_time())
     except psutil.Error:
         return -1.0
+
+
+def contain(proc: subprocess.Popen[Any]) -> bool:
+    """Windows puts processes in a kill-on-close Job Object; POSIX has no such thing."""
+    return False
+
+
+def adopt_descendants() -> bool:
+    """On Linux, become a child subreaper; elsewhere (macOS, BSD) nothing can be done."""
+    return become_subreaper()
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); True if it is.
+
+    By hand through ctypes: neither the standard library nor psutil exposes
+    ``prctl(PR_SET_CHILD_SUBREAPER)``. Elsewhere (macOS, BSD) it is a no-op.
+    """
+    global _subreaper_pid
+    if is_subreaper() or not sys.platform.startswith("linux"):
+        return is_subreaper()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+            _subreaper_pid = os.getpid()
+    except (OSError, AttributeError):
+        pass
+    return is_subreaper()
+
+
+def is_subreaper() -> bool:
+    """True once :func:`become_subreaper` succeeded in this very process."""
+    return _subreaper_pid == os.getpid()
+
+
+def reap(pids: Iterable[int]) -> None:
+    """Collect the exit status of each of ``pids`` that is our exited child.
+
+    One ``waitpid`` per named pid, never ``waitpid(-1)``: a child that a
+    ``subprocess.Popen`` still waits for must keep its status for it.
+    """
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)

@@ -15,18 +15,22 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 from migration_harness.proc import _track
 from migration_harness.proc._output import StreamReader
 from migration_harness.proc._spawn import spawn
+from migration_harness.proc._track import Leftover, TrackedProcess
 
 #: Lines of each stream that :meth:`RunResult.describe` shows.
 TAIL_LINES = 40
 #: After the command exits, how long to wait for its pipes to reach end-of-file.
 #: A grandchild that inherited them can keep them open; we stop waiting then.
 PIPE_DRAIN_TIMEOUT = 2.0
+#: After the command exits, how long its pipes get to close before we look for
+#: a process of its own that still runs (and holds them): then we stop reading.
+HOLDER_CHECK_DELAY = 0.1
 
 Stream = Literal["stdout", "stderr", "both"]
 StrPath = str | os.PathLike[str]
@@ -49,6 +53,10 @@ class RunResult:
     #: and how long after it this process was let go (seconds).
     released_at: float | None = None
     release_skew: float | None = None
+    #: Processes the command started that still ran after it exited (a detached
+    #: background child, a daemon it spawned): pid and command line of each.
+    #: :func:`run` does not kill them; the pytest plugin's teardown does.
+    left_running: list[Leftover] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,6 +112,7 @@ class RunResult:
             *_describe_env(self.env_diff),
             f"result: {self._outcome()}",
             f"duration: {self.duration:.3f} s",
+            *_describe_left_running(self.left_running),
             _tail("stdout", self.stdout),
             _tail("stderr", self.stderr),
         ]
@@ -160,6 +169,15 @@ def _describe_env(diff: dict[str, str | None]) -> list[str]:
     return lines
 
 
+def _describe_left_running(leftovers: list[Leftover]) -> list[str]:
+    if not leftovers:
+        return []
+    return [
+        "still running after it exited:",
+        *(f"  {leftover.describe()}" for leftover in leftovers),
+    ]
+
+
 def _tail(name: str, text: str) -> str:
     lines = text.splitlines()
     if not lines:
@@ -212,16 +230,25 @@ def popen(
     Every process started this way, with everything it starts, is killed by the
     pytest plugin at the end of the test (and by :func:`kill_tree`).
     """
+    proc, _ = popen_tracked(args, env=env, cwd=cwd, **kwargs)
+    return proc
+
+
+def popen_tracked(
+    args: Sequence[StrPath],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: StrPath | None = None,
+    **kwargs: Any,
+) -> tuple[subprocess.Popen[Any], TrackedProcess]:
     argv = resolve_args(args, env)
     options = _track.popen_kwargs()
     # A caller's creationflags replace the new process group: a Daemon on Windows
     # gets a console of its own instead, where Ctrl+C must stay enabled.
     options.update(kwargs)
-    proc: subprocess.Popen[Any] = spawn(
-        argv, env=None if env is None else dict(env), cwd=cwd, **options
-    )
-    _track.track(proc, argv)
-    return proc
+    serial = _track.reserve()
+    proc: subprocess.Popen[Any] = spawn(argv, env=_track.marked(env, serial), cwd=cwd, **options)
+    return proc, _track.track(proc, argv, serial)
 
 
 def run(
@@ -239,7 +266,7 @@ def run(
     concurrently, so megabytes of output cannot deadlock.
     """
     started = time.monotonic()
-    proc = popen(
+    proc, entry = popen_tracked(
         args,
         env=env,
         cwd=cwd,
@@ -253,9 +280,7 @@ def run(
         _feed_stdin(proc.stdin, input)
     timed_out = _wait_or_kill(proc, timeout)
     duration = time.monotonic() - started
-    for reader in readers:
-        reader.join(PIPE_DRAIN_TIMEOUT)
-        reader.close()
+    left_running = finish_reading(readers, entry)
     return RunResult(
         args=[str(a) for a in proc.args] if isinstance(proc.args, list) else [str(proc.args)],
         cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
@@ -266,7 +291,29 @@ def run(
         duration=duration,
         timed_out=timed_out,
         timeout=timeout,
+        left_running=left_running,
     )
+
+
+def finish_reading(readers: list[StreamReader], entry: TrackedProcess) -> list[Leftover]:
+    """Read the exited command's pipes to their end, unless a process of its own keeps them
+    open: then stop at once with what was read. Returns what of it still runs."""
+    if _joined(readers, HOLDER_CHECK_DELAY):
+        left_running = _track.still_running(entry)
+    else:
+        left_running = _track.still_running(entry)
+        # A holder we know of would keep the pipe open as long as it lives; only an
+        # unknown one (escaped every marker) is worth the drain timeout.
+        if not left_running:
+            _joined(readers, PIPE_DRAIN_TIMEOUT)
+    for reader in readers:
+        reader.close()
+    return left_running
+
+
+def _joined(readers: list[StreamReader], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    return all([reader.join(max(0.0, deadline - time.monotonic())) for reader in readers])
 
 
 def _wait_or_kill(proc: subprocess.Popen[Any], timeout: float | None) -> bool:

@@ -1,9 +1,13 @@
 """Tracking of every process the harness starts, and the sweep that kills what is left.
 
 A process is remembered by pid *and* creation time, so a recycled pid is never
-mistaken for ours. Its "family" is the process, its descendants, and (because
-a dead parent's children lose their link to it on POSIX) whatever still sits in
-the process group it leads.
+mistaken for ours. Its "family" is the process, its descendants, whatever still
+sits in the process group it leads, and every process that carries its *marker*:
+each process started here gets ``MIGRATION_HARNESS_PROC=<run token>.<serial>``
+in its environment, which its descendants inherit however they detach (a new
+session, a double fork). On Linux the sweeping process is a child subreaper, so
+detached descendants are re-parented to it and the marker is read from our own
+descendants only; elsewhere every process of ours is scanned for it.
 
 Three sweeps use this: the pytest plugin at each test's teardown and at session
 end, ``atexit`` for plain library use, and the *guardian*: a small watcher
@@ -16,15 +20,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import itertools
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import IO, Any
@@ -42,6 +48,12 @@ else:
 CREATE_TIME_SLACK = 0.05
 #: How long a sweep waits for killed processes to disappear.
 KILL_WAIT_TIMEOUT = 3.0
+#: How long a normal exit waits for the guardian's last (empty) sweep.
+GUARDIAN_EXIT_TIMEOUT = 10.0
+#: The environment variable that marks every process started here and its descendants.
+MARKER_ENV = "MIGRATION_HARNESS_PROC"
+#: This interpreter's part of the marker: unique per run, so runs never see each other's.
+RUN_TOKEN = f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class Leftover:
 
     pid: int
     cmdline: str
+    create_time: float = 0.0
 
     def describe(self) -> str:
         return f"pid {self.pid}: {self.cmdline}"
@@ -78,22 +91,48 @@ _guardian: subprocess.Popen[bytes] | None = None
 _registry: IO[str] | None = None
 
 
+def adopt_descendants() -> bool:
+    """Make sure what this process starts cannot get away: a child subreaper on Linux,
+    a kill-on-close Job Object holding this process on Windows, nothing on macOS."""
+    return _platform.adopt_descendants()
+
+
 def popen_kwargs() -> dict[str, Any]:
     """Popen keyword arguments that give the child its own process group."""
     return _platform.popen_kwargs()
 
 
-def track(proc: subprocess.Popen[Any], args: Sequence[str] = ()) -> TrackedProcess:
-    """Remember ``proc`` so that sweeps can find it and what it starts."""
+def reserve() -> int:
+    """The serial of the next process to start (its marker names it, see :func:`marked`)."""
     global _last_serial
-    create_time = _create_time(proc.pid)
     with _lock:
         _last_serial = next(_serials)
+        return _last_serial
+
+
+def marker(serial: int) -> str:
+    return f"{RUN_TOKEN}.{serial}"
+
+
+def marked(env: Mapping[str, str] | None, serial: int) -> dict[str, str]:
+    """``env`` (default: ours) with the marker of the process ``serial`` added."""
+    marked_env = dict(os.environ if env is None else env)
+    marked_env[MARKER_ENV] = marker(serial)
+    return marked_env
+
+
+def track(
+    proc: subprocess.Popen[Any], args: Sequence[str] = (), serial: int | None = None
+) -> TrackedProcess:
+    """Remember ``proc`` so that sweeps can find it and what it starts."""
+    create_time = _create_time(proc.pid)
+    _platform.contain(proc)
+    with _lock:
         entry = TrackedProcess(
             pid=proc.pid,
             create_time=create_time if create_time is not None else 0.0,
             cmdline=tuple(str(a) for a in args),
-            serial=_last_serial,
+            serial=reserve() if serial is None else serial,
             owner=_owner.get(),
         )
         _entries.append(entry)
@@ -137,8 +176,11 @@ def owned_by(owner: str) -> Iterator[None]:
         _owner.reset(token)
 
 
-def family(entry: TrackedProcess) -> list[psutil.Process]:
-    """The live (non-zombie) processes of ``entry``: itself, descendants, group members."""
+def family(
+    entry: TrackedProcess, marked: Mapping[str, list[psutil.Process]] | None = None
+) -> list[psutil.Process]:
+    """The live (non-zombie) processes of ``entry``: itself, descendants, group members,
+    and the processes carrying its marker (``marked``: from :func:`by_marker`, if known)."""
     found: dict[int, psutil.Process] = {}
     leader = _same_process(entry)
     if leader is not None:
@@ -154,8 +196,140 @@ def family(entry: TrackedProcess) -> list[psutil.Process]:
             with contextlib.suppress(psutil.Error):
                 for child in proc.children(recursive=True):
                     found.setdefault(child.pid, child)
+    if entry.serial:
+        if marked is None:
+            marked = by_marker([entry])
+        for proc in marked.get(marker(entry.serial), []):
+            found.setdefault(proc.pid, proc)
     found.pop(os.getpid(), None)
     return [p for p in found.values() if _is_live(p)]
+
+
+def still_running(entry: TrackedProcess) -> list[Leftover]:
+    """What ``entry`` left running: its live family, once the process itself has exited."""
+    return [_leftover(p) for p in family(entry)]
+
+
+def candidates() -> list[psutil.Process]:
+    """Every process a sweep may look at for markers: with a subreaper, our descendants;
+    otherwise all processes (on POSIX, only those of our own user)."""
+    if _platform.is_subreaper():
+        with contextlib.suppress(psutil.Error):
+            return list(psutil.Process().children(recursive=True))
+        return []
+    if not hasattr(os, "getuid") or os.getuid() == 0:
+        return list(psutil.process_iter())
+    uid = os.getuid()
+    return [p for p in psutil.process_iter(["uids"]) if getattr(p.info["uids"], "real", 0) == uid]
+
+
+def run_processes(zombies: list[int] | None = None) -> set[psutil.Process]:
+    """Every live process this run may have started, however: our descendants (on Linux,
+    with the subreaper, that is all of them) and every process carrying our run's marker.
+    The guardian is not one of them. Exited ones still unreaped go to ``zombies``."""
+    me = os.getpid()
+    found: set[psutil.Process] = set()
+    if not _platform.is_subreaper():
+        found = {p for p in candidates() if _is_ours(marker_of(p))}
+    with contextlib.suppress(psutil.Error):
+        found.update(psutil.Process(me).children(recursive=True))
+    guardian = _guardian.pid if _guardian is not None else None
+    live: set[psutil.Process] = set()
+    for proc in found:
+        if proc.pid in (me, guardian):
+            continue
+        try:
+            status = proc.status()
+        except psutil.Error:
+            continue
+        if status != psutil.STATUS_ZOMBIE:
+            live.add(proc)
+        elif zombies is not None:
+            zombies.append(proc.pid)
+    return live
+
+
+def _is_ours(value: str | None, token: str = RUN_TOKEN) -> bool:
+    return value is not None and (value == token or value.startswith(f"{token}."))
+
+
+def sweep_marked(token: str) -> list[Leftover]:
+    """Kill every process (of our user) that carries run ``token``'s marker (the guardian
+    uses it: after its run died, detached descendants are re-parented away from it)."""
+    me = os.getpid()
+    return kill(p for p in candidates() if p.pid != me and _is_ours(marker_of(p), token))
+
+
+def marker_of(proc: psutil.Process) -> str | None:
+    """The value of ``MIGRATION_HARNESS_PROC`` in ``proc``'s environment, if readable."""
+    try:
+        return proc.environ().get(MARKER_ENV)
+    except (psutil.Error, OSError):
+        return None
+
+
+def by_marker(entries: Iterable[TrackedProcess]) -> dict[str, list[psutil.Process]]:
+    """The processes (among :func:`candidates`) carrying the marker of one of ``entries``."""
+    wanted = {marker(e.serial) for e in entries if e.serial}
+    found: dict[str, list[psutil.Process]] = {}
+    if not wanted:
+        return found
+    me = os.getpid()
+    for proc in candidates():
+        value = marker_of(proc) if proc.pid != me else None
+        if value in wanted:
+            found.setdefault(value, []).append(proc)
+    return found
+
+
+def kill(procs: Iterable[psutil.Process], timeout: float = KILL_WAIT_TIMEOUT) -> list[Leftover]:
+    """Kill ``procs`` (those still live), wait for them, and return what was killed."""
+    live = [p for p in procs if _is_live(p)]
+    found = [_leftover(p) for p in live]
+    if live:
+        _kill_and_wait(live, timeout)
+    return found
+
+
+def wait_gone(leftovers: Iterable[Leftover], timeout: float) -> list[Leftover]:
+    """Wait up to ``timeout`` s for ``leftovers`` to exit on their own; the ones still live."""
+    procs = [p for p in (_process_of(leftover) for leftover in leftovers) if p is not None]
+    if procs:
+        _wait_dead(procs, timeout)
+        reap_orphans()
+    return [_leftover(p) for p in procs if _is_live(p)]
+
+
+def kill_leftovers(leftovers: Iterable[Leftover]) -> list[Leftover]:
+    """Kill each of ``leftovers`` still running (the same process: pid and creation time)."""
+    return kill(p for p in (_process_of(leftover) for leftover in leftovers) if p is not None)
+
+
+def stop_left_running(leftovers: Iterable[Leftover], grace: float) -> list[Leftover]:
+    """Give ``leftovers`` ``grace`` seconds to exit on their own, then kill the rest;
+    return those that had to be killed."""
+    return kill_leftovers(wait_gone(leftovers, grace))
+
+
+def reap_orphans(zombies: Iterable[int] | None = None) -> None:
+    """Collect exited children that nothing else will wait for (re-parented orphans).
+
+    A subreaper inherits orphans: once they exit they stay zombies until we
+    wait for them. A child some ``Popen`` (subprocess or multiprocessing) still
+    waits for is left alone, so its own ``wait`` keeps the real exit status.
+    ``zombies``: the exited processes a scan already found (else we look).
+    """
+    if zombies is None:
+        try:
+            zombies = [
+                p.pid for p in psutil.Process().children() if p.status() == psutil.STATUS_ZOMBIE
+            ]
+        except psutil.Error:
+            return
+    zombies = list(zombies)
+    if zombies:
+        waited = _waited_for_elsewhere()
+        _platform.reap(pid for pid in zombies if pid not in waited)
 
 
 def sweep(
@@ -166,11 +340,12 @@ def sweep(
     leftovers: dict[int, Leftover] = {}
     # A second pass catches children forked while the first pass was killing.
     for _ in range(2):
-        victims = {p.pid: p for e in entries for p in family(e)}
+        marked = by_marker(entries)
+        victims = {p.pid: p for e in entries for p in family(e, marked)}
         if not victims:
             break
         for pid, proc in victims.items():
-            leftovers.setdefault(pid, Leftover(pid, _cmdline(proc)))
+            leftovers.setdefault(pid, _leftover(proc))
         _kill_and_wait(list(victims.values()), timeout)
     _forget_finished(entries)
     return list(leftovers.values())
@@ -249,6 +424,36 @@ def _is_live(proc: psutil.Process) -> bool:
         return False
 
 
+def _leftover(proc: psutil.Process) -> Leftover:
+    created = _create_time(proc.pid)
+    return Leftover(proc.pid, _cmdline(proc), created if created is not None else 0.0)
+
+
+def _process_of(leftover: Leftover) -> psutil.Process | None:
+    try:
+        proc = psutil.Process(leftover.pid)
+        same = abs(float(proc.create_time()) - leftover.create_time) <= CREATE_TIME_SLACK
+    except psutil.Error:
+        return None
+    return proc if same else None
+
+
+def _waited_for_elsewhere() -> set[int]:
+    """Pids of children a live ``Popen`` object of this interpreter will wait for.
+
+    The garbage collector's view is the only list of them: subprocess keeps none.
+    """
+    pids = set(_popens.keys())
+    for obj in gc.get_objects():
+        if isinstance(obj, subprocess.Popen) and obj.returncode is None:
+            pids.add(obj.pid)
+        elif type(obj).__module__.startswith("multiprocessing.popen_"):
+            pid = getattr(obj, "pid", None)
+            if isinstance(pid, int) and getattr(obj, "returncode", 0) is None:
+                pids.add(pid)
+    return pids
+
+
 def _cmdline(proc: psutil.Process) -> str:
     try:
         return " ".join(proc.cmdline()) or proc.name()
@@ -269,6 +474,7 @@ def _kill_and_wait(victims: list[psutil.Process], timeout: float) -> None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout)
     _wait_dead(others, timeout)
+    reap_orphans()
 
 
 def _wait_dead(procs: list[psutil.Process], timeout: float) -> None:
@@ -287,7 +493,8 @@ def _wait_dead(procs: list[psutil.Process], timeout: float) -> None:
 
 def _forget_finished(entries: list[TrackedProcess]) -> None:
     """Drop entries that can never have a live family again (keeps sweeps cheap)."""
-    done = {id(e) for e in entries if not family(e)}
+    marked = by_marker(entries)
+    done = {id(e) for e in entries if not family(e, marked)}
     with _lock:
         _entries[:] = [e for e in _entries if id(e) not in done]
 
@@ -325,7 +532,14 @@ def _start_guardian() -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     quiet = subprocess.PIPE if sys.platform == "win32" else subprocess.DEVNULL
     _guardian = spawn(
-        [sys.executable, "-m", "migration_harness.proc._guardian", str(os.getpid()), path],
+        [
+            sys.executable,
+            "-m",
+            "migration_harness.proc._guardian",
+            str(os.getpid()),
+            path,
+            RUN_TOKEN,
+        ],
         stdin=subprocess.PIPE,
         stdout=quiet,
         stderr=quiet,
@@ -341,6 +555,9 @@ def _stop_guardian() -> None:
     if guardian is not None and guardian.stdin is not None:
         with contextlib.suppress(OSError):
             guardian.stdin.close()
+        # Wait for it: a guardian still sweeping would itself outlive the run.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            guardian.wait(GUARDIAN_EXIT_TIMEOUT)
 
 
 def read_registry(path: str) -> list[TrackedProcess]:

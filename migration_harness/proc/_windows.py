@@ -5,14 +5,62 @@ Ctrl+C meant for the harness does not reach it (daemons, which the stop chain
 interrupts, get a console of their own instead: see ``_winconsole``). Windows
 keeps a dead parent's pid in its children's records, so orphans are found by
 walking parent ids, bounded by creation time against pid reuse.
+
+Every process the harness starts is also put in one Job Object of this
+interpreter, created with ``JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE``: when this
+process ends in any way, Windows closes the job handle and kills every process
+still in the job, detached or not (children join their parent's job). Under
+Wine, or wherever a call fails, this degrades to the sweeps alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import subprocess
+from collections.abc import Iterable
 from typing import Any
 
 import psutil
+
+JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000
+JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9  # the JOBOBJECTINFOCLASS value
+
+
+class _BasicLimits(ctypes.Structure):
+    _fields_ = [
+        ("PerProcessUserTimeLimit", ctypes.c_int64),
+        ("PerJobUserTimeLimit", ctypes.c_int64),
+        ("LimitFlags", ctypes.c_uint32),
+        ("MinimumWorkingSetSize", ctypes.c_size_t),
+        ("MaximumWorkingSetSize", ctypes.c_size_t),
+        ("ActiveProcessLimit", ctypes.c_uint32),
+        ("Affinity", ctypes.c_size_t),
+        ("PriorityClass", ctypes.c_uint32),
+        ("SchedulingClass", ctypes.c_uint32),
+    ]
+
+
+class _IoCounters(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in ("Reads", "Writes", "Others", "ReadBytes", "WriteBytes", "OtherBytes")
+    ]
+
+
+class _ExtendedLimits(ctypes.Structure):
+    _fields_ = [
+        ("BasicLimitInformation", _BasicLimits),
+        ("IoInfo", _IoCounters),
+        ("ProcessMemoryLimit", ctypes.c_size_t),
+        ("JobMemoryLimit", ctypes.c_size_t),
+        ("PeakProcessMemoryUsed", ctypes.c_size_t),
+        ("PeakJobMemoryUsed", ctypes.c_size_t),
+    ]
+
+
+#: The job handle (an int), 0 once creating it failed, None before the first try.
+_job: int | None = None
 
 
 def popen_kwargs() -> dict[str, Any]:
@@ -51,3 +99,87 @@ def _created(proc: psutil.Process) -> float:
         return float(proc.create_time())
     except psutil.Error:
         return -1.0
+
+
+def adopt_descendants() -> bool:
+    """Put this process itself in the kill-on-close job; True if it is in it.
+
+    Windows has no subreaper; this is its counterpart: every process started
+    from now on (through the harness or not) is born in the job, and all of
+    them die when this process ends, however it ends.
+    """
+    job = _kill_on_close_job()
+    if not job:
+        return False
+    try:
+        kernel32 = _kernel32()
+        kernel32.GetCurrentProcess.restype = ctypes.c_void_p
+        return bool(kernel32.AssignProcessToJobObject(job, kernel32.GetCurrentProcess()))
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+def is_subreaper() -> bool:
+    return False
+
+
+def reap(pids: Iterable[int]) -> None:
+    """Nothing to do: Windows keeps no zombies for a parent to collect."""
+
+
+def contain(proc: subprocess.Popen[Any]) -> bool:
+    """Put ``proc`` in this interpreter's kill-on-close Job Object; True if it is in it.
+
+    By hand through ctypes: no maintained library wraps Job Objects without
+    pywin32. A process started before the assignment lands may have started a
+    child outside the job; the sweeps still find that one by its parent id.
+    """
+    job = _kill_on_close_job()
+    handle = getattr(proc, "_handle", None)
+    if not job or handle is None:
+        return False
+    try:
+        kernel32 = _kernel32()
+        return bool(kernel32.AssignProcessToJobObject(job, int(handle)))
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+def _kill_on_close_job() -> int:
+    global _job
+    if _job is None:
+        _job = 0
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            _job = _create_job()
+    return _job
+
+
+def _create_job() -> int:
+    kernel32 = _kernel32()
+    job = kernel32.CreateJobObjectW(None, None)
+    if not job:
+        return 0
+    info = _ExtendedLimits()
+    info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+    if not kernel32.SetInformationJobObject(
+        job, JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, ctypes.byref(info), ctypes.sizeof(info)
+    ):
+        kernel32.CloseHandle(job)
+        return 0
+    # The handle is deliberately never closed: closing it is what kills the job.
+    return int(job)
+
+
+def _kernel32() -> Any:
+    kernel32 = getattr(ctypes, "WinDLL")("kernel32", use_last_error=True)  # noqa: B009
+    kernel32.CreateJobObjectW.restype = ctypes.c_void_p
+    kernel32.CreateJobObjectW.argtypes = [ctypes.c_void_p, ctypes.c_wchar_p]
+    kernel32.SetInformationJobObject.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+    ]
+    kernel32.AssignProcessToJobObject.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    kernel32.CloseHandle.argtypes = [ctypes.c_void_p]
+    return kernel32
