@@ -19,6 +19,15 @@ SHTOOL_SPEC = Path(__file__).parent / "tools" / "shtool" / "migration-harness.to
 CHECK_TIMEOUT_S = 900
 
 
+# The point that broke the repo, as the crash contract's failure names it.
+BROKEN_AT = re.compile(
+    r"^crash point (?P<position>\d+) of .*broke the repo:\n\s+crash point \d+"
+    r"(?: \(sampled from \d+\))?: (?P<syscall>\w+) (?P<path>\S+): "
+    r".*\[process (?P<process>\d+), call #(?P<nth>\d+) of \w+\]",
+    re.M,
+)
+
+
 def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "migration_harness", "check", *args],
@@ -138,11 +147,14 @@ def test_strace_breaks_a_crash_mutant_at_the_same_point_every_run(
         args = ("--mutant", mutant, "--contract", "crash", "--crash-backend", "strace")
         result = check(*args, cwd=workdir)
         assert result.returncode == 1, result.stdout[-4000:]
-        found = re.search(r"^crash point \d+ of .*broke the repo:\n\s+(.*)$", result.stdout, re.M)
+        found = BROKEN_AT.search(result.stdout)
         assert found, result.stdout[-4000:]
-        # the same call on the same file; only the temp directory and pids differ
-        point = re.sub(r"mh-crash\[[^]]*\]-\w+", "TMP", found[0])
-        seen.append(re.sub(r"\.tmp-\d+", ".tmp-PID", point))
+        # The point's identity: its position, the call (syscall, which process, its count
+        # there) and the file. Not the bytes written: a SQLite journal's header is random.
+        path = re.sub(r"mh-crash\[[^]]*\]-\w+", "TMP", found["path"])
+        path = re.sub(r"\.tmp-\d+", ".tmp-PID", path)
+        point = (found["position"], found["syscall"], found["process"], found["nth"], path)
+        seen.append(point)
     assert seen[0] == seen[1]
 
 

@@ -23,6 +23,7 @@ from migration_harness.crash import (
 )
 from migration_harness.crash._points import bounded_points
 from migration_harness.crash._strace import strace_unavailable_reason
+from migration_harness.crash._strace_plan import show_call
 from migration_harness.crash._strace_trace import decode_c_string, parse_trace, split_args
 from migration_harness.crash._sweep import group_bursts, split_gap
 
@@ -217,6 +218,20 @@ def test_parse_trace_joins_unfinished_calls_in_entry_order() -> None:
     assert written.fd_paths == ("/w/r/a",)
     assert not read.mutating
     assert not unlinked.complete and opened.complete
+
+
+def test_shown_calls_leave_out_binary_data_written_but_keep_text() -> None:
+    lines = [
+        '10  pwrite64(4</w/r/db-journal>, "\\331\\325\\5\\371 \\0\\0L/\\275"..., 512, 0) = 512\n',
+        '10  write(3</w/r/VERSION>, "2\\n", 2) = 2\n',
+        '10  writev(3</w/r/a>, [{iov_base="ok", iov_len=2}, {iov_base="\\0\\1", iov_len=2}], 2)'
+        " = 4\n",
+    ]
+    journal, version, vector = parse_trace(lines, cwd="/w")
+    # random per run (a journal's nonce): the call, the file and the offset stay
+    assert show_call(journal) == "pwrite64(4</w/r/db-journal>, <binary data>, 512, 0)"
+    assert show_call(version) == 'write(3</w/r/VERSION>, "2\\n", 2)'
+    assert show_call(vector) == "writev(3</w/r/a>, <binary data>, 2)"
 
 
 def test_decode_and_split_follow_strace_quoting() -> None:
