@@ -34,6 +34,7 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "stop_stubborn": lambda s, _: daemons.measure_stubborn(s),
     "concurrent": lambda s, _: concurrency.measure_concurrent(s),
     "sweep_catch": lambda s, _: crashsweep.measure_sweep_catch(s),
+    "sweep_window": lambda s, _: crashsweep.measure_sweep_window(s),
     "xdist": lambda s, _: suite_speed.measure_xdist(s),
 }
 # The results.json keys each step is responsible for (null with a reason if it fails).
@@ -45,6 +46,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "stop_stubborn": ("stop_stubborn_s", "mirakuru_stop_stubborn_s"),
     "concurrent": ("concurrent_ratio",),
     "sweep_catch": tuple(crashsweep.MUTANT_KEYS.values()),
+    "sweep_window": (crashsweep.WINDOW_KEY,),
     "xdist": ("xdist_speedup",),
 }
 
