@@ -24,6 +24,11 @@ from tests.procwait import gone
 
 PY = sys.executable
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+# For tests that check which stop step ended a daemon: the default grace (3 s, split into
+# 1.5 s for the stop command, 1 s for SIGINT, 0.5 s for SIGTERM) can run out on a loaded
+# machine before the daemon's interpreter has handled the signal and exited. A daemon
+# that cooperates exits at once, so the wider bound costs nothing when all goes well.
+STEP_BOUND_GRACE = 30.0
 
 
 def script(tmp_path: Path, code: str, name: str = "daemon.py") -> list[str]:
@@ -40,17 +45,26 @@ while True:
 """
 
 
+ON_STDOUT = 'print("ready on stdout", flush=True)'
+ON_STDERR = 'print("ready on stderr", file=sys.stderr, flush=True)'
+
+
 @pytest.mark.parametrize(
-    ("stream", "expected"),
-    [("stdout", "ready on stdout"), ("stderr", "ready on stderr"), ("any", "ready on stderr")],
+    ("stream", "printed", "expected"),
+    [
+        # the other stream's line comes first and must be skipped
+        ("stdout", [ON_STDERR, ON_STDOUT], "ready on stdout"),
+        ("stderr", [ON_STDOUT, ON_STDERR], "ready on stderr"),
+        # "any" reads both: one line on either is enough (one at a time, so no race
+        # between the two readers decides which line wins)
+        ("any", [ON_STDERR], "ready on stderr"),
+        ("any", [ON_STDOUT], "ready on stdout"),
+    ],
 )
-def test_ready_line_on_the_chosen_stream(tmp_path: Path, stream: str, expected: str) -> None:
-    # stderr is written first, then (after a pause) stdout: a stdout check must skip it.
-    before = """
-print("ready on stderr", file=sys.stderr, flush=True)
-time.sleep(0.3)
-print("ready on stdout", flush=True)
-"""
+def test_ready_line_on_the_chosen_stream(
+    tmp_path: Path, stream: str, printed: list[str], expected: str
+) -> None:
+    before = "\n".join(printed)
     ready = ReadyLine(r"^ready on", stream=stream)  # type: ignore[arg-type]
     with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready=ready) as daemon:
         assert daemon.is_running()
@@ -70,8 +84,10 @@ for part in ["Daemon ", "is re", "ady on port 12", "34\\n"]:
 
 
 def test_an_unterminated_line_is_shown_in_a_start_error(tmp_path: Path) -> None:
-    before = 'sys.stdout.write("half a line"); sys.stdout.flush()'
-    daemon = Daemon(script(tmp_path, SLEEPER.format(before=before)), ready="x", start_timeout=1)
+    # It exits rather than waiting out a start timeout: a short timeout could pass before
+    # a loaded machine even starts the interpreter, and the line would not be there yet.
+    code = 'import sys; sys.stdout.write("half a line"); sys.stdout.flush(); sys.exit(4)'
+    daemon = Daemon(script(tmp_path, code), ready="x", start_timeout=3600)
     with pytest.raises(DaemonStartError, match="half a line"):
         daemon.start()
 
@@ -138,10 +154,12 @@ sys.exit(3)
 
 def test_start_timeout_stops_the_daemon_and_shows_its_output(tmp_path: Path) -> None:
     before = 'print("still starting", flush=True)'
+    # 5 s: the daemon's interpreter must start and print its line before the timeout,
+    # which a loaded 2-core machine does well within that (tens of ms when quiet).
     daemon = Daemon(
-        script(tmp_path, SLEEPER.format(before=before)), ready="never", start_timeout=1.0
+        script(tmp_path, SLEEPER.format(before=before)), ready="never", start_timeout=5.0
     )
-    with pytest.raises(DaemonStartError, match=r"not ready after 1.0 s") as info:
+    with pytest.raises(DaemonStartError, match=r"not ready after 5.0 s") as info:
         daemon.start()
     assert "still starting" in info.value.output
     assert "a line of output matching 'never'" in str(info.value)
@@ -160,7 +178,7 @@ except KeyboardInterrupt:
     print("clean shutdown", flush=True)
     sys.exit(0)
 """
-    daemon = Daemon(script(tmp_path, code), ready="up").start()
+    daemon = Daemon(script(tmp_path, code), ready="up", grace=STEP_BOUND_GRACE).start()
     report = daemon.stop()
     assert report.step == "interrupt"
     assert report.returncode == 0
@@ -177,7 +195,9 @@ print("up", flush=True)
 while True:
     time.sleep(0.05)
 """
-    daemon = Daemon(script(tmp_path, code), ready="up").start()
+    # The daemon waits out the whole interrupt step (a third of the grace), so the grace is
+    # not the widest; its terminate step (a sixth) leaves a loaded machine 1.5 s to exit.
+    daemon = Daemon(script(tmp_path, code), ready="up", grace=9.0).start()
     report = daemon.stop()
     assert report.step == "terminate"
     assert report.returncode == 15
@@ -216,7 +236,9 @@ print("stopped by command", flush=True)
 sys.exit(0)
 """
     stop = [PY, "-c", f"open({str(stop_file)!r}, 'w').close()"]
-    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=stop).start()
+    daemon = Daemon(
+        script(tmp_path, code), ready="up", stop_command=stop, grace=STEP_BOUND_GRACE
+    ).start()
     report = daemon.stop()
     assert report.step == "command"
     assert report.returncode == 0
@@ -232,7 +254,9 @@ while True:
     time.sleep(0.05)
 """
     stop = [PY, "-c", "import sys; sys.exit('no daemon to stop')"]
-    daemon = Daemon(script(tmp_path, code), ready="up", stop_command=stop).start()
+    daemon = Daemon(
+        script(tmp_path, code), ready="up", stop_command=stop, grace=STEP_BOUND_GRACE
+    ).start()
     report = daemon.stop()
     assert report.step == "interrupt"
     assert any("no daemon to stop" in note for note in report.notes)
