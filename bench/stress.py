@@ -27,6 +27,7 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -428,5 +429,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if failed == 0 and orphans == 0 else 1
 
 
+def restore_interrupt() -> None:
+    """Let the suite's processes see Ctrl-C again if this runner was started with it ignored.
+
+    A shell that starts a command in the background without job control (a script,
+    ``nohup``, ``cmd &``) starts it with SIGINT ignored, and every process the suite
+    starts would inherit that: its tests of Ctrl-C and of the SIGINT stop step would fail
+    for a reason of the runner's. A handler, unlike an ignored signal, is not inherited
+    across exec, so installing Python's own handler here is enough.
+    """
+    if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 if __name__ == "__main__":
+    restore_interrupt()
     sys.exit(main())

@@ -476,3 +476,35 @@ def test_no_load_starts_no_process() -> None:
     with stress.CpuLoad(0) as load:
         assert load.pids == []
     assert load.left == []
+
+
+SEES_CTRL_C = """
+import signal
+
+def test_ctrl_c_reaches_the_suite():
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+"""
+# Starts the runner as `cmd &` in a script does: with SIGINT ignored (kept across exec).
+IGNORING_SIGINT = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'bench.stress', *sys.argv[1:]])\n"
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signal inheritance")
+def test_a_runner_started_with_ctrl_c_ignored_gives_the_suite_ctrl_c_back(
+    tmp_path: Path,
+) -> None:
+    argv = _inner_suite(tmp_path, SEES_CTRL_C)
+    repo_root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", IGNORING_SIGINT, "1", *argv],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "stress: 1 runs, 0 failed, 0 orphan processes"
