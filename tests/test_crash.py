@@ -362,6 +362,8 @@ def test_bursts_are_split_at_the_pauses_between_them() -> None:
 
 # A migration with a start-up (the first sleep) and an in-place write that leaves the
 # data empty for a pause (the second sleep); both lengths come from the command line.
+# It stays a second after the write: the watcher only sees a change made while the
+# command runs, and on a loaded machine it may get no look between a write and the exit.
 SLOW_START_IN_PLACE = """
 import os, sys, time
 repo, start_up, pause = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
@@ -371,6 +373,7 @@ with open(path, "wb") as f:
     f.flush()
     time.sleep(pause)
     f.write(b"new data\\n")
+time.sleep(1.0)
 """
 
 
