@@ -1,7 +1,7 @@
 """The parts of the benchmarks and the stress runner that can be tested without timing anything:
 statistics helpers, the results schema and table, the concurrency arithmetic, the stress
 runner's command line, summary line, failure parsing and orphan detection (on fake process
-sets and on one real leftover process)."""
+sets and on one real leftover process), and its CPU load (real burners, started and gone)."""
 
 from __future__ import annotations
 
