@@ -326,7 +326,9 @@ def test_sweep_backend_slices_the_bursts_in_which_the_repo_changed(tmp_path: Pat
     assert backend.measured is not None
     # six writes 0.1 s apart: six bursts (fewer only if the watcher was starved)
     assert 1 <= len(backend.bursts) <= 6
-    assert all(0 < start <= end < backend.measured for start, end in backend.bursts)
+    # a burst may start at 0: a watcher whose first look comes late (a loaded machine)
+    # only knows the first change happened before that look
+    assert all(0 <= start <= end < backend.measured for start, end in backend.bursts)
     assert backend.bursts == sorted(backend.bursts)
     # four slices of the bursts, and one kill in each pause between two bursts
     assert len(points) == 4 + len(backend.bursts) - 1
