@@ -123,10 +123,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def stress(session: nox.Session) -> None:
-    """The whole suite N times (`-- N [pytest args]`, default 5), random order, -n auto.
+    """The whole suite N times (`-- N [--load K] [pytest args]`, default 5), random order,
+    -n auto; `--load K` runs K CPU-burning processes beside it the whole time.
 
     Then checks that no process started by the runs is still alive. Last line:
-    `stress: R runs, F failed, O orphan processes`.
+    `stress: R runs, F failed, O orphan processes` (`R runs under load K` with --load).
     """
     session.install("-e", ".[test]")
-    session.run("python", "-m", "migration_harness.stress", *session.posargs)
+    session.run("python", "-m", "bench.stress", *session.posargs)

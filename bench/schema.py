@@ -35,6 +35,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "concurrent_ratio",
     "sweep_catch_inplace_config_rate",
     "sweep_catch_version_first_rate",
+    "sweep_window_hit_rate",
     "refrepo_version_over_python_ms",
     "go_crash_clean_rate",
     "xdist_speedup",

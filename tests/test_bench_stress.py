@@ -1,7 +1,7 @@
 """The parts of the benchmarks and the stress runner that can be tested without timing anything:
 statistics helpers, the results schema and table, the concurrency arithmetic, the stress
 runner's command line, summary line, failure parsing and orphan detection (on fake process
-sets and on one real leftover process)."""
+sets and on one real leftover process), and its CPU load (real burners, started and gone)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ import psutil
 import pytest
 
 from bench import run as bench_run
+from bench import stress
 from bench.common import Measured, Settings
 from bench.concurrency import Clock, ideal_and_wall, parse_clock
 from bench.schema import REQUIRED_KEYS, format_table, target_status, validate_results
 from bench.stats import median, ratio, repeat
+from bench.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
 from bench.suite_speed import summary_line as pytest_summary
-from migration_harness import stress
-from migration_harness.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
+from tests.procwait import gone, read_pid
 
 # -- stats ----------------------------------------
 
@@ -226,6 +227,10 @@ def test_pytest_summary_line() -> None:
 
 def test_summary_line_is_exact() -> None:
     assert stress.summary_line(5, 1, 0) == "stress: 5 runs, 1 failed, 0 orphan processes"
+    assert (
+        stress.summary_line(10, 0, 0, load=2)
+        == "stress: 10 runs under load 2, 0 failed, 0 orphan processes"
+    )
 
 
 @pytest.mark.parametrize(
@@ -239,12 +244,40 @@ def test_summary_line_is_exact() -> None:
 )
 def test_parse_args(argv: list[str], runs: int, pytest_args: tuple[str, ...]) -> None:
     parsed = stress.parse_args(argv)
-    assert (parsed.runs, parsed.pytest_args) == (runs, pytest_args)
+    assert (parsed.runs, parsed.pytest_args, parsed.load) == (runs, pytest_args, 0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "runs", "load", "pytest_args"),
+    [
+        (["10", "--load", "2"], 10, 2, ()),
+        (["--load=3", "4", "t.py"], 4, 3, ("t.py",)),
+        (["--load", "0", "-k", "x"], 5, 0, ("-k", "x")),
+        (["2", "t.py", "--load", "1"], 2, 0, ("t.py", "--load", "1")),  # pytest's from here
+    ],
+)
+def test_parse_args_with_load(
+    argv: list[str], runs: int, load: int, pytest_args: tuple[str, ...]
+) -> None:
+    parsed = stress.parse_args(argv)
+    assert (parsed.runs, parsed.load, parsed.pytest_args) == (runs, load, pytest_args)
 
 
 def test_zero_runs_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert stress.main(["0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"), [(["3", "--load"], "--load needs"), (["--load=-1"], "'-1'")]
+)
+def test_a_bad_load_is_a_usage_error(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stress.main(argv) == 2
+    err = capsys.readouterr().err
+    assert named in err
+    assert "CPU-burning processes" in err
 
 
 def test_pytest_command_carries_seed_basetemp_and_xdist(tmp_path: Path) -> None:
@@ -386,3 +419,93 @@ def test_clean_stress_runs_end_with_the_summary_line(
     assert lines[-1] == "stress: 2 runs, 0 failed, 0 orphan processes"
     seeds = [line.split("seed ")[1].split(":")[0] for line in lines if ", seed " in line]
     assert len(seeds) == 2
+
+
+# A test of the inner suite: the runner's CPU burners are its siblings while it runs.
+SEES_THE_BURNERS = """
+import os, pathlib, psutil
+
+def test_the_burners_run_beside_the_suite():
+    runner = psutil.Process(os.getppid())
+    burners = [p for p in runner.children() if {tag!r} in p.cmdline()]
+    pathlib.Path({pidfile!r}).write_text(" ".join(str(p.pid) for p in burners))
+    assert len(burners) == 2
+    assert all(p.status() != psutil.STATUS_ZOMBIE for p in burners)
+"""
+
+
+def test_a_run_under_load_has_its_burners_beside_it_and_stops_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pidfile = tmp_path / "burners.pid"
+    body = SEES_THE_BURNERS.format(tag=stress.BURNER_TAG, pidfile=str(pidfile))
+    argv = _inner_suite(tmp_path, body)
+    assert stress.main(["1", "--load", "2", *argv]) == 0, capsys.readouterr().out
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "stress: 1 runs under load 2, 0 failed, 0 orphan processes"
+    seen = [int(pid) for pid in pidfile.read_text().split()]
+    announced = [line for line in lines if line.startswith("stress: load 2: ")]
+    assert announced == [f"stress: load 2: CPU-burning processes {seen[0]}, {seen[1]}"]
+    for pid in seen:  # reaped by the runner before it returned: gone, not even a zombie
+        assert not psutil.pid_exists(pid)
+
+
+def test_a_burner_ends_by_itself_when_its_runner_dies(tmp_path: Path) -> None:
+    pidfile = tmp_path / "burner.pid"
+    runner_code = (
+        "import pathlib, time\n"
+        "from bench.stress import CpuLoad\n"
+        "load = CpuLoad(1).__enter__()\n"
+        f"pathlib.Path({str(pidfile)!r}).write_text(f'{{load.pids[0]}}\\n')\n"
+        "time.sleep(600)\n"
+    )
+    repo_root = Path(__file__).resolve().parent.parent
+    runner = subprocess.Popen([sys.executable, "-c", runner_code], cwd=repo_root)
+    try:
+        burner = read_pid(pidfile)
+        assert psutil.Process(burner).status() != psutil.STATUS_ZOMBIE
+    finally:
+        runner.kill()  # no chance to stop its burner: the burner must notice alone
+        runner.wait()
+    ended = gone(burner)
+    if not ended:
+        stress.kill_processes([ProcessInfo(pid=burner)])
+    assert ended, f"burner {burner} outlived its runner"
+
+
+def test_no_load_starts_no_process() -> None:
+    with stress.CpuLoad(0) as load:
+        assert load.pids == []
+    assert load.left == []
+
+
+SEES_CTRL_C = """
+import signal
+
+def test_ctrl_c_reaches_the_suite():
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+"""
+# Starts the runner as `cmd &` in a script does: with SIGINT ignored (kept across exec).
+IGNORING_SIGINT = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'bench.stress', *sys.argv[1:]])\n"
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signal inheritance")
+def test_a_runner_started_with_ctrl_c_ignored_gives_the_suite_ctrl_c_back(
+    tmp_path: Path,
+) -> None:
+    argv = _inner_suite(tmp_path, SEES_CTRL_C)
+    repo_root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", IGNORING_SIGINT, "1", *argv],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "stress: 1 runs, 0 failed, 0 orphan processes"

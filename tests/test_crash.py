@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -23,8 +25,9 @@ from migration_harness.crash import (
 )
 from migration_harness.crash._points import bounded_points
 from migration_harness.crash._strace import strace_unavailable_reason
+from migration_harness.crash._strace_plan import show_call
 from migration_harness.crash._strace_trace import decode_c_string, parse_trace, split_args
-from migration_harness.crash._sweep import group_bursts, split_gap
+from migration_harness.crash._sweep import _DueInBurst, group_bursts, split_gap
 
 needs_strace = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())
@@ -219,6 +222,20 @@ def test_parse_trace_joins_unfinished_calls_in_entry_order() -> None:
     assert not unlinked.complete and opened.complete
 
 
+def test_shown_calls_leave_out_binary_data_written_but_keep_text() -> None:
+    lines = [
+        '10  pwrite64(4</w/r/db-journal>, "\\331\\325\\5\\371 \\0\\0L/\\275"..., 512, 0) = 512\n',
+        '10  write(3</w/r/VERSION>, "2\\n", 2) = 2\n',
+        '10  writev(3</w/r/a>, [{iov_base="ok", iov_len=2}, {iov_base="\\0\\1", iov_len=2}], 2)'
+        " = 4\n",
+    ]
+    journal, version, vector = parse_trace(lines, cwd="/w")
+    # random per run (a journal's nonce): the call, the file and the offset stay
+    assert show_call(journal) == "pwrite64(4</w/r/db-journal>, <binary data>, 512, 0)"
+    assert show_call(version) == 'write(3</w/r/VERSION>, "2\\n", 2)'
+    assert show_call(vector) == "writev(3</w/r/a>, <binary data>, 2)"
+
+
 def test_decode_and_split_follow_strace_quoting() -> None:
     assert decode_c_string('"caf\\303\\251 \\"q\\"\\x41"') == 'café "q"A'
     assert list(split_args('3</a,b>, "x, y", {a=1, b=2}, 5')) == [
@@ -309,7 +326,9 @@ def test_sweep_backend_slices_the_bursts_in_which_the_repo_changed(tmp_path: Pat
     assert backend.measured is not None
     # six writes 0.1 s apart: six bursts (fewer only if the watcher was starved)
     assert 1 <= len(backend.bursts) <= 6
-    assert all(0 < start <= end < backend.measured for start, end in backend.bursts)
+    # a burst may start at 0: a watcher whose first look comes late (a loaded machine)
+    # only knows the first change happened before that look
+    assert all(0 <= start <= end < backend.measured for start, end in backend.bursts)
     assert backend.bursts == sorted(backend.bursts)
     # four slices of the bursts, and one kill in each pause between two bursts
     assert len(points) == 4 + len(backend.bursts) - 1
@@ -343,35 +362,80 @@ def test_bursts_are_split_at_the_pauses_between_them() -> None:
     assert group_bursts(changes[:3], split_gap(changes[:3])) == [(0.100, 0.105)]
 
 
-# A migration whose start-up (the sleep) is most of its run, and whose in-place
-# write leaves the data empty for 0.4 s: slicing the whole run would put most
-# kills in the start-up; slicing the bursts of changes puts them right after the
-# truncation, where the data is gone.
+# A migration with a start-up (the first sleep) and an in-place write that leaves the
+# data empty for a pause (the second sleep); both lengths come from the command line.
+# It stays a second after the write: the watcher only sees a change made while the
+# command runs, and on a loaded machine it may get no look between a write and the exit.
 SLOW_START_IN_PLACE = """
 import os, sys, time
-time.sleep(1.0)
-path = os.path.join(sys.argv[1], "data")
+repo, start_up, pause = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+time.sleep(start_up)
+path = os.path.join(repo, "data")
 with open(path, "wb") as f:
     f.flush()
-    time.sleep(0.4)
+    time.sleep(pause)
     f.write(b"new data\\n")
+time.sleep(1.0)
 """
 
 
 def test_sweep_kills_inside_a_window_that_follows_a_slow_start(tmp_path: Path) -> None:
     program = write_program(tmp_path, "inplace.py", SLOW_START_IN_PLACE)
-    args = [sys.executable, str(program), str(tmp_path / "repo")]
+    repo = tmp_path / "repo"
     backend = SweepBackend(slices=4)
-    points = backend.enumerate(args, cwd=tmp_path, repo=fresh_repo(tmp_path), timeout=60)
+    # The timed run: 0.5 s of start-up, the data empty for 1 s. Its two changes are
+    # told apart as long as the watcher is not starved for a whole second (a margin a
+    # loaded 2-core machine meets).
+    timed = [sys.executable, str(program), str(repo), "0.5", "1.0"]
+    points = backend.enumerate(timed, cwd=tmp_path, repo=fresh_repo(tmp_path), timeout=60)
     assert len(backend.bursts) == 2, backend.bursts  # the truncation, the write
-    assert backend.bursts[0][0] >= 0.9
-    assert state(tmp_path / "repo") == {"data": OLD}
-    first_burst = [p for p in points if p.burst == 1]
-    assert first_burst, [p.describe() for p in points]
-    repo = fresh_repo(tmp_path)
-    result = backend.crash_at(first_burst[-1], args, cwd=tmp_path, repo=repo, timeout=60)
+    assert state(repo) == {"data": OLD}
+    pause = [p for p in points if p.burst == 1 and "in the pause after" in p.detail]
+    assert len(pause) == 1, [p.describe() for p in points]
+    # The crash run starts up for longer than the kill's moment after the run's start,
+    # and its data stays empty until it is killed: a kill timed from the run's start
+    # would land in the start-up and find the old data; timed from the start of the
+    # burst, it can only land in the empty window. No luck involved.
+    assert pause[0].at is not None
+    start_up = f"{pause[0].at + 1.0:.3f}"
+    crashing = [sys.executable, str(program), str(repo), start_up, "600"]
+    result = backend.crash_at(pause[0], crashing, cwd=tmp_path, repo=fresh_repo(tmp_path))
+    assert not result.timed_out, result.describe()
     assert result.returncode != 0, result.describe()
-    assert state(repo) == {"data": b""}, first_burst[-1].describe()
+    assert state(repo) == {"data": b""}, pause[0].describe()
+
+
+def test_sweep_plans_its_kills_from_the_recorded_bursts() -> None:
+    # Planning on recorded timings: two bursts of 2 ms, 0.4 s apart, in a 1.5 s run.
+    # (Set directly: enumerate() records them from a real run.)
+    backend = SweepBackend(slices=4)
+    backend.measured = 1.5
+    backend.bursts = [(1.000, 1.002), (1.402, 1.404)]
+    points = backend._burst_points()
+    planned = [(p.burst, round(p.after_burst or 0.0, 6), round(p.at or 0.0, 6)) for p in points]
+    assert planned == [
+        (1, 0.0005, 1.0005),  # the four slices cover the 4 ms of bursts end to end
+        (1, 0.0015, 1.0015),
+        (1, 0.202, 1.202),  # the middle of the pause between the bursts
+        (2, 0.0005, 1.4025),
+        (2, 0.0015, 1.4035),
+    ]
+    assert "in the pause after" in points[2].detail
+    assert [p.index for p in points] == [1, 2, 3, 4, 5]
+
+
+def test_a_sweep_kill_is_timed_from_its_burst_not_from_the_start(tmp_path: Path) -> None:
+    # The crash run's watcher, driven with a chosen clock and real changes to the repo.
+    repo = fresh_repo(tmp_path)
+    point = CrashPoint(1, "time", "", "", backend="sweep", at=1.2, burst=1, after_burst=0.2)
+    due = _DueInBurst(repo, point, gap=0.014)
+    no_process = cast("subprocess.Popen[bytes]", None)  # the watcher only looks at the repo
+    assert not due(no_process, 1.5)  # past the timed run's moment, but no change yet
+    assert not due(no_process, 3.0)
+    (repo / "data").write_bytes(b"")  # the burst starts between the looks at 3.0 and 3.1
+    assert not due(no_process, 3.1)
+    assert not due(no_process, 3.19)
+    assert due(no_process, 3.2)  # 0.2 s after the look before the change
 
 
 def test_sweep_slices_the_whole_run_when_the_repo_never_changes(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from migration_harness.crash._points import CrashPoint, Injection
-from migration_harness.crash._strace_trace import Call, thread_groups
+from migration_harness.crash._strace_trace import Call, decode_c_string, thread_groups
 
 
 def mutations(calls: list[Call], repo: Path) -> list[tuple[str, tuple[str, ...]]]:
@@ -213,8 +213,29 @@ def _detail(
     return f"{show_call(call)} [process {process}, call #{nth} of {call.name}]; {how}"
 
 
+# The argument holding the bytes a call writes. Binary data is left out of what the user
+# reads: it is often random per run (SQLite's journal header carries a random nonce), so
+# the same point would read differently each run; text (a version line) is kept.
+_DATA_ARGUMENT = {"write": 1, "pwrite64": 1, "writev": 1, "pwritev": 1, "pwritev2": 1}
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def show_call(call: Call) -> str:
-    shown = ", ".join(call.args)
+    """The call as strace printed it, binary data written replaced by ``<binary data>``."""
+    args = list(call.args)
+    data = _DATA_ARGUMENT.get(call.name)
+    if data is not None and data < len(args) and not _reads_as_text(args[data]):
+        args[data] = "<binary data>"
+    shown = ", ".join(args)
     if len(shown) > 160:
         shown = shown[:157] + "..."
     return f"{call.name}({shown})"
+
+
+def _reads_as_text(argument: str) -> bool:
+    """True when every string strace printed in ``argument`` is printable text."""
+    return all(
+        char.isprintable() or char in "\n\r\t"
+        for quoted in _QUOTED.findall(argument)
+        for char in decode_c_string(quoted)
+    )

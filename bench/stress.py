@@ -1,18 +1,22 @@
 """Stress runner: the whole suite N times, in random order and in parallel, then an orphan check.
 
-``python -m migration_harness.stress [N] [PYTEST_ARGS...]`` (``nox -s stress -- N ...``)
+``python -m bench.stress [N] [--load K] [PYTEST_ARGS...]`` (``nox -s stress -- N ...``)
 runs ``pytest`` N times (default 5) with ``-n auto`` and pytest-randomly on a new
-seed each run, printed so that any failure can be replayed. After each run it
-looks for processes the run left alive: descendants of this runner, processes
-carrying the run's marker variable in their environment (everything a test
-starts inherits it unless the test builds an environment from nothing), and
-processes whose working directory or command line points into the run's
-temporary directories (``--basetemp`` and ``TMPDIR`` are set per run). Orphans
-are listed, then killed. The last line is always::
+seed each run, printed so that any failure can be replayed. With ``--load K``, K
+processes that burn a CPU each run beside the suite for the whole of it (a busy
+machine, as CI runners and laptops are); the runner stops them at the end, and they
+stop by themselves if the runner dies. After each run it looks for processes the run
+left alive: descendants of this runner, processes carrying the run's marker variable
+in their environment (everything a test starts inherits it unless the test builds an
+environment from nothing), and processes whose working directory or command line
+points into the run's temporary directories (``--basetemp`` and ``TMPDIR`` are set per
+run). Orphans are listed, then killed. The last line is always::
 
     stress: R runs, F failed, O orphan processes
+    stress: R runs under load K, F failed, O orphan processes   (with --load K)
 
 where F counts the runs that failed. The exit status is 0 only when F and O are 0.
+Development only: this module is not part of the installed package.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +41,7 @@ import psutil
 __all__ = [
     "DEFAULT_RUNS",
     "MARKER_ENV",
+    "CpuLoad",
     "ProcessInfo",
     "RunOutcome",
     "StressArgs",
@@ -62,30 +68,59 @@ _FAILURE_LINE = re.compile(r"^(?P<kind>FAILED|ERROR) (?P<test>\S+)(?: - .*)?$")
 # -- pure parts (unit-tested) ------------------------------------------------------
 
 
-def summary_line(runs: int, failed: int, orphans: int) -> str:
+def summary_line(runs: int, failed: int, orphans: int, load: int = 0) -> str:
     """The runner's last line."""
-    return f"stress: {runs} runs, {failed} failed, {orphans} orphan processes"
+    under = f" under load {load}" if load else ""
+    return f"stress: {runs} runs{under}, {failed} failed, {orphans} orphan processes"
 
 
 @dataclass(frozen=True)
 class StressArgs:
     runs: int
     pytest_args: tuple[str, ...]
+    load: int = 0
+    """How many CPU-burning processes run beside the suite."""
 
 
 class StressUsageError(ValueError):
     """Bad command line; the message says what was expected."""
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
 def parse_args(argv: Sequence[str]) -> StressArgs:
-    """``[N] [PYTEST_ARGS...]``: a leading integer is the run count, the rest go to pytest."""
+    """``[N] [--load K] [PYTEST_ARGS...]``: a leading integer is the run count, ``--load K``
+    (before or after it) the number of CPU burners; the rest go to pytest."""
     args = list(argv)
-    runs = DEFAULT_RUNS
-    if args and re.fullmatch(r"[+-]?\d+", args[0]):
-        runs = int(args.pop(0))
-        if runs < 1:
-            raise StressUsageError(f"the number of runs must be at least 1, got {runs}")
-    return StressArgs(runs=runs, pytest_args=tuple(args))
+    runs, load = DEFAULT_RUNS, 0
+    runs_given = load_given = False
+    while args:
+        if not runs_given and _INTEGER.fullmatch(args[0]):
+            runs, runs_given = int(args.pop(0)), True
+            if runs < 1:
+                raise StressUsageError(f"the number of runs must be at least 1, got {runs}")
+        elif not load_given and (args[0] == "--load" or args[0].startswith("--load=")):
+            load, load_given = _load_value(args), True
+        else:
+            break
+    return StressArgs(runs=runs, pytest_args=tuple(args), load=load)
+
+
+def _load_value(args: list[str]) -> int:
+    """Take ``--load K`` or ``--load=K`` off the front of ``args``; K must be 0 or more."""
+    option = args.pop(0)
+    if option == "--load":
+        if not args:
+            raise StressUsageError("--load needs a number of CPU-burning processes, e.g. --load 2")
+        value = args.pop(0)
+    else:
+        value = option.removeprefix("--load=")
+    if not re.fullmatch(r"\d+", value):
+        raise StressUsageError(
+            f"--load expects a number of CPU-burning processes (0 or more), got {value!r}"
+        )
+    return int(value)
 
 
 def _wants_own_workers(pytest_args: Sequence[str]) -> bool:
@@ -234,6 +269,77 @@ def kill_processes(orphans: Iterable[ProcessInfo]) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
+# -- the load ---------------------------------------------------------------------------
+
+#: One burner: spins on a CPU until its stdin ends, which happens when the runner closes
+#: the pipe or dies in any way (the OS closes a dead process's end): a burner never
+#: outlives its runner, on any OS. The runner kills it too, in case it is stuck.
+BURNER_CODE = """
+import os, sys, threading
+
+def end_with_the_runner():
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+threading.Thread(target=end_with_the_runner, daemon=True).start()
+while True:
+    pass
+"""
+#: On a burner's command line, so that `ps` says what it is.
+BURNER_TAG = "mh-stress-load"
+BURNER_STOP_S = 10.0
+
+
+class CpuLoad:
+    """``count`` CPU-burning processes for the length of a ``with`` block; ``left``
+    afterwards lists any that outlived the stop (none expected: they count as orphans)."""
+
+    def __init__(self, count: int, python: str = sys.executable) -> None:
+        self.count = count
+        self.python = python
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.left: list[ProcessInfo] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
+
+    def __enter__(self) -> CpuLoad:
+        try:
+            for _ in range(self.count):
+                self.procs.append(
+                    subprocess.Popen(
+                        [self.python, "-c", BURNER_CODE, BURNER_TAG],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                    )
+                )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Close each burner's stdin (it exits), kill it anyway, reap it."""
+        for proc in self.procs:
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            with contextlib.suppress(OSError):
+                proc.kill()
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=BURNER_STOP_S)
+        self.left = [
+            ProcessInfo(pid=proc.pid, cmdline=(self.python, "-c", "...", BURNER_TAG))
+            for proc in self.procs
+            if proc.poll() is None
+        ]
+
+
 # -- the runner ------------------------------------------------------------------------
 
 
@@ -306,16 +412,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stress: error: {exc}", file=sys.stderr)
         return 2
     root = Path(tempfile.mkdtemp(prefix="mh-stress-"))
-    outcomes = [run_once(i, args.runs, args, root) for i in range(1, args.runs + 1)]
+    with CpuLoad(args.load) as load:
+        if args.load:
+            pids = ", ".join(str(pid) for pid in load.pids)
+            print(f"stress: load {args.load}: CPU-burning processes {pids}", flush=True)
+        outcomes = [run_once(i, args.runs, args, root) for i in range(1, args.runs + 1)]
+    for burner in load.left:
+        print(f"stress: a CPU-burning process outlived its stop: {burner.describe()}")
     failed = sum(outcome.failed for outcome in outcomes)
-    orphans = sum(len(outcome.orphans) for outcome in outcomes)
+    orphans = sum(len(outcome.orphans) for outcome in outcomes) + len(load.left)
     if failed:
         print(f"stress: logs of failed runs kept under {root}")
     else:
         shutil.rmtree(root, ignore_errors=True)
-    print(summary_line(len(outcomes), failed, orphans), flush=True)
+    print(summary_line(len(outcomes), failed, orphans, args.load), flush=True)
     return 0 if failed == 0 and orphans == 0 else 1
 
 
+def restore_interrupt() -> None:
+    """Let the suite's processes see Ctrl-C again if this runner was started with it ignored.
+
+    A shell that starts a command in the background without job control (a script,
+    ``nohup``, ``cmd &``) starts it with SIGINT ignored, and every process the suite
+    starts would inherit that: its tests of Ctrl-C and of the SIGINT stop step would fail
+    for a reason of the runner's. A handler, unlike an ignored signal, is not inherited
+    across exec, so installing Python's own handler here is enough.
+    """
+    if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 if __name__ == "__main__":
+    restore_interrupt()
     sys.exit(main())
