@@ -96,7 +96,7 @@ def windows(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the targets in the README: a table, and bench/results.json.
+    """Benchmarks against the performance targets: a table, and bench/results.json.
 
     Installs mirakuru here (for comparison) and Go if missing (apt-get, as root).
     `nox -s bench -- --quick` repeats less and skips the minutes-long suite timing.

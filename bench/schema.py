@@ -1,4 +1,4 @@
-"""The schema of ``bench/results.json``, the targets and the table.
+"""The schema of ``bench/results.json``, the performance targets and the table.
 
 ``results.json`` is one object. The required keys are numbers (a measurement
 skipped on purpose, such as ``xdist_speedup`` under ``--quick``, is ``null`` and
