@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.common import Measured, Settings
 from bench.gobuild import find_go
 
-__all__ = ["measure_go_crash"]
+__all__ = ["SPEC", "build_gomigrator", "measure_go_crash"]
 
 SOURCE = Path(__file__).resolve().parents[1] / "tests" / "tools" / "gomigrator" / "main.go"
 TIMEOUT_S = 900.0
@@ -37,7 +37,8 @@ ignore = ["{{repo}}/repo.lock"]
 """
 
 
-def _build(go: str, work: Path) -> Path:
+def build_gomigrator(go: str, work: Path) -> Path:
+    """``go build`` the test migrator into ``work`` (no module, nothing downloaded)."""
     shutil.copy(SOURCE, work / "main.go")
     env = {**os.environ, "GOCACHE": str(work / "cache"), "GOPATH": str(work / "gopath")}
     env.update(GO111MODULE="off", GOTOOLCHAIN="local", CGO_ENABLED="0")
@@ -75,7 +76,7 @@ def measure_go_crash(settings: Settings) -> Measured:
         return out
     work = settings.workdir / "gocrash"
     work.mkdir()
-    binary = _build(go, work)
+    binary = build_gomigrator(go, work)
     good, mutant = work / "good.toml", work / "mutant.toml"
     good.write_text(SPEC.format(binary=binary, extra=""))
     mutant.write_text(SPEC.format(binary=binary, extra='env = { GOMIGRATOR_MUTANT = "inplace" }'))

@@ -13,25 +13,20 @@ which the crash contract must catch at the same point every run) and on Debian's
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from bench.gobuild import find_go
+from bench.gocrash import SPEC, build_gomigrator
 from migration_harness.crash._strace import strace_unavailable_reason
 from migration_harness.crash._strace_plan import plan_points
 from migration_harness.crash._strace_trace import parse_trace, thread_groups
-
-SOURCE = Path(__file__).parent / "tools" / "gomigrator" / "main.go"
-# Bounds for "must finish", not speed checks.
-BUILD_TIMEOUT_S = 600
-CHECK_TIMEOUT_S = 900
+from tests.specfiles import check
 
 needs_strace = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())
@@ -90,59 +85,19 @@ def test_a_single_threaded_process_keeps_its_exact_per_thread_plan() -> None:
 def gomigrator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if GO is None:
         pytest.skip("go is not installed")
-    work = tmp_path_factory.mktemp("gomigrator")
-    shutil.copy(SOURCE, work / "main.go")
-    env = {
-        **os.environ,
-        "GOCACHE": str(work / "cache"),
-        "GOPATH": str(work / "gopath"),
-        "GO111MODULE": "off",
-        "GOTOOLCHAIN": "local",
-        "CGO_ENABLED": "0",
-    }
-    binary = work / "gomigrator"
-    subprocess.run(
-        [GO, "build", "-o", str(binary), str(work / "main.go")],
-        cwd=work,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=BUILD_TIMEOUT_S,
-    )
-    return binary
+    return build_gomigrator(GO, tmp_path_factory.mktemp("gomigrator"))
 
 
 def _spec(directory: Path, binary: Path, mutant: str = "") -> Path:
     spec = directory / "migration-harness.toml"
-    env = f'env = {{ GOMIGRATOR_MUTANT = "{mutant}" }}\n' if mutant else ""
-    spec.write_text(
-        textwrap.dedent(
-            f"""\
-            [target]
-            name = "gomigrator"
-            oldest = 1
-            latest = 3
-            create = ["{binary}", "init", "{{repo}}", "{{version}}"]
-            migrate = ["{binary}", "migrate", "{{repo}}", "{{to}}"]
-            version = ["{binary}", "version", "{{repo}}"]
-            dump = ["{binary}", "dump", "{{repo}}"]
-            lock = {{ path = "{{repo}}/repo.lock", style = "flock" }}
-            ignore = ["{{repo}}/repo.lock"]
-            """
-        )
-        + env
-    )
+    extra = f'env = {{ GOMIGRATOR_MUTANT = "{mutant}" }}' if mutant else ""
+    spec.write_text(SPEC.format(binary=binary, extra=extra))
     return spec
 
 
 def _crash_check(spec: Path, cwd: Path, *more: str) -> subprocess.CompletedProcess[str]:
-    args = ["--config", str(spec), "--contract", "crash", "--crash-backend", "strace", *more]
-    return subprocess.run(
-        [sys.executable, "-m", "migration_harness", "check", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=CHECK_TIMEOUT_S,
+    return check(
+        "--config", str(spec), "--contract", "crash", "--crash-backend", "strace", *more, cwd=cwd
     )
 
 
