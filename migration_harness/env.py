@@ -15,82 +15,22 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+# PATH lookup lives with the processes (one home); it is re-exported here.
+from migration_harness import proc
+from migration_harness.proc import DEFAULT_PATHEXT, ExecutableNotFound, RunResult, which
+
 if TYPE_CHECKING:
     import subprocess
-
-    from migration_harness.proc import RunResult
 
 __all__ = ["DEFAULT_PATHEXT", "ExecutableNotFound", "IsolatedEnv", "which"]
 
 IS_WINDOWS = sys.platform == "win32"
-
-#: What Windows uses when PATHEXT is unset.
-DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"
 
 #: Variables a Windows child needs even when the caller's base env lacks them:
 #: without SYSTEMROOT, CPython's random/crypto and Winsock fail in odd ways.
 DEFAULT_KEEP: tuple[str, ...] = ("SYSTEMROOT",) if IS_WINDOWS else ()
 
 PathLike = str | os.PathLike[str]
-
-
-class ExecutableNotFound(FileNotFoundError):
-    """An executable was not found on the PATH that was searched."""
-
-    def __init__(self, name: str, path: str | None) -> None:
-        self.name = name
-        self.path = path
-        shown = path if path else "(empty)"
-        super().__init__(f"executable {name!r} not found on PATH {shown}")
-
-
-def which(name: str, path: str | None, *, pathext: str | None = None) -> str | None:
-    """Find ``name`` on ``path`` only, never on the process's own PATH.
-
-    ``path`` is an ``os.pathsep``-separated list; ``None`` or ``""`` finds
-    nothing. On Windows (or whenever ``pathext`` is given) the extensions of
-    ``pathext`` (default: ``.COM;.EXE;.BAT;.CMD``) are tried, after the name as
-    written if it already ends in one of them. A name with a directory part is
-    not searched: it is returned if it exists.
-
-    Written by hand because ``shutil.which`` reads PATHEXT from ``os.environ``
-    and, on Windows, searches the current directory first.
-    """
-    exts = _extensions(name, pathext)
-    if os.sep in name or (os.altsep is not None and os.altsep in name):
-        return _first_existing(name, exts)
-    for directory in (path or "").split(os.pathsep):
-        if not directory:
-            continue
-        found = _first_existing(os.path.join(directory, name), exts)
-        if found is not None:
-            return found
-    return None
-
-
-def _extensions(name: str, pathext: str | None) -> list[str]:
-    """The suffixes to try after ``name``: ``[""]`` on POSIX."""
-    if pathext is None and not IS_WINDOWS:
-        return [""]
-    exts = [e for e in (pathext or DEFAULT_PATHEXT).split(";") if e]  # ";" on every OS
-    if any(name.lower().endswith(e.lower()) for e in exts):
-        return ["", *exts]
-    return exts
-
-
-def _first_existing(base: str, exts: Sequence[str]) -> str | None:
-    for ext in exts:
-        candidate = base + ext
-        if _is_executable_file(candidate):
-            return candidate
-    return None
-
-
-def _is_executable_file(candidate: str) -> bool:
-    if not os.path.isfile(candidate):
-        return False
-    # Windows has no run bit; PATHEXT decides what runs.
-    return IS_WINDOWS or os.access(candidate, os.X_OK)
 
 
 class IsolatedEnv:
@@ -213,12 +153,8 @@ class IsolatedEnv:
         input: bytes | str | None = None,
     ) -> RunResult:
         """Run ``args`` in this environment (see :func:`migration_harness.proc.run`)."""
-        from migration_harness import proc  # proc imports this module: import late, no cycle
-
         return proc.run(self.resolve(args), env=self.vars, cwd=cwd, timeout=timeout, input=input)
 
     def popen(self, args: Sequence[str | os.PathLike[str]], **kw: Any) -> subprocess.Popen[Any]:
         """Start ``args`` in this environment, tracked like :func:`migration_harness.proc.popen`."""
-        from migration_harness import proc  # proc imports this module: import late, no cycle
-
         return proc.popen(self.resolve(args), env=self.vars, **kw)

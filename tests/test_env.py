@@ -164,3 +164,27 @@ def test_run_without_the_executable_raises(isolated_env: IsolatedEnv, tmp_path: 
     isolated_env.set("PATH", str(tmp_path))
     with pytest.raises(ExecutableNotFound):
         isolated_env.run(["python3"])
+
+
+def test_processes_never_import_the_environment_layer() -> None:
+    # One way: env builds on proc (it re-exports proc's PATH lookup), never the reverse.
+    import ast
+
+    proc_dir = Path(__file__).resolve().parents[1] / "migration_harness" / "proc"
+    offenders = []
+    for source in sorted(proc_dir.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n == "migration_harness.env" for n in names):
+                offenders.append(f"{source.name}:{node.lineno}")
+    assert offenders == []
+
+
+def test_env_and_proc_share_one_path_lookup() -> None:
+    from migration_harness import env, proc
+
+    assert env.which is proc.which and env.ExecutableNotFound is proc.ExecutableNotFound

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -13,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 import migration_harness
+from migration_harness import proc
 from migration_harness.locks._spawn import Output, spawn, stop_politely
 from migration_harness.locks._styles import check_supported
 from migration_harness.proc import kill_tree, run
@@ -179,7 +179,7 @@ def _resolve(args: Sequence[str], env: Mapping[str, str] | None) -> list[str]:
     argv = list(args)
     if env is None or os.path.dirname(argv[0]):
         return argv
-    found = shutil.which(argv[0], path=env.get("PATH", env.get("Path", "")))
+    found = proc.which(argv[0], env.get("PATH", env.get("Path", "")), pathext=env.get("PATHEXT"))
     if found is None:
         raise LockHolderError(f"lock command {argv[0]!r} not found on PATH {env.get('PATH', '')!r}")
     return [found, *argv[1:]]

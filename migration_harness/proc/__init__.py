@@ -24,14 +24,17 @@ from migration_harness.proc._daemon import (
 from migration_harness.proc._ready import Readiness, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
 from migration_harness.proc._run import RunResult, popen, run
 from migration_harness.proc._track import Leftover, kill_tree, stop_left_running
+from migration_harness.proc._which import DEFAULT_PATHEXT, ExecutableNotFound, which
 
 __all__ = [
     "DEFAULT_GRACE",
+    "DEFAULT_PATHEXT",
     "GRACE_SHARES",
     "KILL_TIMEOUT",
     "BarrierError",
     "Daemon",
     "DaemonStartError",
+    "ExecutableNotFound",
     "Leftover",
     "Readiness",
     "ReadyFile",
@@ -45,4 +48,5 @@ __all__ = [
     "run",
     "start_together",
     "stop_left_running",
+    "which",
 ]

@@ -22,6 +22,7 @@ from migration_harness.proc import _track
 from migration_harness.proc._output import StreamReader
 from migration_harness.proc._spawn import spawn
 from migration_harness.proc._track import Leftover, TrackedProcess
+from migration_harness.proc._which import ExecutableNotFound, which
 
 #: Lines of each stream that :meth:`RunResult.describe` shows.
 TAIL_LINES = 40
@@ -198,8 +199,6 @@ def resolve_args(args: Sequence[StrPath], env: Mapping[str, str] | None) -> list
         raise ValueError("no command given: args is empty")
     if env is None or _has_directory(argv[0]):
         return argv
-    from migration_harness.env import ExecutableNotFound, which  # env imports proc lazily too
-
     path = _env_get(env, "PATH")
     found = which(argv[0], path, pathext=_env_get(env, "PATHEXT"))
     if found is None:
