@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 GOOD = """
@@ -25,12 +27,15 @@ def write(tmp_path: Path, text: str, name: str = "migration-harness.toml") -> Pa
     return path
 
 
-def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m migration_harness check`` as a user runs it."""
+def check(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m migration_harness check`` as a user runs it (``env``: variables added)."""
     return subprocess.run(
         [sys.executable, "-m", "migration_harness", "check", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env={**os.environ, **env} if env else None,
         timeout=CHECK_TIMEOUT_S,
     )

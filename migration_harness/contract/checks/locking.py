@@ -22,24 +22,52 @@ FAIL_FAST_BOUND_S = 10.0
 BLOCKED_CHECK_S = 1.0
 # stale lock, recover: slack on top of stale_after_s for the tool to notice and proceed.
 RECOVER_SLACK_S = 5.0
+# wait, lock held past lock_wait_s: slack on top of lock_wait_s for the tool to give up.
+GIVE_UP_SLACK_S = 5.0
 
 
 def _lock_cases(target: Target) -> list[Case]:
     style = target.lock.style if target.lock else "none"
-    return [Case(style, skip=lacks("lock", "`lock`")(target))]
+    skip = lacks("lock", "`lock`")(target)
+    cases = [Case(style, skip=skip)]
+    if target.on_lock_held == "wait":
+        # The tool's own give-up path: the lock stays held past lock_wait_s.
+        cases.append(Case(f"{style}-past-wait", {"past_wait": True}, skip=skip))
+    return cases
 
 
 @contract(
     "lock-held",
-    "with the lock held by another process the tool fails fast naming it, or waits",
+    "with the lock held by another process the tool fails fast naming it, or waits "
+    "(and gives up clearly once lock_wait_s has passed)",
     _lock_cases,
 )
 def lock_held(ctx: Context, case: Case) -> None:
     tool, repo = ctx.tool, ctx.repo
     start = _Start.at_oldest(tool, repo)
+    if case.params.get("past_wait"):
+        with _held(tool, repo):
+            _expect_give_up(tool, start)
+        return
     with _held(tool, repo) as holder:
         _contend(tool, start, holder.release, "while the lock is held", "after the release")
     start.expect_migrated(tool, "after the release")
+
+
+def _expect_give_up(tool: Tool, start: _Start) -> None:
+    """on_lock_held = wait, with the lock never released: the tool must stop waiting
+    within lock_wait_s (+ slack), exit non-zero naming the lock, and leave the repo be."""
+    target = tool.target
+    bound = target.lock_wait_s + GIVE_UP_SLACK_S
+    doing = f"migrating while the lock stays held past lock_wait_s = {target.lock_wait_s:g}s"
+    result = tool.migrate(start.repo, target.latest, target.oldest, timeout=bound)
+    if result.timed_out:
+        raise tool.fail(
+            f"{doing}: still waiting after lock_wait_s + {GIVE_UP_SLACK_S:g}s = {bound:g}s; "
+            "killed (a tool that waits must give up in the time it declares)"
+        )
+    tool.expect_refusal(result, doing, "giving up must name the lock", target.lock_message)
+    start.expect_untouched(tool, f"after giving up {doing[len('migrating ') :]}")
 
 
 @contract(
