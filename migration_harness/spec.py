@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from migration_harness.target import (
+    DEFAULT_ROUNDS,
     REFERENCE_SPEC,
     SPEC_FILENAME,
     BackupSpec,
@@ -220,6 +221,7 @@ LOCK_KEYS = {"path": STRING, "style": STRING, "hold": COMMAND, "ready": STRING, 
 CONCURRENT_KEYS = {
     "from": (lambda v: _is_int(v) or v == "oldest", 'a version number or "oldest"'),
     "n": INTEGER,
+    "rounds": INTEGER,
 }
 BACKUP_KEYS = {"at": STRING, "of": STRING}
 EXTERNAL_KEYS = {"name": STRING}
@@ -293,6 +295,7 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
         start = concurrent.get("from")
         kwargs["concurrent_from"] = None if start == "oldest" else start
         kwargs["concurrent_n"] = concurrent.get("n", 4)
+        kwargs["concurrent_rounds"] = concurrent.get("rounds", DEFAULT_ROUNDS)
     try:
         return Target(source=source, here=here, **kwargs)
     except SpecError as exc:

@@ -42,6 +42,12 @@ class SpecError(ValueError):
         super().__init__(f"{source}: {key}: {expected}")
 
 
+#: How many times ``concurrent`` runs its race. A race breaks a careless tool in some
+#: rounds only (measured on real tools: about half); ten rounds find a 50 % race with
+#: odds above 99.9 %, and a round of a quick tool takes well under a second.
+DEFAULT_ROUNDS = 10
+
+
 @dataclass(frozen=True)
 class LockSpec:
     style: str
@@ -115,6 +121,7 @@ class Target:
     ignore: tuple[str, ...] = ()
     concurrent_from: int | None = None
     concurrent_n: int = 4
+    concurrent_rounds: int = DEFAULT_ROUNDS
     backups: tuple[BackupSpec, ...] = ()
     external: ExternalSpec | None = None
     tombstone: TombstoneSpec | None = None
@@ -346,6 +353,7 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "oldest": (0, MAX_VERSION - 1),
     "latest": (0, MAX_VERSION),  # and above oldest, checked next
     "concurrent.n": (2, 64),
+    "concurrent.rounds": (1, 1000),
     "crash.max_points": (1, 10_000),
     "crash.sweep_k": (2, 1000),
 }
@@ -362,6 +370,8 @@ SECONDS_BOUNDS: dict[str, bool] = {
 def _number_at(t: Target, key: str) -> object:
     if key == "concurrent.n":
         return t.concurrent_n
+    if key == "concurrent.rounds":
+        return t.concurrent_rounds
     if key.startswith("crash."):
         return getattr(t.crash, key[len("crash.") :])
     if key.startswith("daemon."):

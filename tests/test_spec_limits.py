@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from migration_harness.spec import MAX_SPEC_BYTES, load_target
-from migration_harness.target import INT_BOUNDS, SECONDS_BOUNDS, SpecError, Target
+from migration_harness.target import (
+    DEFAULT_ROUNDS,
+    INT_BOUNDS,
+    SECONDS_BOUNDS,
+    SpecError,
+    Target,
+)
 from tests.specfiles import GOOD, check, write
 
 
@@ -210,3 +216,15 @@ def test_python_targets_are_bounded_too() -> None:
         Target(latest=2.0, **common)  # type: ignore[arg-type]
     with pytest.raises(SpecError, match=r"target\.timeout_s: expected a number of seconds"):
         Target(latest=2, timeout_s=float("nan"), **common)  # type: ignore[arg-type]
+
+
+def test_concurrent_rounds_default_to_ten_and_are_bounded(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD + "concurrent = { n = 3 }\n")
+    assert load_target(good).concurrent_rounds == DEFAULT_ROUNDS == 10
+    good.write_text(GOOD + "concurrent = { n = 3, rounds = 25 }\n")
+    assert load_target(good).concurrent_rounds == 25
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD + "concurrent = { rounds = 0 }\n")
+    with pytest.raises(SpecError, match=r"concurrent\.rounds: expected an integer from 1 to 1000"):
+        load_target(bad)

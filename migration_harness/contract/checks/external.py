@@ -39,8 +39,9 @@ class StepSpies:
     def called_names(self) -> list[str]:
         return [name for name, _ in self.calls()]
 
-    def expect_each_once(self, tool: Tool, when: str) -> None:
-        called = self.called_names()
+    def expect_each_once(self, tool: Tool, when: str, since: int = 0) -> None:
+        """No step ran twice among the calls after the first ``since`` ones."""
+        called = self.called_names()[since:]
         repeated = sorted({n for n in called if called.count(n) > 1})
         if repeated:
             raise tool.fail(f"{when}: steps ran more than once: {', '.join(repeated)}")

@@ -8,13 +8,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from migration_harness.contract._failure import ContractFailure
 from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
 from migration_harness.contract._tool import HANG_MARGIN_S, Tool
 from migration_harness.files import TreeSnapshot, snapshot_tree
 from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
 from migration_harness.proc import Daemon, RunResult, start_together
 from migration_harness.target import Target
+
+if TYPE_CHECKING:
+    from migration_harness.contract.checks.external import StepSpies
 
 # fail-fast: how soon a refusal must come when the lock is held.
 FAIL_FAST_BOUND_S = 10.0
@@ -104,17 +109,37 @@ def _concurrent_cases(target: Target) -> list[Case]:
 
 @contract(
     "concurrent",
-    "N migrators released at once: one wins, the rest wait or fail clearly, data intact",
+    "N migrators released at once, round after round: one wins, the rest wait or fail "
+    "clearly, data intact",
     _concurrent_cases,
 )
 def concurrent(ctx: Context, case: Case) -> None:
+    # A race breaks a careless tool in some rounds only: repeat it, stop at the first
+    # broken round and say which it was.
     from migration_harness.contract.checks.external import spy_on_steps
 
+    tool, rounds, target = ctx.tool, ctx.target.concurrent_rounds, ctx.target
+    start = case.params["from"]
+    spies = spy_on_steps(tool, ctx.workdir / "spies", start) if target.external else None
+    for number in range(1, rounds + 1):
+        tool.transcript.clear()  # the rounds before this one passed: show this one's commands
+        if number > 1:
+            tool.scratch.remove(ctx.repo, "remove the previous round's repo")
+        try:
+            _race_once(ctx, case, spies)
+        except ContractFailure as failure:
+            passed = f" (rounds 1-{number - 1} passed)" if number > 1 else ""
+            failure.message = f"round {number} of {rounds}{passed}: {failure.message}"
+            raise
+    ctx.notes.append(f"{rounds} rounds of {case.params['n']} racers")
+
+
+def _race_once(ctx: Context, case: Case, spies: StepSpies | None) -> None:
     tool, repo, target = ctx.tool, ctx.repo, ctx.target
     start, n = case.params["from"], case.params["n"]
     tool.create(repo, start)
     before = tool.dump(repo, "before the race")
-    spies = spy_on_steps(tool, ctx.workdir / "spies", start) if target.external else None
+    calls_before = len(spies.calls()) if spies is not None else 0
     args = tool.migrate_args(repo, target.latest, start)
     bound = target.timeout_s + (target.lock_wait_s if target.on_lock_held == "wait" else 0)
     results = start_together([args] * n, env=tool.env.vars, cwd=ctx.workdir, timeout=bound)
@@ -131,7 +156,7 @@ def concurrent(ctx: Context, case: Case) -> None:
     tool.expect_version(repo, target.latest, "after the race")
     tool.expect_dump(repo, before, "after the race")
     if spies is not None:
-        spies.expect_each_once(tool, "during the race")
+        spies.expect_each_once(tool, "during the race", since=calls_before)
 
 
 def _daemon_missing(target: Target) -> str | None:
