@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -50,11 +51,18 @@ THREADED_TRACE = """\
 """  # noqa: E501
 
 
+LINUX_TRACES = pytest.mark.skipif(
+    sys.platform == "win32", reason="strace traces carry Linux paths (strace runs on Linux only)"
+)
+
+
+@LINUX_TRACES
 def test_threads_of_one_process_are_told_from_child_processes() -> None:
     calls = parse_trace(THREADED_TRACE.splitlines(keepends=True), "/w")
     assert thread_groups(calls) == {100: 100, 101: 100, 200: 200}
 
 
+@LINUX_TRACES
 def test_points_of_a_threaded_process_count_over_all_its_threads() -> None:
     calls = parse_trace(THREADED_TRACE.splitlines(keepends=True), "/w")
     points, unreachable = plan_points(calls, Path("/w/repo"))
@@ -71,6 +79,7 @@ def test_points_of_a_threaded_process_count_over_all_its_threads() -> None:
     assert all(p.process == 1 for p in points), "threads are one process"
 
 
+@LINUX_TRACES
 def test_a_single_threaded_process_keeps_its_exact_per_thread_plan() -> None:
     trace = "\n".join(line for line in THREADED_TRACE.splitlines() if "CLONE_THREAD" not in line)
     calls = parse_trace([line + "\n" for line in trace.replace("101 ", "100 ").splitlines()], "/w")

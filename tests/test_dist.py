@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from migration_harness import __version__
+from migration_harness.windows import running_under_wine
 from tests.dist_check import (
     ROOT,
     RUNTIME_FILES,
@@ -139,6 +140,9 @@ def test_sdist_check_catches_a_missing_license() -> None:
     assert sdist_problems(names) == ["sdist lacks LICENSE"]
 
 
+@pytest.mark.skipif(
+    running_under_wine(), reason="the embeddable Windows CPython under Wine has no venv"
+)
 def test_installed_wheel_reports_the_plain_version(dist: Path, tmp_path: Path) -> None:
     """A wheel knows no commit: --version says the release alone (no git is run)."""
     venv = tmp_path / "venv"

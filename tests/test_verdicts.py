@@ -90,8 +90,11 @@ def test_a_tool_that_deletes_its_repos_parent_fails_in_a_paragraph(tmp_path: Pat
     result = check("--config", str(SPEC), "--contract", "idempotent", tmp_path=tmp_path, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert last_line(result.stdout).startswith("check: FAILED: tinytool broke idempotent")
-    assert "the tool's commands removed or changed" in result.stdout
-    assert "commands run (oldest first)" in result.stdout
+    if sys.platform != "win32":
+        # Windows cannot remove a directory a process works in: there the tool's own
+        # command fails instead, which is a FAILED verdict too, in its own words.
+        assert "the tool's commands removed or changed" in result.stdout
+        assert "commands run (oldest first)" in result.stdout
     assert_no_traceback(result)
 
 
@@ -265,6 +268,12 @@ def test_last_failed_reruns_only_what_failed(tmp_path: Path) -> None:
 # ------------------------------------------------------------------- interrupts
 
 
+POSIX_SIGNALS = pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows cannot send SIGINT or SIGTERM to another process"
+)
+
+
+@POSIX_SIGNALS
 @pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_an_interrupted_run_says_so_everywhere_and_leaves_nothing(
     tmp_path: Path, signame: str, code: int
@@ -293,6 +302,7 @@ def test_an_interrupted_run_says_so_everywhere_and_leaves_nothing(
     assert "⛔ interrupted" in summary.stdout
 
 
+@POSIX_SIGNALS
 def test_keep_scratch_keeps_and_names_the_interrupted_cases_directory(tmp_path: Path) -> None:
     result, mark = interrupted_check(tmp_path, "SIGINT", "--keep-scratch")
     assert result.returncode == 130, result.stdout + result.stderr
