@@ -19,7 +19,7 @@ def test_the_first_broken_round_is_named(tmp_path: Path) -> None:
 def test_fewer_rounds_than_the_break_pass(tmp_path: Path) -> None:
     spec = tmp_path / "migration-harness.toml"
     text = SPEC.read_text().replace("rounds = 5", "rounds = 2")
-    spec.write_text(text.replace("{here}", str(SPEC.parent)))
+    spec.write_text(text.replace("{here}", SPEC.parent.as_posix()))  # TOML: no backslashes
     result = check("--config", str(spec), "--contract", "concurrent", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "2 rounds of 3 racers" in result.stdout
