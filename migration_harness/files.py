@@ -11,6 +11,7 @@ original, a whole tree unchanged.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import hashlib
 import os
@@ -274,7 +275,8 @@ def snapshot_tree(root: StrPath, *, ignore: Sequence[str] = ()) -> TreeSnapshot:
     elif base.is_dir():
         entries = _walk_files(base)
     else:
-        raise FileNotFoundError(f"cannot snapshot {base}: no such file or directory")
+        # errno and filename set, so that a repo the tool removed reads as the tool's fault
+        raise FileNotFoundError(errno.ENOENT, "no such file or directory to snapshot", str(base))
     files: dict[str, FileState] = {}
     data: dict[str, bytes] = {}
     for rel, full in entries:

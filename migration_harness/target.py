@@ -18,7 +18,7 @@ import sys
 import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from migration_harness.locks import STYLES
@@ -475,9 +475,15 @@ def is_contained(template: str, *, relative_to_repo: bool = False) -> bool:
         filled = fill(template, _STAND_INS).replace("\\", "/")
     except (KeyError, ValueError):
         return False
-    if relative_to_repo and not filled.startswith("/"):
+    if relative_to_repo and not _names_a_root(filled):
         filled = _STAND_INS["repo"] + "/" + filled  # type: ignore[operator]
     return posixpath.normpath(filled).startswith(_SCRATCH + "/")
+
+
+def _names_a_root(path: str) -> bool:
+    """Whether ``path`` (separators already ``/``) is absolute on POSIX or on Windows
+    (``C:/x``, ``C:x``, ``//server/share``): a spec is read on both."""
+    return path.startswith("/") or bool(PureWindowsPath(path).drive)
 
 
 def _check_contained(fail: Any, key: str, template: str, *, relative_to_repo: bool) -> None:

@@ -452,14 +452,15 @@ def test_a_run_under_load_has_its_burners_beside_it_and_stops_them(
 
 def test_a_burner_ends_by_itself_when_its_runner_dies(tmp_path: Path) -> None:
     pidfile = tmp_path / "burner.pid"
+    repo_root = Path(__file__).resolve().parent.parent
+    # sys.path by hand: an embedded Python (the Windows leg) leaves the working directory out
     runner_code = (
-        "import pathlib, time\n"
+        f"import pathlib, sys, time\nsys.path.insert(0, {str(repo_root)!r})\n"
         "from bench.stress import CpuLoad\n"
         "load = CpuLoad(1).__enter__()\n"
         f"pathlib.Path({str(pidfile)!r}).write_text(f'{{load.pids[0]}}\\n')\n"
         "time.sleep(600)\n"
     )
-    repo_root = Path(__file__).resolve().parent.parent
     runner = subprocess.Popen([sys.executable, "-c", runner_code], cwd=repo_root)
     try:
         burner = read_pid(pidfile)

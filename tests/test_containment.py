@@ -95,6 +95,8 @@ def test_a_path_key_pointing_outside_is_refused_by_check(tmp_path: Path, key: st
         "{here}/canary/store.db",
         "{scripts}/x",
         "/etc/passwd",
+        "C:/Windows/x",
+        "C:x",
         "../../x-lock",
     ],
 )

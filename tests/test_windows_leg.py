@@ -340,7 +340,7 @@ def test_the_harness_is_copied_as_installed_with_its_entry_points(tmp_path: Path
     assert not list(tmp_path.rglob("__pycache__"))
     (info,) = tmp_path.glob("migration_harness-*.dist-info")
     assert "pytest11" in (info / "entry_points.txt").read_text()
-    assert "Requires-Dist: psutil" in (info / "METADATA").read_text()
+    assert "Requires-Dist: psutil" in (info / "METADATA").read_text(encoding="utf-8")
     # The copy is importable on its own and its metadata is found there.
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import migration_harness, importlib.metadata"

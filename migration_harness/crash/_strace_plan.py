@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from migration_harness.crash._points import CrashPoint, Injection
-from migration_harness.crash._strace_trace import Call, decode_c_string, thread_groups
+from migration_harness.crash._strace_trace import Call, decode_c_bytes, thread_groups
 
 
 def mutations(calls: list[Call], repo: Path) -> list[tuple[str, tuple[str, ...]]]:
@@ -233,9 +233,9 @@ def show_call(call: Call) -> str:
 
 
 def _reads_as_text(argument: str) -> bool:
-    """True when every string strace printed in ``argument`` is printable text."""
-    return all(
-        char.isprintable() or char in "\n\r\t"
-        for quoted in _QUOTED.findall(argument)
-        for char in decode_c_string(quoted)
-    )
+    """True when every string strace printed in ``argument`` is printable UTF-8 text."""
+    try:
+        texts = [decode_c_bytes(quoted).decode("utf-8") for quoted in _QUOTED.findall(argument)]
+    except UnicodeDecodeError:
+        return False
+    return all(char.isprintable() or char in "\n\r\t" for text in texts for char in text)

@@ -232,6 +232,11 @@ _ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "v": b"\v", "f": b"\f", "\\": b"
 
 
 def decode_c_string(text: str) -> str:
+    """Undo strace's C-style quoting: a path as the OS names it."""
+    return os.fsdecode(decode_c_bytes(text))
+
+
+def decode_c_bytes(text: str) -> bytes:
     """Undo strace's C-style quoting (octal and hex escapes stand for raw bytes)."""
     if text.startswith('"'):
         text = text[1:]
@@ -256,4 +261,4 @@ def decode_c_string(text: str) -> str:
         else:
             out += _ESCAPES.get(nxt, nxt.encode())
             index += 2
-    return os.fsdecode(bytes(out))
+    return bytes(out)
