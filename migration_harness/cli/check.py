@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  {summary}")
         return 0
     spec_path, target = _load(args.config)
-    _check_selection(args, target, spec_path, MUTANTS)
+    _check_selection(args, target, spec_path)
     _check_output_files(args)
     _check_tmpdir()
     return _run_pytest(args, spec_path, target)
@@ -110,24 +110,25 @@ def _load(config: str | None) -> tuple[Path, Target]:
         raise UsageError(str(exc)) from None
 
 
-def _check_selection(
-    args: argparse.Namespace, target: Target, spec_path: Path, mutants: dict[str, str]
-) -> None:
-    from migration_harness.contract import CONTRACT_IDS, REGISTRY
+def _check_selection(args: argparse.Namespace, target: Target, spec_path: Path) -> None:
+    from migration_harness.contract import REGISTRY
+    from migration_harness.contract.selection import (
+        SelectionError,
+        select_contract_ids,
+        select_mutant,
+    )
 
-    if args.mutant is not None:
-        if spec_path != REFERENCE_SPEC:
-            raise UsageError("--mutant applies to the built-in reference tool only; drop --config")
-        if args.mutant not in mutants:
-            raise UsageError(
-                f"--mutant: unknown mutant {args.mutant!r}; see --list-mutants "
-                f"({', '.join(mutants)})"
-            )
+    try:
+        if args.mutant is not None:
+            if spec_path != REFERENCE_SPEC:
+                raise UsageError(
+                    "--mutant applies to the built-in reference tool only; drop --config"
+                )
+            select_mutant(args.mutant, "--mutant")
+        select_contract_ids(args.contract, "--contract")
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
     for cid in args.contract:
-        if cid not in CONTRACT_IDS:
-            raise UsageError(
-                f"--contract: unknown id {cid!r}; expected one of {', '.join(CONTRACT_IDS)}"
-            )
         reasons = {case.skip for case in REGISTRY[cid].cases(target)}
         if None not in reasons:
             raise UsageError(f"--contract {cid}: cannot run: {reasons.pop()}")

@@ -192,9 +192,6 @@ class Tool:
         paths a tool may keep inside its repo stay valid)."""
         self.scratch.copy_tree(pristine, repo, "replace the repo")
 
-    def can_stamp(self) -> bool:
-        return self.target.stamp is not None or self.target.version_file is not None
-
     # --- checks used by several contracts -------------------------------------------
 
     def expect_version(self, repo: Path, expected: int, when: str) -> None:

@@ -62,9 +62,13 @@ def pytest_collection_modifyitems(
     spec = config.getoption("--mh-contract") or config.getini("mh_contract")
     if not spec:
         return
-    from migration_harness.contract import CONTRACT_IDS, Options
+    from migration_harness.contract import Options
     from migration_harness.contract._pytest import make_collector
-    from migration_harness.reference.mutants import MUTANTS
+    from migration_harness.contract.selection import (
+        SelectionError,
+        select_contract_ids,
+        select_mutant,
+    )
     from migration_harness.spec import load_reference_target, load_target
     from migration_harness.target import REFERENCE_SPEC, SpecError
 
@@ -79,20 +83,12 @@ def pytest_collection_modifyitems(
     except SpecError as exc:
         raise pytest.UsageError(str(exc)) from None
     mutant = config.getoption("--mh-mutant")
-    if mutant:
-        if mutant not in MUTANTS:
-            raise pytest.UsageError(
-                f"--mh-mutant: unknown mutant {mutant!r}; expected one of {', '.join(MUTANTS)}"
-            )
-        target = target.with_env(REFREPO_MUTANT=mutant)
-    ids = config.getoption("--mh-contract-id") or list(CONTRACT_IDS)
-    unknown = [i for i in ids if i not in CONTRACT_IDS]
-    if unknown:
-        raise pytest.UsageError(
-            f"--mh-contract-id: unknown id {unknown[0]!r}; "
-            f"expected one of {', '.join(CONTRACT_IDS)}"
-        )
-    ids = [cid for cid in CONTRACT_IDS if cid in ids]  # report order, whatever the flag order
+    try:
+        if mutant:
+            target = target.with_env(REFREPO_MUTANT=select_mutant(mutant, "--mh-mutant"))
+        ids = select_contract_ids(config.getoption("--mh-contract-id") or (), "--mh-contract-id")
+    except SelectionError as exc:
+        raise pytest.UsageError(str(exc)) from None
     options = Options(crash_backend=config.getoption("--mh-crash-backend"))
     keep = bool(config.getoption("--mh-keep-scratch"))
     collector = make_collector(session, path, target, ids, options, keep_scratch=keep)
