@@ -62,5 +62,5 @@ def test_cli_and_plugin_refuse_the_same_name_in_the_same_words(
 
 
 def test_the_error_names_the_flag_it_came_from() -> None:
-    with pytest.raises(SelectionError, match="^--mh-mutant: unknown mutant 'x'"):
+    with pytest.raises(SelectionError, match=r"^--mh-mutant: unknown mutant 'x'"):
         select_mutant("x", "--mh-mutant")
