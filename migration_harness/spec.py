@@ -211,6 +211,7 @@ TARGET_KEYS: dict[str, tuple[Checker, str]] = {
     "tombstone": TABLE,
     "env": TABLE,
     "path": STRINGS,
+    "console_scripts": TABLE,
     "crash": TABLE,
     "failure_hook": BOOL,
     "timeout_s": NUMBER,
@@ -280,10 +281,11 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
         for key in TARGET_KEYS
         if key in table
         and key not in {"lock", "concurrent", "backups", "external_migrations", "tombstone"}
-        and key not in {"env", "crash", "daemon"}
+        and key not in {"env", "crash", "daemon", "console_scripts"}
     }
     kwargs.setdefault("name", Path(here).name)
-    kwargs["env"] = _env(r, source)
+    kwargs["env"] = _string_table(r, "env", source)
+    kwargs["console_scripts"] = _string_table(r, "console_scripts", source)
     kwargs["lock"] = _lock(r)
     kwargs["backups"] = _backups(r, source)
     kwargs["external"] = _external(r, source)
@@ -305,14 +307,14 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
         raise
 
 
-def _env(r: _Reader, source: str) -> dict[str, str]:
-    env = r.table.get("env", {})
-    for key, value in env.items():
+def _string_table(r: _Reader, name: str, source: str) -> dict[str, str]:
+    table = r.table.get(name, {})
+    for key, value in table.items():
         if not isinstance(value, str):
             raise SpecError(
-                source, r.key(f"env.{key}"), f"expected a string, got {short_repr(value)}"
+                source, r.key(f"{name}.{key}"), f"expected a string, got {short_repr(value)}"
             )
-    return dict(env)
+    return dict(table)
 
 
 def _lock(r: _Reader) -> LockSpec | None:

@@ -127,6 +127,8 @@ class Target:
     tombstone: TombstoneSpec | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     path: tuple[str, ...] = ()
+    # name -> "module:function": console scripts made for each case (first on PATH).
+    console_scripts: Mapping[str, str] = field(default_factory=dict)
     crash: CrashSpec = CrashSpec()
     failure_hook: bool = False
     timeout_s: float = 120.0
@@ -147,6 +149,23 @@ class Target:
     @property
     def start_of_concurrency(self) -> int:
         return self.oldest if self.concurrent_from is None else self.concurrent_from
+
+
+def check_console_scripts_importable(target: Target) -> None:
+    """Raise :class:`SpecError` for a ``console_scripts`` entry whose package this Python
+    cannot import. Kept out of loading (a spec reads the same in any environment); run
+    before a run starts, so the mistake is one line, not an error in every case."""
+    import importlib.util
+
+    for name, entry_point in target.console_scripts.items():
+        package = entry_point.split(":")[0].split(".")[0]
+        if importlib.util.find_spec(package) is None:  # finds the package; imports nothing
+            raise SpecError(
+                target.source,
+                f"target.console_scripts.{name}",
+                f"package {package!r} of {entry_point!r} is not importable by this Python"
+                f" ({sys.executable}); install it into the environment that runs the harness",
+            )
 
 
 # --- placeholders ---------------------------------------------------------------
@@ -260,6 +279,8 @@ def _check_target(t: Target) -> None:
         _check_contained(fail, key, path, relative_to_repo=key.startswith("ignore"))
     if t.external is not None:
         _check_step_name(fail, t.external.name)
+    for name, entry_point in t.console_scripts.items():
+        _check_console_script(fail, name, entry_point)
 
 
 def _check_lock(lock: LockSpec, fail: Any) -> None:
@@ -506,6 +527,28 @@ def _check_step_name(fail: Any, name: str) -> None:
             "external_migrations",
             f'expected an executable\'s name such as "mytool-{{from}}-to-{{to}}", got'
             f" {short_repr(name)} (no directory part)",
+        )
+
+
+# "package.module:function" (an attribute path after the colon), as in [project.scripts].
+ENTRY_POINT = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def _check_console_script(fail: Any, name: str, entry_point: str) -> None:
+    from pathvalidate import ValidationError, validate_filename
+
+    key = f"console_scripts.{name}"
+    try:  # the same name must make a file on every platform the spec may run on
+        validate_filename(name, platform="universal")
+    except ValidationError as exc:
+        raise fail(
+            key, f'expected a command name such as "mytool-1-to-2", got {short_repr(name)} ({exc})'
+        ) from None
+    if not ENTRY_POINT.match(entry_point):
+        raise fail(
+            key,
+            'expected an entry point "package.module:function" (as in [project.scripts]),'
+            f" got {short_repr(entry_point)}",
         )
 
 

@@ -77,6 +77,17 @@ def test_wheel_is_the_package_and_nothing_else(dist: Path) -> None:
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
+def test_the_only_command_installed_is_migration_harness(dist: Path) -> None:
+    # The reference tool's external steps are made per case from its spec's
+    # console_scripts, never put on a user's PATH by the install.
+    with zipfile.ZipFile(the_wheel(dist)) as archive:
+        points = archive.read(f"migration_harness-{__version__}.dist-info/entry_points.txt")
+    section = points.decode().split("[console_scripts]")[1].split("[")[0]
+    assert [line.split("=")[0].strip() for line in section.split("\n") if line.strip()] == [
+        "migration-harness"
+    ]
+
+
 def test_metadata_declares_the_license_and_the_version(dist: Path) -> None:
     with zipfile.ZipFile(the_wheel(dist)) as archive:
         metadata = archive.read(f"migration_harness-{__version__}.dist-info/METADATA").decode()

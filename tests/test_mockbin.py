@@ -13,16 +13,15 @@ import pytest
 
 from migration_harness.cli import main as cli_main
 from migration_harness.env import IsolatedEnv
+from migration_harness.launchers import _posix, _windows
 from migration_harness.mockbin import (
     MockBin,
     MockBuildError,
     MockSpecError,
-    _posix,
-    _windows,
     build_mock,
     open_mock,
 )
-from migration_harness.mockbin._build import stub_source
+from migration_harness.mockbin._build import INTERPRETER_ARGS, stub_source
 from migration_harness.proc import run, start_together
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX script launcher")
@@ -259,10 +258,22 @@ def test_long_interpreter_path_with_spaces_uses_sh_wrapper(
     odd = tmp_path / ("dir with spaces " + "x" * 120)
     odd.mkdir()
     (odd / "python").symlink_to(sys.executable)
-    path = _posix.write_launcher(mockbin.dir, "odd", stub_source(), interpreter=str(odd / "python"))
+    path = _posix.write_launcher(
+        mockbin.dir,
+        "odd",
+        stub_source(),
+        interpreter=str(odd / "python"),
+        interpreter_args=INTERPRETER_ARGS,
+    )
     assert path.read_bytes().startswith(b"#!/bin/sh\n")
     mock = mockbin("odd", stdout="via sh")
-    _posix.write_launcher(mockbin.dir, "odd", stub_source(), interpreter=str(odd / "python"))
+    _posix.write_launcher(
+        mockbin.dir,
+        "odd",
+        stub_source(),
+        interpreter=str(odd / "python"),
+        interpreter_args=INTERPRETER_ARGS,
+    )
     result = run([str(mock.path), "q"])
     assert result.stdout == "via sh"
     assert mock.calls()[0].args == ["q"]
@@ -270,7 +281,9 @@ def test_long_interpreter_path_with_spaces_uses_sh_wrapper(
 
 def test_windows_exe_is_a_launcher_with_a_zipped_stub(tmp_path: Path) -> None:
     mock = build_mock(tmp_path, "winmock", {"stdout": "from exe", "exit_code": 4})
-    exe = _windows.write_launcher(tmp_path, "winmock", stub_source())
+    exe = _windows.write_launcher(
+        tmp_path, "winmock", stub_source(), interpreter_args=INTERPRETER_ARGS
+    )
     data = exe.read_bytes()
     assert exe.name == "winmock.exe"
     assert data[:2] == b"MZ"

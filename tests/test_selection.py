@@ -64,3 +64,9 @@ def test_cli_and_plugin_refuse_the_same_name_in_the_same_words(
 def test_the_error_names_the_flag_it_came_from() -> None:
     with pytest.raises(SelectionError, match=r"^--mh-mutant: unknown mutant 'x'"):
         select_mutant("x", "--mh-mutant")
+
+
+def test_contract_flags_add_up(tmp_path: Path) -> None:
+    result = check("--contract", "ahead", "--contract", "idempotent", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "idempotent[4-4]" in result.stdout and "ahead[5]" in result.stdout

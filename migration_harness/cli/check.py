@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_harness.cli import UsageError
-from migration_harness.target import REFERENCE_SPEC, SPEC_FILENAME, SpecError, Target
+from migration_harness.target import (
+    REFERENCE_SPEC,
+    SPEC_FILENAME,
+    SpecError,
+    Target,
+    check_console_scripts_importable,
+)
 
 if TYPE_CHECKING:
     import psutil
@@ -52,7 +58,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", metavar="FILE", help="the target spec (toml)")
     parser.add_argument("-k", metavar="EXPR", help="only cases matching this pytest -k expression")
     parser.add_argument(
-        "--contract", metavar="ID", nargs="+", default=[], help="only these contract ids"
+        "--contract",
+        metavar="ID",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="only these contract ids (repeatable: --contract a b --contract c)",
     )
     parser.add_argument("--junitxml", metavar="FILE", help="also write a JUnit XML report")
     parser.add_argument("--report-json", metavar="FILE", help="also write a JSON report")
@@ -100,14 +111,16 @@ def _load(config: str | None) -> tuple[Path, Target]:
 
     try:
         if config is not None:
-            path = Path(config)
-            return path.resolve(), load_target(path, display=config)
-        local = Path.cwd() / SPEC_FILENAME
-        if local.is_file():
-            return local, load_target(local, display=SPEC_FILENAME)
-        return REFERENCE_SPEC, load_reference_target()
+            path, target = Path(config).resolve(), load_target(Path(config), display=config)
+        elif (Path.cwd() / SPEC_FILENAME).is_file():
+            path = Path.cwd() / SPEC_FILENAME
+            target = load_target(path, display=SPEC_FILENAME)
+        else:
+            path, target = REFERENCE_SPEC, load_reference_target()
+        check_console_scripts_importable(target)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
+    return path, target
 
 
 def _check_selection(args: argparse.Namespace, target: Target, spec_path: Path) -> None:

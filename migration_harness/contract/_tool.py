@@ -27,6 +27,10 @@ HANG_MARGIN_S = 30.0
 LEFT_RUNNING_GRACE_S = 2.0
 
 
+# Where a case's console scripts are made, inside its scratch directory.
+CONSOLE_SCRIPTS_DIR = "bin"
+
+
 class Tool:
     """One target's commands, bound to an isolated environment and a scratch directory."""
 
@@ -36,7 +40,18 @@ class Tool:
         # Every delete or write of the harness in this case goes through here.
         self.scratch = Scratch(workdir)
         self.env = env if env is not None else isolated_env_for(target)
+        if env is None and target.console_scripts:
+            self.env.prepend_path(str(self._make_console_scripts()))
         self.transcript: list[RunResult] = []
+
+    def _make_console_scripts(self) -> Path:
+        """The target's console scripts, made for this case only (nothing goes on the
+        user's own PATH): the way a tool installed with pip would find them."""
+        from migration_harness.launchers import write_console_scripts
+
+        directory = self.workdir / CONSOLE_SCRIPTS_DIR
+        write_console_scripts(directory, self.target.console_scripts)
+        return directory
 
     # --- templates -------------------------------------------------------------
 

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from migration_harness.launchers import write_launcher
 from migration_harness.mockbin import _runner
 from migration_harness.mockbin._model import MockExecutable, write_behaviour
 from migration_harness.mockbin._spec import validate_behaviour, validate_name
 
-if sys.platform == "win32":
-    from migration_harness.mockbin import _windows as _platform
-else:
-    from migration_harness.mockbin import _posix as _platform
-
 __all__ = ["MockBuildError", "build_mock", "open_mock", "stub_source"]
 
 _RUNNER_DIR = str(Path(_runner.__file__).resolve().parent)
+# -I: ignore PYTHON* variables and the user site; -S: skip site (the runner needs only
+# builtin modules, and site costs a third of the start time).
+INTERPRETER_ARGS = "-IS"
 
 
 class MockBuildError(OSError):
@@ -52,7 +50,7 @@ def build_mock(
     written: list[Path] = []
     try:
         written += write_behaviour(target, name, spec)
-        path = _platform.write_launcher(target, name, stub_source())
+        path = write_launcher(target, name, stub_source(), interpreter_args=INTERPRETER_ARGS)
     except OSError as exc:
         for leftover in written:
             leftover.unlink(missing_ok=True)

@@ -70,7 +70,11 @@ def pytest_collection_modifyitems(
         select_mutant,
     )
     from migration_harness.spec import load_reference_target, load_target
-    from migration_harness.target import REFERENCE_SPEC, SpecError
+    from migration_harness.target import (
+        REFERENCE_SPEC,
+        SpecError,
+        check_console_scripts_importable,
+    )
 
     try:
         if spec == REFERENCE:
@@ -80,6 +84,7 @@ def pytest_collection_modifyitems(
             if not path.is_absolute():
                 path = config.rootpath / path
             target = load_target(path)
+        check_console_scripts_importable(target)
     except SpecError as exc:
         raise pytest.UsageError(str(exc)) from None
     mutant = config.getoption("--mh-mutant")

@@ -53,6 +53,8 @@ class ScaffoldValues:
             "harness": json.dumps(self.harness),
             "version": self.version,
             "env_prefix": prefix,
+            # The tool's Python package name, as an example entry point would spell it.
+            "module": prefix.lower(),
         }
 
 

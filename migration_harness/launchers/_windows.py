@@ -1,8 +1,8 @@
-"""Windows mocks: a real ``.exe``, distlib's console launcher with a zipped script.
+"""Windows launchers: a real ``.exe``, distlib's console launcher with a zipped script.
 
 The same layout pip uses for console scripts: launcher bytes, then a
-``#!"<python>" -IS`` line naming the interpreter, then a zip archive whose
-``__main__.py`` is the stub. The launcher runs ``<python> -IS <the .exe> args``
+``#!"<python>" [args]`` line naming the interpreter, then a zip archive whose
+``__main__.py`` is the stub. The launcher runs ``<python> [args] <the .exe> args``
 and Python runs the zip. Built by hand from distlib's launcher resource because
 ScriptMaker only offers launchers when it runs on Windows, and building them
 anywhere lets the Linux test suite check the file.
@@ -23,7 +23,6 @@ from distlib.scripts import enquote_executable
 
 __all__ = ["launcher_name", "write_launcher"]
 
-INTERPRETER_ARGS = "-IS"
 # A fixed timestamp keeps the .exe reproducible (and skips a clock read).
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -45,11 +44,16 @@ def _launcher(name: str) -> bytes:
 
 
 def write_launcher(
-    directory: Path, name: str, stub: str, *, interpreter: str | None = None
+    directory: Path,
+    name: str,
+    stub: str,
+    *,
+    interpreter: str | None = None,
+    interpreter_args: str = "",
 ) -> Path:
     """Write ``directory/name.exe`` running ``stub`` with ``interpreter``."""
     executable = enquote_executable(interpreter or sys.executable)
-    shebang = f"#!{executable} {INTERPRETER_ARGS}\n".encode()
+    shebang = f"#!{' '.join(filter(None, (executable, interpreter_args)))}\n".encode()
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr(zipfile.ZipInfo("__main__.py", date_time=_ZIP_TIME), stub.encode("utf-8"))

@@ -1,4 +1,4 @@
-"""POSIX mocks: a Python script with a shebang and the run bit.
+"""POSIX launchers: a Python script with a shebang and the run bit.
 
 distlib's ScriptMaker writes it, the way pip writes console scripts: it knows
 the shebang length limit (127 bytes on Linux) and interpreter paths with
@@ -14,13 +14,14 @@ from distlib.scripts import ScriptMaker, enquote_executable
 
 __all__ = ["write_launcher"]
 
-# -I: ignore PYTHON* variables and the user site; -S: skip site (the runner
-# needs only builtin modules, and site costs a third of the start time).
-INTERPRETER_ARGS = "-IS"
-
 
 def write_launcher(
-    directory: Path, name: str, stub: str, *, interpreter: str | None = None
+    directory: Path,
+    name: str,
+    stub: str,
+    *,
+    interpreter: str | None = None,
+    interpreter_args: str = "",
 ) -> Path:
     """Write ``directory/name``: ``stub`` (Python source) behind a shebang, mode 0o755."""
     maker = ScriptMaker(None, str(directory), add_launchers=False)
@@ -29,7 +30,6 @@ def write_launcher(
     maker.variants = {""}
     # ScriptMaker fills the template with %-formatting: escape the stub's own %.
     maker.script_template = stub.replace("%", "%%")
-    written = maker.make(
-        f"{name} = mockrunner:main", options={"interpreter_args": [INTERPRETER_ARGS]}
-    )
+    options = {"interpreter_args": [interpreter_args]} if interpreter_args else None
+    written = maker.make(f"{name} = launcher:main", options=options)
     return Path(written[0])
