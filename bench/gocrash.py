@@ -31,7 +31,7 @@ create = ["{binary}", "init", "{{repo}}", "{{version}}"]
 migrate = ["{binary}", "migrate", "{{repo}}", "{{to}}"]
 version = ["{binary}", "version", "{{repo}}"]
 dump = ["{binary}", "dump", "{{repo}}"]
-lock = {{ path = "{{repo}}/repo.lock", style = "flock" }}
+lock = {{ path = "{{repo}}/repo.lock", style = "go-lockedfile" }}
 ignore = ["{{repo}}/repo.lock"]
 {extra}
 """

@@ -205,3 +205,26 @@ def test_debians_sql_migrate_runs_the_crash_contract_without_a_harness_error(
     result = _crash_check(spec, tmp_path)
     assert "harness error" not in result.stdout, result.stdout[-4000:]
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@needs_go
+def test_go_lockedfile_is_the_lock_a_go_migrator_takes(gomigrator: Path, tmp_path: Path) -> None:
+    # The migrator locks as Go's lockedfile does (flock on Linux): held in that style,
+    # the lock makes it refuse, and a lock left behind by a killed holder does not.
+    spec = _spec(tmp_path, gomigrator)
+    assert 'style = "go-lockedfile"' in spec.read_text()
+    result = check("--config", str(spec), "--contract", "lock-held", "stale-lock", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "lock-held" in result.stdout and "stale-lock" in result.stdout
+
+
+@needs_go
+@pytest.mark.skipif(sys.platform != "linux", reason="flock and fcntl locks are apart on Linux")
+def test_the_wrong_kernel_lock_style_is_caught_as_a_miss(gomigrator: Path, tmp_path: Path) -> None:
+    # On Linux an fcntl lock ("posix") does not block flock(): held that way, the lock
+    # never stops the migrator, and the contract says so instead of passing.
+    spec = _spec(tmp_path, gomigrator)
+    spec.write_text(spec.read_text().replace('"go-lockedfile"', '"posix"'))
+    result = check("--config", str(spec), "--contract", "lock-held", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "check: FAILED: gomigrator broke lock-held" in result.stdout

@@ -96,10 +96,14 @@ PROBES: dict[str, str] = {
             sys.exit(1)
     """,
 }
+# What Go's lockedfile takes on this OS: the same probe as that style's.
+PROBES["go-lockedfile"] = PROBES["windows" if sys.platform == "win32" else "flock"]
 
 FILE_STYLES = [s for s in STYLES if s != "command"]
 # Kernel-held locks vanish with their holder; the others are files or dirs that stay.
-KERNEL_STYLES = {"posix", "flock", "windows", "exclusive-open", "sqlite", "filelock"}
+KERNEL_STYLES = {
+    "posix", "flock", "windows", "exclusive-open", "sqlite", "filelock", "go-lockedfile"
+}  # fmt: skip
 STALE_STYLES = {"mkdir", "pidfile"}
 
 

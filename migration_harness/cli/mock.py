@@ -43,6 +43,12 @@ def register(subparsers: Any) -> None:
     behaviour.add_argument("--version-file", metavar="PATH=VERSION")
     behaviour.add_argument("--lock-file", metavar="PATH", help="lock file to take (exclusive)")
     behaviour.add_argument("--lock-action", choices=("hold", "create", "remove"))
+    behaviour.add_argument(
+        "--lock-style",
+        metavar="STYLE",
+        help="how the lock is taken: the file's existence (exists, the default) or a kernel"
+        " lock: flock, posix, windows, go-lockedfile (what Go's lockedfile takes on this OS)",
+    )
     behaviour.add_argument("--require-flag", action="append", metavar="FLAG", default=[])
     behaviour.add_argument("--missing-flag-exit-code", type=int, metavar="N")
     behaviour.add_argument("--crash", action="store_true", help="die hard (SIGKILL) at the end")
@@ -129,8 +135,11 @@ def _behaviour_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or not path or not version:
             raise UsageError(f"--version-file {args.version_file!r}: expected PATH=VERSION")
         behaviour["version_file"] = {"path": path, "value": version}
-    if args.lock_action is not None and args.lock_file is None:
-        raise UsageError("--lock-action needs --lock-file PATH")
+    for flag, value in (("--lock-action", args.lock_action), ("--lock-style", args.lock_style)):
+        if value is not None and args.lock_file is None:
+            raise UsageError(f"{flag} needs --lock-file PATH")
     if args.lock_file is not None:
         behaviour["lock_file"] = {"path": args.lock_file, "action": args.lock_action or "hold"}
+        if args.lock_style is not None:
+            behaviour["lock_file"]["style"] = args.lock_style
     return behaviour

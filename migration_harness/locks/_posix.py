@@ -27,7 +27,7 @@ def _open_lock_file(path: Path) -> int:
 
 class FcntlLock(NothingToRefresh):
     """``F_SETLK`` write lock on the whole file (start 0, length 0 = to EOF and beyond),
-    what Go's lock packages (go4.org/lock, rogpeppe/go-internal/lockedfile) take."""
+    what go4.org/lock takes (Go's lockedfile takes ``flock``, see the style table)."""
 
     def __init__(self, path: Path) -> None:
         self._fd = _open_lock_file(path)

@@ -18,6 +18,7 @@ STYLES: tuple[str, ...] = (
     "pidfile",
     "sqlite",
     "filelock",
+    "go-lockedfile",
     "command",
 )
 
@@ -65,15 +66,26 @@ def check_supported(style: str) -> None:
         raise UnsupportedLockStyle(style, reason)
 
 
+# Go's lockedfile (cmd/go/internal/lockedfile, and the many tools that vendor it) takes
+# flock() where the OS has it, fcntl record locks on AIX and Solaris, LockFileEx on Windows:
+# "go-lockedfile" is that choice, so a Go tool's spec reads the same on every OS.
+_FCNTL_FOR_GO = ("aix", "sunos")
+
+
 def _platform_mechanisms() -> dict[str, Callable[[Path], Held]]:
     if sys.platform == "win32":
         from migration_harness.locks import _windows
 
-        return {"windows": _windows.MsvcrtLock, "exclusive-open": _windows.ExclusiveOpen}
+        return {
+            "windows": _windows.MsvcrtLock,
+            "exclusive-open": _windows.ExclusiveOpen,
+            "go-lockedfile": _windows.MsvcrtLock,
+        }
     else:
         from migration_harness.locks import _posix
 
-        return {"posix": _posix.FcntlLock, "flock": _posix.Flock}
+        go = _posix.FcntlLock if sys.platform.startswith(_FCNTL_FOR_GO) else _posix.Flock
+        return {"posix": _posix.FcntlLock, "flock": _posix.Flock, "go-lockedfile": go}
 
 
 def acquire(style: str, path: Path) -> Held:

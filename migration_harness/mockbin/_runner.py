@@ -73,6 +73,7 @@ class Run:
         self.spec = spec
         self.cwd = os.getcwd()
         self.held_lock: str | None = None
+        self.held_fd: int | None = None
 
     def expand(self, template: str, key: str) -> str:
         """Fill ``{args[0]}``, ``{flags[path]}``, ``{cwd}``, ``{name}``, ``{dir}``."""
@@ -138,6 +139,9 @@ class Run:
             if os.path.lexists(path):
                 os.remove(path)
             return
+        if lock.get("style", "exists") != "exists":
+            self.take_kernel_lock(path, lock)
+            return
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -147,6 +151,23 @@ class Run:
         os.close(fd)
         if lock["action"] == "hold":
             self.held_lock = path
+
+    def take_kernel_lock(self, path: str, lock: dict[str, Any]) -> None:
+        """A lock the kernel holds for this process (flock, fcntl, LockFile): busy while
+        another process holds it, free again when that one dies, whether or not the file
+        is still there (a Go tool leaves its lock file behind). ``hold`` keeps it until
+        the mock exits; ``create`` only checks that it can be taken."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _kernel_lock(fd, lock["style"])
+        except OSError:
+            os.close(fd)
+            message = f"{self.name}: lock file {path} is locked by another process"
+            raise MockFailure(message, int(lock.get("exists_exit_code", 1))) from None
+        if lock["action"] == "hold":
+            self.held_fd = fd  # released by the kernel when the mock exits or dies
+        else:
+            os.close(fd)
 
     def crash(self, how: object) -> None:
         """Die with no cleanup: held lock files and half-written files stay."""
@@ -162,6 +183,24 @@ class Run:
         code = int(how)  # type: ignore[call-overload]
         self.log(code)
         os._exit(code)
+
+
+def _kernel_lock(fd: int, style: str) -> None:
+    """Take ``style`` on ``fd`` without waiting; OSError when another process holds it.
+
+    Written here rather than imported from the package's lock styles: a mock runs with
+    ``python -I -S`` and only builtin modules, to start as fast as ``python -c pass``."""
+    if sys.platform == "win32":  # "windows" and "go-lockedfile" (validated at build time)
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        if style == "posix":
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # "flock", and "go-lockedfile": what Go's lockedfile takes here
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def emit(stream: Any, text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,22 @@ class MockSpecError(ValueError):
 
 
 LOCK_ACTIONS = ("hold", "create", "remove")
+#: How a mock locks: "exists" (the file's existence, O_EXCL; removed on exit) or a kernel
+#: lock on the file, named as the harness's lock styles name them.
+MOCK_LOCK_STYLES = ("exists", "flock", "posix", "windows", "go-lockedfile")
+_KERNEL_STYLES_HERE = (
+    ("windows", "go-lockedfile") if sys.platform == "win32" else ("flock", "posix", "go-lockedfile")
+)
+
+
+def _kernel_style_unavailable(style: object) -> str | None:
+    if style not in MOCK_LOCK_STYLES:
+        return f"expected one of {list(MOCK_LOCK_STYLES)}, got {style!r}"
+    if style not in _KERNEL_STYLES_HERE:
+        return f"{style!r} locks do not exist on {sys.platform}; use 'go-lockedfile' on any OS"
+    return None
+
+
 # Portable and unambiguous on every OS and in distlib's script specifications.
 _NAME = re.compile(r"[\w][\w.+-]*", re.UNICODE)
 _MAX_NAME = 64
@@ -124,11 +141,20 @@ def _lock_file(name: str, key: str, value: Any) -> dict[str, Any]:
         isinstance(value, Mapping)
         and isinstance(value.get("path"), str)
         and value.get("action", "hold") in LOCK_ACTIONS
-        and set(value) <= {"path", "action", "exists_exit_code"}
+        and set(value) <= {"path", "action", "style", "exists_exit_code"}
     )
-    expected = f'a path or {{"path": "...", "action": one of {list(LOCK_ACTIONS)}}}'
+    expected = (
+        f'a path or {{"path": "...", "action": one of {list(LOCK_ACTIONS)},'
+        f' "style": one of {list(MOCK_LOCK_STYLES)}}}'
+    )
     _expect(ok, name, key, value, expected)
     lock: dict[str, Any] = {"path": value["path"], "action": value.get("action", "hold")}
+    style = value.get("style", "exists")
+    if style != "exists":
+        reason = _kernel_style_unavailable(style)
+        if reason is not None:
+            raise MockSpecError(f"mock {name!r}: {key}.style: {reason}")
+        lock["style"] = style
     if "exists_exit_code" in value:
         lock["exists_exit_code"] = _exit_code(
             name, f"{key}.exists_exit_code", value["exists_exit_code"]
