@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migration_harness.locks import find_traceback
+from migration_harness.refusals import find_traceback
 
 if TYPE_CHECKING:
     from migration_harness.proc import RunResult

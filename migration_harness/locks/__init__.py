@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from migration_harness.locks._api import LockHolder, LockHolderError, hold_lock, probe_lock
 from migration_harness.locks._assertions import (
-    TRACEBACK_PATTERNS,
     BlockedRun,
-    ResultLike,
     assert_blocks_until_released,
     assert_fails_fast,
-    find_traceback,
 )
 from migration_harness.locks._styles import STYLES, UnsupportedLockStyle, unsupported_reason
+
+# Kept here too: they were first published from this module.
+from migration_harness.refusals import TRACEBACK_PATTERNS, ResultLike, find_traceback
 
 __all__ = [
     "STYLES",

@@ -8,48 +8,14 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from migration_harness.files import assert_tree_unchanged, snapshot_tree
 from migration_harness.locks._api import LockHolder
 from migration_harness.locks._spawn import Output, spawn
 from migration_harness.proc import kill_tree
+from migration_harness.refusals import ResultLike, assert_refuses
 
 StrPath = str | os.PathLike[str]
-
-#: Lines that mean a tool crashed instead of failing cleanly (Python, Go, Rust, Node).
-TRACEBACK_PATTERNS: tuple[str, ...] = (
-    r"^Traceback \(most recent call last\):",
-    r"^panic: ",
-    r"^goroutine \d+ \[",
-    r"thread '.*' panicked at",
-    r"^\s+at .+:\d+:\d+\)?$",
-    r'^Exception in thread "',
-)
-
-
-class ResultLike(Protocol):
-    """What the assertions read from a finished run (``migration_harness.proc.RunResult`` fits)."""
-
-    @property
-    def returncode(self) -> int: ...
-    @property
-    def stdout(self) -> str: ...
-    @property
-    def stderr(self) -> str: ...
-    @property
-    def duration(self) -> float: ...
-    @property
-    def timed_out(self) -> bool: ...
-    def describe(self) -> str: ...
-
-
-def find_traceback(text: str) -> str | None:
-    """The first line of ``text`` that looks like a stack trace, or None."""
-    for line in text.splitlines():
-        if any(re.search(p, line) for p in TRACEBACK_PATTERNS):
-            return line
-    return None
 
 
 def assert_fails_fast(
@@ -60,24 +26,16 @@ def assert_fails_fast(
     allow_traceback: bool = False,
 ) -> None:
     """Fail unless the run exited non-zero, within ``within`` seconds, not by timeout,
-    with output matching the regex ``message`` and (by default) no stack trace."""
-    problems = []
-    if result.timed_out:
-        problems.append(f"it timed out instead of failing (after {result.duration:.1f}s)")
-    elif result.returncode == 0:
-        problems.append("it exited 0 although the lock was held")
-    if result.duration > within:
-        problems.append(f"it took {result.duration:.2f}s, more than the allowed {within:g}s")
-    output = result.stdout + result.stderr
-    if message is not None and not re.search(message, output, re.MULTILINE):
-        problems.append(f"its output does not match {message!r}")
-    trace = None if allow_traceback else find_traceback(output)
-    if trace is not None:
-        problems.append(f"it crashed with a stack trace ({trace.strip()!r})")
-    if problems:
-        raise AssertionError(
-            "expected a fast, clean failure: " + "; ".join(problems) + "\n" + result.describe()
-        )
+    with output matching the regex ``message`` and (by default) no stack trace: the
+    general :func:`migration_harness.refusals.assert_refuses`, worded for a held lock."""
+    assert_refuses(
+        result,
+        message=message,
+        within=within,
+        allow_traceback=allow_traceback,
+        because="although the lock was held",
+        expected="a fast, clean failure",
+    )
 
 
 @dataclass
