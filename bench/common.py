@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import sys
-import sysconfig
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Measured", "Settings", "scripts_env"]
+__all__ = ["Measured", "Settings", "reference_steps_dir", "scripts_env"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,22 @@ class Measured:
         self.extra.update(other.extra)
 
 
-def scripts_env() -> dict[str, str]:
-    """A copy of this environment with the interpreter's scripts directory first on PATH.
+@functools.cache
+def reference_steps_dir() -> str:
+    """The reference tool's external steps (``refrepo-1-to-2``, ...) as commands, made once
+    per process from its spec's ``console_scripts`` as ``check`` makes them for a case
+    (nothing installs them on PATH); removed when the process exits."""
+    from migration_harness.launchers import write_console_scripts
+    from migration_harness.spec import load_reference_target
 
-    The reference tool finds its external steps (``refrepo-1-to-2``) on PATH.
-    """
+    made = Path(tempfile.mkdtemp(prefix="refrepo-steps-"))
+    atexit.register(shutil.rmtree, made, ignore_errors=True)
+    write_console_scripts(made, load_reference_target().console_scripts)
+    return str(made)
+
+
+def scripts_env() -> dict[str, str]:
+    """A copy of this environment with the reference tool's steps first on PATH."""
     env = dict(os.environ)
-    scripts = sysconfig.get_path("scripts")
-    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", os.defpath)])
+    env["PATH"] = os.pathsep.join([reference_steps_dir(), env.get("PATH", os.defpath)])
     return env

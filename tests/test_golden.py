@@ -18,11 +18,11 @@ import os
 import shutil
 import sqlite3
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
+from bench.common import reference_steps_dir
 from migration_harness.files import snapshot_tree
 from migration_harness.proc import RunResult, run
 from migration_harness.reference import LATEST, OLDEST
@@ -34,7 +34,7 @@ MIGRATION_ONLY = ["config.*.bak", "repo.lock"]
 
 def tool(*args: object) -> RunResult:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REFREPO_", "MIGRATION_"))}
-    env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([reference_steps_dir(), env.get("PATH", "")])
     result = run([sys.executable, "-m", "migration_harness.reference", *map(str, args)], env=env)
     result.assert_ok()
     return result

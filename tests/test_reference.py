@@ -8,8 +8,6 @@ harness makes them for a case. ``os.environ`` itself is never changed.
 
 from __future__ import annotations
 
-import atexit
-import functools
 import json
 import os
 import re
@@ -17,31 +15,18 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from bench.common import reference_steps_dir
 from migration_harness.contract import CONTRACT_IDS
 from migration_harness.files import snapshot_tree
-from migration_harness.launchers import write_console_scripts
 from migration_harness.locks import hold_lock
 from migration_harness.mockbin import build_mock
 from migration_harness.proc import Daemon, RunResult, popen, run, start_together
 from migration_harness.reference import CATCHERS, LATEST, MUTANTS, OLDEST, SPEC_PATH
-from migration_harness.spec import load_reference_target
-
-
-@functools.cache
-def steps_dir() -> str:
-    """The reference tool's external steps as console scripts, made once per test process
-    as the harness makes them for a case (they are not installed on any PATH)."""
-    made = Path(tempfile.mkdtemp(prefix="refrepo-steps-"))
-    atexit.register(shutil.rmtree, made, ignore_errors=True)
-    write_console_scripts(made, load_reference_target().console_scripts)
-    return str(made)
-
 
 TOOL = [sys.executable, "-m", "migration_harness.reference"]
 # Variables of ours that must not leak in from the shell running the tests.
@@ -51,7 +36,7 @@ OWN_VARS = ("REFREPO_", "MIGRATION_HARNESS_")
 def tool_env(path: Sequence[str] | None = None, **extra: str) -> dict[str, str]:
     """A copy of the environment for the tool: scripts dir on PATH, our variables cleared."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARS)}
-    dirs = [steps_dir(), env.get("PATH", "")] if path is None else list(path)
+    dirs = [reference_steps_dir(), env.get("PATH", "")] if path is None else list(path)
     env["PATH"] = os.pathsep.join(d for d in dirs if d)
     env.update(extra)
     return env
@@ -219,8 +204,8 @@ def test_missing_external_step_names_it_and_the_path(tmp_path: Path) -> None:
 
 def test_external_steps_run_directly(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, 1)
-    step = shutil.which("refrepo-1-to-2", path=steps_dir())
-    assert step is not None, f"refrepo-1-to-2 is not installed in {steps_dir()}"
+    step = shutil.which("refrepo-1-to-2", path=reference_steps_dir())
+    assert step is not None, f"refrepo-1-to-2 is not installed in {reference_steps_dir()}"
     run([step, f"-path={repo}"], env=tool_env()).assert_ok()
     assert "api" in json.loads((repo / "config").read_text())
     run([step, f"-path={repo}", "-revert"], env=tool_env()).assert_ok()
@@ -234,7 +219,7 @@ def test_external_steps_are_found_on_the_tools_own_path(tmp_path: Path) -> None:
     spies = tmp_path / "spies"
     spy12 = build_mock(spies, "refrepo-1-to-2", {"passthrough": True})
     spy23 = build_mock(spies, "refrepo-2-to-3", {"passthrough": True})
-    ok("migrate", repo, "--to", 3, env=tool_env(path=[str(spies), steps_dir()]))
+    ok("migrate", repo, "--to", 3, env=tool_env(path=[str(spies), reference_steps_dir()]))
     assert [c.argv[1:] for c in spy12.calls()] == [[f"-path={repo}"]]
     assert [c.argv[1:] for c in spy23.calls()] == [[f"-path={repo}"]]
     ok(
@@ -243,7 +228,7 @@ def test_external_steps_are_found_on_the_tools_own_path(tmp_path: Path) -> None:
         "--to",
         1,
         "--allow-downgrade",
-        env=tool_env(path=[str(spies), steps_dir()]),
+        env=tool_env(path=[str(spies), reference_steps_dir()]),
     )
     assert [c.argv[1:] for c in spy12.calls()][-1] == [f"-path={repo}", "-revert"]
 
@@ -252,7 +237,9 @@ def test_failing_external_step_stops_the_chain(tmp_path: Path, sample_dump: str)
     repo = make_repo(tmp_path, 1)
     bad = tmp_path / "bad"
     build_mock(bad, "refrepo-2-to-3", {"exit_code": 3, "stderr": "error: disk on fire\n"})
-    result = ref("migrate", repo, "--to", LATEST, env=tool_env(path=[str(bad), steps_dir()]))
+    result = ref(
+        "migrate", repo, "--to", LATEST, env=tool_env(path=[str(bad), reference_steps_dir()])
+    )
     assert_clean_error(result, r"refrepo-2-to-3(\.exe)? failed \(exit 3\): disk on fire")
     assert version(repo) == 2
     assert dump(repo) == sample_dump
@@ -359,7 +346,7 @@ def test_concurrent_migrators_apply_each_step_once(tmp_path: Path, sample_dump: 
     repo = make_repo(tmp_path, 1)
     spies = tmp_path / "spies"
     spy = build_mock(spies, "refrepo-1-to-2", {"passthrough": True})
-    env = tool_env(path=[str(spies), steps_dir()], REFREPO_LOCK_WAIT_S="120")
+    env = tool_env(path=[str(spies), reference_steps_dir()], REFREPO_LOCK_WAIT_S="120")
     command = [*TOOL, "migrate", str(repo), "--to", str(LATEST)]
     results = start_together([command] * 4, env=env, timeout=180)
     for result in results:
@@ -544,7 +531,7 @@ def test_mutant_parent_path_ignores_the_path_it_was_given(tmp_path: Path) -> Non
     repo = make_repo(tmp_path, 1)
     spies = tmp_path / "spies"
     spy = build_mock(spies, "refrepo-1-to-2", {"passthrough": True})
-    env = tool_env(path=[str(spies), steps_dir()], REFREPO_MUTANT="parent-path")
+    env = tool_env(path=[str(spies), reference_steps_dir()], REFREPO_MUTANT="parent-path")
     result = ref("migrate", repo, "--to", 2, env=env)
     assert spy.calls() == []
     # It looks where pip puts scripts, and nothing put the steps there.

@@ -485,7 +485,7 @@ def test_reusable_workflow_summary_step_writes_the_table(tmp_path: Path) -> None
     env = dict(os.environ)  # a copy for the child: os.environ itself is never changed
     env["GITHUB_STEP_SUMMARY"] = str(step_summary)
     env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
-    result = run_bash(script, tmp_path, env)
+    result = run_bash(script, tmp_path, env)  # migration-harness itself, as installed
     assert result.returncode == 1, result.stderr  # a failed contract fails the job
     table = step_summary.read_text(encoding="utf-8")
     assert "| `forward` | ✅ 1/1 | ❌ 1/1 failed |" in table
