@@ -26,6 +26,7 @@ from migration_harness import spec
 from migration_harness.proc import run
 from migration_harness.target import DAY_S, INT_BOUNDS, SECONDS_BOUNDS
 from tests.test_downstream import _seed_downloads
+from tests.test_project import nox_sessions
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -233,6 +234,12 @@ def test_readme_links_every_docs_page() -> None:
     assert missing == []
 
 
+def test_docs_name_only_real_nox_sessions() -> None:
+    for doc in DOC_FILES:
+        named = set(re.findall(r"nox -s (\w+)", doc.read_text(encoding="utf-8")))
+        assert named <= nox_sessions(), f"{doc.name}: {sorted(named - nox_sessions())}"
+
+
 def test_docs_name_no_developer_only_file() -> None:
     for doc in DOC_FILES:
         text = doc.read_text(encoding="utf-8")
@@ -269,6 +276,16 @@ def test_spec_page_names_every_key_and_sub_key() -> None:
     for parent, keys in sub_keys.items():
         missing = [k for k in keys if not re.search(rf"\b{k}\b", rows[parent])]
         assert missing == [], f"docs/spec.md: the `{parent}` row lacks {missing}"
+
+
+def test_mock_and_lock_tables_name_every_key_and_style() -> None:
+    from migration_harness.locks import STYLES
+    from migration_harness.mockbin import BEHAVIOUR_KEYS
+
+    mocks = table_rows((DOCS / "fixtures.md").read_text(encoding="utf-8"), "Mock executables")
+    assert set(mocks) == set(BEHAVIOUR_KEYS)
+    styles = table_rows((DOCS / "locks.md").read_text(encoding="utf-8"), "Lock styles")
+    assert set(styles) == set(STYLES)
 
 
 def test_spec_page_states_every_range() -> None:
