@@ -288,6 +288,13 @@ def test_mock_and_lock_tables_name_every_key_and_style() -> None:
     assert set(styles) == set(STYLES)
 
 
+def test_contract_page_lists_every_id_in_report_order() -> None:
+    from migration_harness.contract import CONTRACT_IDS
+
+    rows = table_rows((DOCS / "contract.md").read_text(encoding="utf-8"), "The contract ids")
+    assert tuple(rows) == CONTRACT_IDS
+
+
 def test_spec_page_states_every_range() -> None:
     rows = table_rows((DOCS / "spec.md").read_text(encoding="utf-8"), "Ranges")
     for key, (low, high) in INT_BOUNDS.items():
