@@ -1,7 +1,7 @@
 """The migration safety contract: pytest items generated from a target.
 
-Each item is named ``contract::<id>[<case>]``; see ``README.md`` for
-what each id promises.
+Each item is named ``contract::<id>[<case>]``; ``docs/contract.md``
+says what each id promises.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from migration_harness.contract._failure import ContractFailure, ContractSkip, h
 from migration_harness.contract._registry import REGISTRY, Case, ContractItem, Options
 from migration_harness.contract.checks import basic, crash, external, locking, state
 
-# The order of the report and of the README table.
+# The order of the report and of the table in docs/contract.md (a test keeps them equal).
 CONTRACT_IDS = (
     "forward",
     "idempotent",

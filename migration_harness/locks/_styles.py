@@ -8,7 +8,7 @@ from pathlib import Path
 
 from migration_harness.locks._base import Held
 
-#: Every lock style a holder can use (see the README's "Locks" table).
+#: Every lock style a holder can use (see the table in docs/locks.md).
 STYLES: tuple[str, ...] = (
     "posix",
     "flock",

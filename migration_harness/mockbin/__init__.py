@@ -6,10 +6,16 @@ code, output, files written or replaced, a version file, a lock file, required
 flags, a hard crash, or ``passthrough`` to the real program as a spy) and
 appends one JSON line per run to its call log.
 
+>>> import tempfile
+>>> from migration_harness.env import IsolatedEnv
 >>> from migration_harness.mockbin import build_mock
->>> mock = build_mock(tmp, "fs-repo-1-to-2", {"require_flags": ["-path"], "stdout": "done"})
->>> # ... run code that calls fs-repo-1-to-2 with mock.directory on its PATH ...
->>> [call.args for call in mock.calls()]
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     mock = build_mock(tmp, "fs-repo-1-to-2", {"require_flags": ["-path"], "stdout": "done"})
+...     env = IsolatedEnv()
+...     env.prepend_path(mock.directory)  # the mock first on this PATH, not os.environ's
+...     print(env.run(["fs-repo-1-to-2", "-path=/repo"]).stdout)
+...     print([call.args for call in mock.calls()])
+done
 [['-path=/repo']]
 """
 

@@ -179,7 +179,7 @@ def _on_flag(name: str, key: str, value: Any) -> dict[str, dict[str, Any]]:
 
 _Validator = Callable[[str, str, Any], Any]
 
-#: Every behaviour key and its validator (see README "Mock executables").
+#: Every behaviour key and its validator (see docs/fixtures.md, "Mock executables").
 BEHAVIOUR_KEYS: dict[str, _Validator] = {
     "exit_code": _exit_code,
     "stdout": _text,
