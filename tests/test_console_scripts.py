@@ -3,6 +3,8 @@ inside the case's scratch directory and first on the tool's PATH, never installe
 
 from __future__ import annotations
 
+import os
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -61,3 +63,26 @@ def test_a_script_imports_the_code_this_process_runs() -> None:
     assert f"sys.path.insert(0, {package_root!r})" in source
     assert "import migration_harness.reference.external as _m" in source
     assert source.endswith("sys.exit(_m.step_1_to_2())\n")
+
+
+def test_the_scripts_command_makes_them_for_a_run_by_hand(tmp_path: Path) -> None:
+    made = run([sys.executable, "-m", "migration_harness", "scripts", str(tmp_path / "bin")])
+    made.assert_ok()
+    assert "put " in made.stdout and "first on PATH" in made.stdout
+    env = {**os.environ, "PATH": os.pathsep.join([str(tmp_path / "bin"), os.environ["PATH"]])}
+    repo = tmp_path / "repo"
+    tool = [sys.executable, "-m", "migration_harness.reference"]
+    run([*tool, "init", str(repo), "--version", "1"], env=env).assert_ok()
+    run([*tool, "migrate", str(repo), "--to", "4"], env=env).assert_ok()  # steps 1-2, 2-3
+
+
+def test_the_scripts_command_says_when_there_are_none(tmp_path: Path) -> None:
+    spec = write(tmp_path, GOOD)
+    result = run(
+        [sys.executable, "-m", "migration_harness", "scripts", "bin", "--config", str(spec)],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.describe()
+    assert result.stderr.strip() == (
+        f"migration-harness: error: {spec}: the spec declares no console_scripts"
+    )

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 PROG = "migration-harness"
 
 # Subcommand modules, in the order `--help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("check", "init", "mock", "summary", "windows")
+SUBCOMMANDS: tuple[str, ...] = ("check", "init", "mock", "scripts", "summary", "windows")
 
 
 class UsageError(Exception):

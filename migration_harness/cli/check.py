@@ -99,14 +99,16 @@ def run(args: argparse.Namespace) -> int:
         for name, summary in MUTANTS.items():
             print(f"{name:<{width}}  {summary}")
         return 0
-    spec_path, target = _load(args.config)
+    spec_path, target = load_spec(args.config)
     _check_selection(args, target, spec_path)
     _check_output_files(args)
     _check_tmpdir()
     return _run_pytest(args, spec_path, target)
 
 
-def _load(config: str | None) -> tuple[Path, Target]:
+def load_spec(config: str | None) -> tuple[Path, Target]:
+    """The spec a command uses: ``--config``, else ./migration-harness.toml, else the
+    built-in reference tool's; any problem with it is a :class:`UsageError`."""
     from migration_harness.spec import load_reference_target, load_target
 
     try:
