@@ -47,10 +47,9 @@ def find_spec(start: Path) -> Path | None:
         return candidate
     pyproject = start / "pyproject.toml"
     if pyproject.is_file():
-        try:
-            data = _parse(read_spec_text(pyproject, str(pyproject)), str(pyproject))
-        except SpecError:
-            return None
+        # A pyproject that cannot be read is an error, not "no spec": falling back to the
+        # reference tool would pass a run that never looked at the user's tool.
+        data = _parse(read_spec_text(pyproject, pyproject.name), pyproject.name)
         if "migration-harness" in data.get("tool", {}):
             return pyproject
     return None

@@ -14,6 +14,7 @@ from migration_harness.contract.selection import (
     select_mutant,
 )
 from migration_harness.reference.mutants import MUTANTS
+from migration_harness.target import REFERENCE_SPEC
 from tests.specfiles import check
 
 pytest_plugins = ["pytester"]
@@ -70,3 +71,23 @@ def test_contract_flags_add_up(tmp_path: Path) -> None:
     result = check("--contract", "ahead", "--contract", "idempotent", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "idempotent[4-4]" in result.stdout and "ahead[5]" in result.stdout
+
+
+def test_check_reads_a_pyproject_spec_when_there_is_no_toml_of_its_own(tmp_path: Path) -> None:
+    text = REFERENCE_SPEC.read_text(encoding="utf-8")
+    text = text.replace("[target]", "[tool.migration-harness.target]").replace(
+        'name = "refrepo"', 'name = "from-pyproject"'
+    )
+    (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")
+    result = check("--contract", "ahead", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "target from-pyproject (" in first and first.endswith("pyproject.toml)"), first
+
+
+def test_an_unreadable_pyproject_is_an_error_not_the_reference_tool(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool\n", encoding="utf-8")
+    result = check("--contract", "ahead", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "pyproject.toml" in line and "Traceback" not in result.stderr

@@ -49,7 +49,8 @@ def register(subparsers: Any) -> None:
         help="run the migration safety contract against a target (default: the reference tool)",
         description=(
             "Run the migration safety contract. Without --config it uses ./"
-            f"{SPEC_FILENAME} if present, else the built-in reference tool. The last line "
+            f"{SPEC_FILENAME}, else a ./pyproject.toml with [tool.migration-harness.target], "
+            "else the built-in reference tool. The last line "
             "is the verdict: PASSED (exit 0), FAILED (the tool broke a promise, exit 1), "
             "ERROR (the run could not be done, exit 2) or INTERRUPTED (exit 130 on SIGINT, "
             "143 on SIGTERM). Options after -- go to pytest."
@@ -109,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
 def load_spec(config: str | None) -> tuple[Path, Target]:
     """The spec a command uses: ``--config``, else ./migration-harness.toml, else the
     built-in reference tool's; any problem with it is a :class:`UsageError`."""
-    from migration_harness.spec import load_reference_target, load_target
+    from migration_harness.spec import find_spec, load_reference_target, load_target
 
     try:
+        found = None if config is not None else find_spec(Path.cwd())
         if config is not None:
             path, target = Path(config).resolve(), load_target(Path(config), display=config)
-        elif (Path.cwd() / SPEC_FILENAME).is_file():
-            path = Path.cwd() / SPEC_FILENAME
-            target = load_target(path, display=SPEC_FILENAME)
+        elif found is not None:
+            path, target = found, load_target(found, display=found.name)
         else:
             path, target = REFERENCE_SPEC, load_reference_target()
         check_console_scripts_importable(target)
