@@ -68,6 +68,12 @@ def test_license_text_is_in_both_dists(dist: Path) -> None:
     assert "LICENSE" in sdist_names(the_sdist(dist))
 
 
+def test_the_sdist_holds_what_its_tests_import(dist: Path) -> None:
+    names = sdist_names(the_sdist(dist))
+    for needed in ("bench/common.py", "bench/stress.py", "tests/specfiles.py", "noxfile.py"):
+        assert any(n.endswith("/" + needed) or n == needed for n in names), needed
+
+
 def test_wheel_is_the_package_and_nothing_else(dist: Path) -> None:
     names = wheel_names(the_wheel(dist))
     shipped = sorted(n for n in names if n.startswith("migration_harness/"))
