@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.mockbin import _runner
 from migration_harness.mockbin._model import MockExecutable, write_behaviour
 from migration_harness.mockbin._spec import validate_behaviour, validate_name
@@ -22,7 +23,7 @@ __all__ = ["MockBuildError", "build_mock", "open_mock", "stub_source"]
 _RUNNER_DIR = str(Path(_runner.__file__).resolve().parent)
 
 
-class MockBuildError(OSError):
+class MockBuildError(MigrationHarnessError, OSError):
     """The mock could not be written (for example, the directory is not writable)."""
 
 
