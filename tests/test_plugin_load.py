@@ -8,7 +8,7 @@ from pathlib import Path
 
 from migration_harness import __version__
 
-FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "daemon", "lock_holder")
+FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "run", "daemon", "lock_holder")
 
 
 def test_fixtures_listed_in_an_unrelated_directory(tmp_path: Path) -> None:
@@ -22,6 +22,7 @@ def test_fixtures_listed_in_an_unrelated_directory(tmp_path: Path) -> None:
     assert result.returncode in (0, 5), result.stdout + result.stderr
     for name in FIXTURES:
         assert name in result.stdout, f"fixture {name} not listed"
+        assert f"mh_{name}" in result.stdout, f"fixture {name} has no mh_{name} twin"
 
 
 def test_header_names_the_plugin(pytester: object) -> None:
