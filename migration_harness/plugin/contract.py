@@ -69,6 +69,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import shutil
     import sys
 
+    if "migration_harness.contract._pytest" not in sys.modules:
+        # No contract item was collected, so none left a scratch; importing the
+        # contract here would cost every session that never uses it.
+        return
     from migration_harness.contract._pytest import LIVE_SCRATCH
 
     left = config.stash.get(LIVE_SCRATCH, {})

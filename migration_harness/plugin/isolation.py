@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Generator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from migration_harness.env import IsolatedEnv
-from migration_harness.mockbin import MockBin
-from migration_harness.names import safe_name
 from migration_harness.plugin.options import value
+
+if TYPE_CHECKING:
+    from migration_harness.env import IsolatedEnv
+    from migration_harness.mockbin import MockBin
 
 # pytest itself sets this during each test phase.
 DEFAULT_GUARD_IGNORE = ("PYTEST_CURRENT_TEST",)
@@ -86,6 +88,8 @@ def _restore(environ: Mapping[str, str], cwd: str) -> None:
 @pytest.fixture
 def mh_isolated_env() -> IsolatedEnv:
     """The plugin's ``isolated_env``, under a name no project's own fixture takes."""
+    from migration_harness.env import IsolatedEnv
+
     return IsolatedEnv()
 
 
@@ -99,6 +103,8 @@ def isolated_env(mh_isolated_env: IsolatedEnv) -> IsolatedEnv:
 @pytest.fixture
 def mh_safe_tmp_path(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     """The plugin's ``safe_tmp_path``, under a name no project's own fixture takes."""
+    from migration_harness.names import safe_name
+
     path = tmp_path / safe_name(request.node.name)
     path.mkdir()
     return path
@@ -114,6 +120,8 @@ def safe_tmp_path(mh_safe_tmp_path: Path) -> Path:
 @pytest.fixture
 def mh_mockbin(tmp_path_factory: pytest.TempPathFactory) -> MockBin:
     """The plugin's ``mockbin``, under a name no project's own fixture takes."""
+    from migration_harness.mockbin import MockBin
+
     return MockBin(tmp_path_factory.mktemp("mockbin"))
 
 

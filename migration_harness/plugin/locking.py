@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from migration_harness.fixtures import LockHolderFactory
+if TYPE_CHECKING:
+    from migration_harness.fixtures import LockHolderFactory
 
 
 @pytest.fixture
 def mh_lock_holder() -> Iterator[LockHolderFactory]:
     """The plugin's ``lock_holder``, under a name no project's own fixture takes."""
+    from migration_harness.fixtures import LockHolderFactory
+
     factory = LockHolderFactory()
     try:
         yield factory

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 
-from migration_harness.fixtures import DaemonFactory, Runner
 from migration_harness.plugin.options import value
 from migration_harness.proc import _track
 from migration_harness.proc._track import (
@@ -38,6 +37,7 @@ from migration_harness.proc._track import (
 
 if TYPE_CHECKING:
     from migration_harness.env import IsolatedEnv
+    from migration_harness.fixtures import DaemonFactory, Runner
 
 _ITEM_MARK = pytest.StashKey[int]()
 _SESSION_MARK = pytest.StashKey[int]()
@@ -185,6 +185,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture
 def mh_run(mh_isolated_env: IsolatedEnv) -> Runner:
     """The plugin's ``run``, under a name no project's own fixture takes."""
+    from migration_harness.fixtures import Runner
+
     return Runner(mh_isolated_env)
 
 
@@ -198,6 +200,8 @@ def run(mh_run: Runner) -> Runner:
 @pytest.fixture
 def mh_daemon(mh_isolated_env: IsolatedEnv) -> Iterator[DaemonFactory]:
     """The plugin's ``daemon``, under a name no project's own fixture takes."""
+    from migration_harness.fixtures import DaemonFactory
+
     factory = DaemonFactory(mh_isolated_env)
     yield factory
     factory.stop_all()
