@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pytest import Pytester
+
 from migration_harness import __version__
 
 FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "run", "daemon", "lock_holder")
@@ -32,3 +34,35 @@ def test_header_names_the_plugin(pytester: object) -> None:
     pytester.makepyfile("def test_ok(isolated_env):\n    assert isolated_env.which is not None\n")
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.stdout.fnmatch_lines([f"migration-harness {__version__}", "*1 passed*"])
+
+
+LOADED_CONFTEST = """
+import sys
+
+def pytest_sessionfinish(session):
+    session.config.rootpath.joinpath("loaded.txt").write_text("\\n".join(sorted(sys.modules)))
+"""
+
+#: What a session that uses none of the fixtures must not pay for.
+NOT_LOADED = (
+    "migration_harness.contract",
+    "migration_harness.crash",
+    "migration_harness.env",
+    "migration_harness.fixtures",
+    "migration_harness.locks",
+    "migration_harness.mockbin",
+    "migration_harness.reference",
+    "distlib",
+    "filelock",
+    "pathvalidate",
+)
+
+
+def test_a_session_using_no_fixture_loads_no_building_block(pytester: Pytester) -> None:
+    pytester.makeconftest(LOADED_CONFTEST)
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    loaded = set((pytester.path / "loaded.txt").read_text().splitlines())
+    assert "migration_harness.plugin.processes" in loaded, "the plugin did not load at all"
+    assert not [name for name in NOT_LOADED if name in loaded]
