@@ -1,15 +1,11 @@
 """The types the plugin's fixtures return, for annotating tests and helpers.
 
-==================  ===================  =====================================
-fixture             ``mh_`` twin         type
-==================  ===================  =====================================
-``isolated_env``    ``mh_isolated_env``  :class:`IsolatedEnv`
-``safe_tmp_path``   ``mh_safe_tmp_path`` :class:`pathlib.Path`
-``mockbin``         ``mh_mockbin``       :class:`MockBin`
-``run``             ``mh_run``           :class:`Runner`
-``daemon``          ``mh_daemon``        :class:`DaemonFactory`
-``lock_holder``     ``mh_lock_holder``   :class:`LockHolderFactory`
-==================  ===================  =====================================
+- ``isolated_env`` (``mh_isolated_env``): :class:`IsolatedEnv`
+- ``safe_tmp_path`` (``mh_safe_tmp_path``): :class:`pathlib.Path`
+- ``mockbin`` (``mh_mockbin``): :class:`MockBin`
+- ``run`` (``mh_run``): :class:`Runner`
+- ``daemon`` (``mh_daemon``): :class:`DaemonFactory`
+- ``lock_holder`` (``mh_lock_holder``): :class:`LockHolderFactory`
 
 Each fixture is also reachable as its ``mh_`` twin, the same object in the same test:
 a project whose own ``run`` or ``daemon`` fixture hides the plugin's still reaches it
