@@ -44,7 +44,7 @@ OPTIONS: tuple[Option, ...] = (
         "run only this contract id (flag repeatable; ini: one id a line)",
         kind="linelist",
         metavar="ID",
-        default=[],
+        default=(),
     ),
     Option("mh_mutant", "run the built-in reference tool as one of its mutants", metavar="NAME"),
     Option(
@@ -67,7 +67,7 @@ OPTIONS: tuple[Option, ...] = (
         "an environment variable the env guard does not check (flag repeatable; ini: one a line)",
         kind="linelist",
         metavar="NAME",
-        default=[],
+        default=(),
     ),
     Option(
         "mh_no_orphans",
