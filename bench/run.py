@@ -19,7 +19,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, crashsweep, daemons, gobuild, gocrash, mocks, startup, suite_speed
+from bench import (
+    concurrency,
+    crashsweep,
+    daemons,
+    gobuild,
+    gocrash,
+    mocks,
+    plugin_startup,
+    startup,
+    suite_speed,
+)
 from bench.common import Measured, Settings
 from bench.schema import REQUIRED_KEYS, format_table, validate_results
 
@@ -36,6 +46,7 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "sweep_catch": lambda s, _: crashsweep.measure_sweep_catch(s),
     "sweep_window": lambda s, _: crashsweep.measure_sweep_window(s),
     "refrepo_startup": lambda s, _: startup.measure_refrepo_startup(s),
+    "plugin_import": lambda s, _: plugin_startup.measure_plugin_import(s),
     "go_crash": lambda s, _: gocrash.measure_go_crash(s),
     "xdist": lambda s, _: suite_speed.measure_xdist(s),
 }
@@ -50,6 +61,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "sweep_catch": tuple(crashsweep.MUTANT_KEYS.values()),
     "sweep_window": (crashsweep.WINDOW_KEY,),
     "refrepo_startup": ("refrepo_version_over_python_ms",),
+    "plugin_import": ("plugin_import_ms",),
     "go_crash": ("go_crash_clean_rate",),
     "xdist": ("xdist_speedup",),
 }

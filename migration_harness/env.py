@@ -30,6 +30,11 @@ IS_WINDOWS = sys.platform == "win32"
 #: without SYSTEMROOT, CPython's random/crypto and Winsock fail in odd ways.
 DEFAULT_KEEP: tuple[str, ...] = ("SYSTEMROOT",) if IS_WINDOWS else ()
 
+#: Variables the parent rewrites as it goes (pytest names the test and its phase in
+#: PYTEST_CURRENT_TEST): a copy taken at fixture setup would go stale, so a child gets
+#: the value of the moment it starts, unless the test set or unset it itself.
+FOLLOWS_PARENT: tuple[str, ...] = ("PYTEST_CURRENT_TEST",)
+
 PathLike = str | os.PathLike[str]
 
 
@@ -40,7 +45,9 @@ class IsolatedEnv:
     removes them when the value is ``None``. On Windows keys are
     case-insensitive (stored upper-case, as ``os.environ`` does there); pass
     ``case_insensitive`` to choose explicitly. Names in ``keep`` (SYSTEMROOT on
-    Windows) are copied from ``os.environ`` when the base lacks them.
+    Windows) are copied from ``os.environ`` when the base lacks them. When the base
+    is ``os.environ``, names in :data:`FOLLOWS_PARENT` are not copied but read from
+    ``os.environ`` each time the variables are handed out.
 
     >>> env = IsolatedEnv(overrides={"LANG": "C"})
     >>> env.prepend_path("/opt/mock-bin")
@@ -59,6 +66,9 @@ class IsolatedEnv:
         self._fold = IS_WINDOWS if case_insensitive is None else case_insensitive
         source = dict(os.environ) if base is None else dict(base)
         self._data: dict[str, str] = {self._key(k): str(v) for k, v in source.items()}
+        self._follow = {self._key(name) for name in FOLLOWS_PARENT} if base is None else set()
+        for key in self._follow:
+            self._data.pop(key, None)
         for name in keep:
             if self._key(name) not in self._data and name in os.environ:
                 self._data[self._key(name)] = os.environ[name]
@@ -76,22 +86,28 @@ class IsolatedEnv:
     @property
     def vars(self) -> dict[str, str]:
         """A fresh copy of the variables, ready for ``subprocess``'s ``env=``."""
-        return dict(self._data)
+        live = {key: os.environ[key] for key in self._follow if key in os.environ}
+        return {**self._data, **live}
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        return self._data.get(self._key(key), default)
+        name = self._key(key)
+        if name in self._follow:
+            return os.environ.get(name, default)
+        return self._data.get(name, default)
 
     def set(self, key: str, value: str | os.PathLike[str]) -> None:
         text = os.fspath(value)
         if "\0" in text:
             raise ValueError(f"environment variable {key!r}: value contains a NUL character")
+        self._follow.discard(self._key(key))
         self._data[self._key(key)] = text
 
     def unset(self, key: str) -> None:
+        self._follow.discard(self._key(key))
         self._data.pop(self._key(key), None)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._key(key) in self._data
+        return isinstance(key, str) and self.get(key) is not None
 
     def __repr__(self) -> str:
         return f"IsolatedEnv(changed={sorted(self.changes())!r})"
@@ -99,12 +115,15 @@ class IsolatedEnv:
     def changes(self) -> dict[str, str | None]:
         """What differs from ``os.environ``: new or changed values, ``None`` for removed."""
         current = {self._key(k): v for k, v in os.environ.items()}
-        diff: dict[str, str | None] = {k: v for k, v in self._data.items() if current.get(k) != v}
-        diff.update({k: None for k in current if k not in self._data})
+        ours = self.vars
+        diff: dict[str, str | None] = {k: v for k, v in ours.items() if current.get(k) != v}
+        diff.update({k: None for k in current if k not in ours})
         return diff
 
     def copy(self) -> IsolatedEnv:
-        return IsolatedEnv(self._data, case_insensitive=self._fold, keep=())
+        twin = IsolatedEnv(self._data, case_insensitive=self._fold, keep=())
+        twin._follow = set(self._follow)
+        return twin
 
     # PATH handling
 

@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.files import atomic_write
 
 __all__ = ["OutsideScratch", "Scratch"]
@@ -26,7 +27,7 @@ __all__ = ["OutsideScratch", "Scratch"]
 StrPath = str | os.PathLike[str]
 
 
-class OutsideScratch(Exception):
+class OutsideScratch(MigrationHarnessError):
     """A path the harness was about to change resolves outside its scratch directory."""
 
     def __init__(self, doing: str, path: Path, resolved: Path, root: Path) -> None:

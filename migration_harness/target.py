@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.locks import STYLES
 
 SPEC_FILENAME = "migration-harness.toml"
@@ -32,7 +33,7 @@ Command = tuple[str, ...]
 GLOBAL_PLACEHOLDERS = ("python", "here", "scripts")
 
 
-class SpecError(ValueError):
+class SpecError(MigrationHarnessError, ValueError):
     """A target spec that cannot be used; the message says where and how to fix it."""
 
     def __init__(self, source: str, key: str, expected: str) -> None:

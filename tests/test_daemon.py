@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from migration_harness import proc
-from migration_harness.plugin.processes import DaemonFactory
+from migration_harness.fixtures import DaemonFactory
 from migration_harness.proc import (
     Daemon,
     DaemonStartError,

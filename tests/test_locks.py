@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from migration_harness.fixtures import LockHolderFactory
 from migration_harness.locks import (
     STYLES,
     LockHolder,
@@ -28,7 +29,6 @@ from migration_harness.locks import (
     probe_lock,
     unsupported_reason,
 )
-from migration_harness.plugin.locking import LockHolderFactory
 
 PROBES: dict[str, str] = {
     "posix": """

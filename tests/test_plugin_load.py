@@ -1,4 +1,7 @@
-"""The pytest plugin loads from its entry point in any directory, with no conftest."""
+"""The pytest plugin loads from its entry point in any directory, with no conftest.
+
+Every fixture it defines has an ``mh_`` twin, and it stays light in a session that
+uses none of them."""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pytest import Pytester
+
 from migration_harness import __version__
 
-FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "daemon", "lock_holder")
+FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "run", "daemon", "lock_holder")
 
 
 def test_fixtures_listed_in_an_unrelated_directory(tmp_path: Path) -> None:
@@ -20,8 +25,19 @@ def test_fixtures_listed_in_an_unrelated_directory(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode in (0, 5), result.stdout + result.stderr
-    for name in FIXTURES:
-        assert name in result.stdout, f"fixture {name} not listed"
+    assert _plugin_fixtures(result.stdout) == {*FIXTURES, *(f"mh_{name}" for name in FIXTURES)}
+
+
+def _plugin_fixtures(listing: str) -> set[str]:
+    """Fixture names under the ``fixtures defined from migration_harness.plugin...`` headings."""
+    names: set[str] = set()
+    in_plugin = False
+    for line in listing.splitlines():
+        if line.startswith("-") and "fixtures defined from" in line:
+            in_plugin = "migration_harness.plugin" in line
+        elif in_plugin and line and not line[0].isspace():
+            names.add(line.split()[0])
+    return names
 
 
 def test_header_names_the_plugin(pytester: object) -> None:
@@ -31,3 +47,35 @@ def test_header_names_the_plugin(pytester: object) -> None:
     pytester.makepyfile("def test_ok(isolated_env):\n    assert isolated_env.which is not None\n")
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.stdout.fnmatch_lines([f"migration-harness {__version__}", "*1 passed*"])
+
+
+LOADED_CONFTEST = """
+import sys
+
+def pytest_sessionfinish(session):
+    session.config.rootpath.joinpath("loaded.txt").write_text("\\n".join(sorted(sys.modules)))
+"""
+
+#: What a session that uses none of the fixtures must not pay for.
+NOT_LOADED = (
+    "migration_harness.contract",
+    "migration_harness.crash",
+    "migration_harness.env",
+    "migration_harness.fixtures",
+    "migration_harness.locks",
+    "migration_harness.mockbin",
+    "migration_harness.reference",
+    "distlib",
+    "filelock",
+    "pathvalidate",
+)
+
+
+def test_a_session_using_no_fixture_loads_no_building_block(pytester: Pytester) -> None:
+    pytester.makeconftest(LOADED_CONFTEST)
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    loaded = set((pytester.path / "loaded.txt").read_text().splitlines())
+    assert "migration_harness.plugin.processes" in loaded, "the plugin did not load at all"
+    assert not [name for name in NOT_LOADED if name in loaded]

@@ -13,7 +13,7 @@ import pytest
 
 from migration_harness import proc
 from migration_harness.env import ExecutableNotFound, IsolatedEnv
-from migration_harness.plugin.processes import Runner
+from migration_harness.fixtures import Runner
 from tests.procwait import gone, read_pid
 
 PY = sys.executable

@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from migration_harness.fixtures import LockHolderFactory
 from migration_harness.locks import STYLES, unsupported_reason
-from migration_harness.plugin.locking import LockHolderFactory
 
 
 def run_program(program: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,13 +13,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from migration_harness.errors import MigrationHarnessError
+
 PROG = "migration-harness"
 
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("check", "init", "mock", "scripts", "summary", "windows")
 
 
-class UsageError(Exception):
+class UsageError(MigrationHarnessError):
     """Bad input from the user: printed as one line, exit status 2."""
 
 

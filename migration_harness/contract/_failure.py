@@ -9,13 +9,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.refusals import find_traceback
 
 if TYPE_CHECKING:
     from migration_harness.proc import RunResult
 
 
-class ContractFailure(AssertionError):
+class ContractFailure(MigrationHarnessError, AssertionError):
     """A contract item found the tool breaking its promise."""
 
     def __init__(self, message: str, transcript: Sequence[RunResult] = ()) -> None:
@@ -33,7 +34,7 @@ class ContractFailure(AssertionError):
         return "\n".join(lines)
 
 
-class ContractSkip(Exception):
+class ContractSkip(MigrationHarnessError):
     """The contract cannot run here (a backend is missing): a skip with a reason."""
 
 
@@ -75,7 +76,7 @@ def excerpt(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-class CommandCannotStart(Exception):
+class CommandCannotStart(MigrationHarnessError):
     """A spec's command could not be started at all: the user's configuration, not the tool,
     is at fault (a missing executable, a NUL byte in an argument). One line."""
 

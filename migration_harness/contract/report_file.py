@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migration_harness.errors import MigrationHarnessError
+
 FORMAT = 1
 
 # A case: the tool kept the promise, broke it, could not be checked here, or the
@@ -31,7 +33,7 @@ CASE_OUTCOMES = ("passed", "failed", "skipped", "error")
 RUN_OUTCOMES = ("passed", "failed", "error", "interrupted")
 
 
-class ReportError(ValueError):
+class ReportError(MigrationHarnessError, ValueError):
     """A report file is missing, unreadable or not in the expected format (one line)."""
 
 

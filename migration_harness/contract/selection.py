@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from migration_harness.contract import CONTRACT_IDS
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.reference.mutants import MUTANTS
 
 __all__ = ["SelectionError", "select_contract_ids", "select_mutant"]
 
 
-class SelectionError(ValueError):
+class SelectionError(MigrationHarnessError, ValueError):
     """A name that is not a contract id or a mutant; the message names the flag."""
 
 

@@ -34,6 +34,7 @@ from migration_harness.crash._points import (
 )
 from migration_harness.crash._strace import CrashPointMismatch, CrashPointMissed, StraceBackend
 from migration_harness.crash._sweep import DEFAULT_SLICES, SweepBackend
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.proc import RunResult
 
 __all__ = [
@@ -61,7 +62,7 @@ __all__ = [
 BACKENDS = ("auto", "strace", "hook", "sweep")
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(MigrationHarnessError, RuntimeError):
     """A forced backend cannot run here; ``reason`` says why (callers turn it into a skip)."""
 
     def __init__(self, name: str, reason: str) -> None:

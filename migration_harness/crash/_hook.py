@@ -19,6 +19,7 @@ from migration_harness.crash._points import (
     bounded_points,
 )
 from migration_harness.crash._repo import RepoBackup
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.proc import RunResult
 
 HOOK_ENV = "MIGRATION_HARNESS_CRASH_AT"
@@ -29,7 +30,7 @@ FAIL_ENV = "MIGRATION_HARNESS_FAIL_AT"
 MAX_CHECKPOINTS = 1000
 
 
-class HookNotHonoured(RuntimeError):
+class HookNotHonoured(MigrationHarnessError, RuntimeError):
     """The command did not exit with HOOK_EXIT_CODE at a checkpoint it reported before."""
 
 

@@ -46,6 +46,7 @@ from migration_harness.crash._strace_trace import (
     Call,
     parse_trace,
 )
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.proc import RunResult
 
 # Long enough that only our kill ends the parked call; strace takes "s" suffixes.
@@ -60,7 +61,7 @@ _HOLDS = ("0.02s", "0.1s", "0.5s", "2s")
 _ALL_THREADS_POLL = 0.004
 
 
-class CrashPointMissed(RuntimeError):
+class CrashPointMissed(MigrationHarnessError, RuntimeError):
     """The run never stopped at the crash point (its calls differ from run to run)."""
 
     def __init__(self, point: CrashPoint, result: RunResult | None, why: str | None = None) -> None:
@@ -201,7 +202,7 @@ def _files_in(repo: Path) -> frozenset[str]:
     return frozenset(found)
 
 
-class CrashPointMismatch(RuntimeError):
+class CrashPointMismatch(MigrationHarnessError, RuntimeError):
     """The run was killed at a call other than the point's: the tool's calls vary per run."""
 
     def __init__(self, point: CrashPoint, result: RunResult, seen: str) -> None:

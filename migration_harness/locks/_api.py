@@ -13,6 +13,7 @@ from types import TracebackType
 
 import migration_harness
 from migration_harness import proc
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.locks._spawn import Output, spawn, stop_politely
 from migration_harness.locks._styles import check_supported
 from migration_harness.proc import kill_tree, run
@@ -25,7 +26,7 @@ STARTUP_SLACK_S = 30.0
 _HELD_LINE = re.compile(r"^held ")
 
 
-class LockHolderError(RuntimeError):
+class LockHolderError(MigrationHarnessError, RuntimeError):
     """The holder could not take, keep or give back the lock; the message has its output."""
 
 

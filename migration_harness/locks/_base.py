@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from migration_harness.errors import MigrationHarnessError
 
-class LockBusy(Exception):
+
+class LockBusy(MigrationHarnessError):
     """Someone else holds the lock right now (the non-blocking attempt failed)."""
 
 

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.locks._base import Held
 
 #: Every lock style a holder can use (see the table in docs/locks.md).
@@ -35,7 +36,7 @@ _WINDOWS_ONLY = {
 }
 
 
-class UnsupportedLockStyle(Exception):
+class UnsupportedLockStyle(MigrationHarnessError):
     """The style cannot exist on this OS (or is unknown); ``reason`` says why."""
 
     def __init__(self, style: str, reason: str) -> None:

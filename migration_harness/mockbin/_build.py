@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.launchers import write_launcher
 from migration_harness.mockbin import _runner
 from migration_harness.mockbin._model import MockExecutable, write_behaviour
@@ -20,7 +21,7 @@ _RUNNER_DIR = str(Path(_runner.__file__).resolve().parent)
 INTERPRETER_ARGS = "-IS"
 
 
-class MockBuildError(OSError):
+class MockBuildError(MigrationHarnessError, OSError):
     """The mock could not be written (for example, the directory is not writable)."""
 
 

@@ -35,7 +35,11 @@ PASSTHROUGH_NOT_FOUND_EXIT = 127
 
 
 class MockFailure(Exception):
-    """Stop the run: message to stderr, the given exit code, call still logged."""
+    """Stop the run: message to stderr, the given exit code, call still logged.
+
+    Not a ``MigrationHarnessError``: this file runs inside the mock executable, where
+    the package is not importable, and :func:`main` catches it before it could reach
+    anyone's code."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)

@@ -8,12 +8,13 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.names import is_reserved
 
 __all__ = ["BEHAVIOUR_KEYS", "LOCK_ACTIONS", "MockSpecError", "validate_behaviour", "validate_name"]
 
 
-class MockSpecError(ValueError):
+class MockSpecError(MigrationHarnessError, ValueError):
     """A mock's name or behaviour is invalid; the message names the key and what was expected."""
 
 

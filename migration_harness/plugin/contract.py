@@ -11,44 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from migration_harness.plugin.options import value
+
 REFERENCE = "reference"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("migration-harness")
-    group.addoption(
-        "--mh-contract",
-        metavar="SPEC",
-        default=None,
-        help="add the migration safety contract for the target in SPEC "
-        "(migration-harness.toml or pyproject.toml; 'reference' for the built-in tool)",
-    )
-    group.addoption(
-        "--mh-contract-id",
-        metavar="ID",
-        action="append",
-        default=[],
-        help="run only this contract id (repeatable)",
-    )
-    group.addoption(
-        "--mh-mutant",
-        metavar="NAME",
-        default=None,
-        help="run the built-in reference tool as one of its mutants",
-    )
-    group.addoption(
-        "--mh-crash-backend",
-        metavar="NAME",
-        default=None,
-        help="force a crash-point backend: strace, hook or sweep",
-    )
-    group.addoption(
-        "--mh-keep-scratch",
-        action="store_true",
-        default=False,
-        help="keep (and name) the scratch directory of a case cut short by an interrupt",
-    )
-    parser.addini("mh_contract", "spec file of the target whose contract joins the session")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,7 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    spec = config.getoption("--mh-contract") or config.getini("mh_contract")
+    spec = value(config, "mh_contract")
     if not spec:
         return
     from migration_harness.contract import Options
@@ -87,15 +52,15 @@ def pytest_collection_modifyitems(
         check_console_scripts_importable(target)
     except SpecError as exc:
         raise pytest.UsageError(str(exc)) from None
-    mutant = config.getoption("--mh-mutant")
+    mutant = value(config, "mh_mutant")
     try:
         if mutant:
             target = target.with_env(REFREPO_MUTANT=select_mutant(mutant, "--mh-mutant"))
-        ids = select_contract_ids(config.getoption("--mh-contract-id") or (), "--mh-contract-id")
+        ids = select_contract_ids(value(config, "mh_contract_id") or (), "--mh-contract-id")
     except SelectionError as exc:
         raise pytest.UsageError(str(exc)) from None
-    options = Options(crash_backend=config.getoption("--mh-crash-backend"))
-    keep = bool(config.getoption("--mh-keep-scratch"))
+    options = Options(crash_backend=value(config, "mh_crash_backend"))
+    keep = bool(value(config, "mh_keep_scratch"))
     collector = make_collector(session, path, target, ids, options, keep_scratch=keep)
     items.extend(collector.collect())
 
@@ -105,10 +70,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import shutil
     import sys
 
+    if "migration_harness.contract._pytest" not in sys.modules:
+        # No contract item was collected, so none left a scratch; importing the
+        # contract here would cost every session that never uses it.
+        return
     from migration_harness.contract._pytest import LIVE_SCRATCH
 
     left = config.stash.get(LIVE_SCRATCH, {})
-    keep = bool(config.getoption("--mh-keep-scratch", False))
+    keep = bool(value(config, "mh_keep_scratch"))
     for case, path in sorted(left.items()):
         if keep:
             print(f"migration-harness: scratch directory of {case} kept: {path}", file=sys.stderr)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Generator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from migration_harness.env import IsolatedEnv
-from migration_harness.mockbin import MockBin
-from migration_harness.names import safe_name
+from migration_harness.plugin.options import value
+
+if TYPE_CHECKING:
+    from migration_harness.env import IsolatedEnv
+    from migration_harness.mockbin import MockBin
 
 # pytest itself sets this during each test phase.
 DEFAULT_GUARD_IGNORE = ("PYTEST_CURRENT_TEST",)
@@ -25,30 +28,8 @@ DEFAULT_GUARD_IGNORE = ("PYTEST_CURRENT_TEST",)
 _SNAPSHOT = pytest.StashKey[tuple[dict[str, str], str]]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(
-        "mh_env_guard",
-        type="bool",
-        default=False,
-        help="migration-harness: fail tests that leave os.environ or the cwd changed",
-    )
-    parser.addini(
-        "mh_env_guard_ignore",
-        type="linelist",
-        default=[],
-        help="migration-harness: environment variables the env guard does not check",
-    )
-    parser.addoption(
-        "--mh-env-guard",
-        action="store_true",
-        default=None,
-        help="fail tests that leave os.environ or the working directory changed",
-    )
-
-
 def _guard_on(config: pytest.Config) -> bool:
-    flag = config.getoption("--mh-env-guard")
-    return bool(flag) if flag is not None else bool(config.getini("mh_env_guard"))
+    return bool(value(config, "mh_env_guard"))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -64,7 +45,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     snapshot = item.stash.get(_SNAPSHOT, None)
     if snapshot is not None:
         del item.stash[_SNAPSHOT]
-        ignore = {*DEFAULT_GUARD_IGNORE, *item.config.getini("mh_env_guard_ignore")}
+        ignore = {*DEFAULT_GUARD_IGNORE, *value(item.config, "mh_env_guard_ignore")}
         problems = _describe_changes(snapshot[0], snapshot[1], ignore)
         if problems:
             _restore(snapshot[0], snapshot[1])
@@ -105,20 +86,47 @@ def _restore(environ: Mapping[str, str], cwd: str) -> None:
 
 
 @pytest.fixture
-def isolated_env() -> IsolatedEnv:
-    """This test's own environment and PATH: a copy of ``os.environ``, never written back."""
+def mh_isolated_env() -> IsolatedEnv:
+    """The plugin's ``isolated_env``, under a name no project's own fixture takes."""
+    from migration_harness.env import IsolatedEnv
+
     return IsolatedEnv()
 
 
 @pytest.fixture
-def safe_tmp_path(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    """A new empty directory named ``safe_name(<test name with parameters>)``."""
+def isolated_env(mh_isolated_env: IsolatedEnv) -> IsolatedEnv:
+    """This test's own environment and PATH: a copy of ``os.environ``, never written back.
+    Also reachable as ``mh_isolated_env``."""
+    return mh_isolated_env
+
+
+@pytest.fixture
+def mh_safe_tmp_path(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The plugin's ``safe_tmp_path``, under a name no project's own fixture takes."""
+    from migration_harness.names import safe_name
+
     path = tmp_path / safe_name(request.node.name)
     path.mkdir()
     return path
 
 
 @pytest.fixture
-def mockbin(tmp_path_factory: pytest.TempPathFactory) -> MockBin:
-    """Factory of mock executables in a per-test directory (``mockbin.dir``, not on PATH)."""
+def safe_tmp_path(mh_safe_tmp_path: Path) -> Path:
+    """A new empty directory named ``safe_name(<test name with parameters>)``.
+    Also reachable as ``mh_safe_tmp_path``."""
+    return mh_safe_tmp_path
+
+
+@pytest.fixture
+def mh_mockbin(tmp_path_factory: pytest.TempPathFactory) -> MockBin:
+    """The plugin's ``mockbin``, under a name no project's own fixture takes."""
+    from migration_harness.mockbin import MockBin
+
     return MockBin(tmp_path_factory.mktemp("mockbin"))
+
+
+@pytest.fixture
+def mockbin(mh_mockbin: MockBin) -> MockBin:
+    """Factory of mock executables in a per-test directory (``mockbin.dir``, not on PATH).
+    Also reachable as ``mh_mockbin``."""
+    return mh_mockbin

@@ -3,40 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
-
-
-class LockHolderFactory:
-    """``lock_holder(style, path, **kw)``: :func:`migration_harness.locks.hold_lock`, but an
-    unsupported style skips the test with the reason, and every holder still
-    alive at teardown is released (or killed)."""
-
-    def __init__(self) -> None:
-        self.holders: list[LockHolder] = []
-
-    def __call__(self, style: str, path: Any = None, **kwargs: Any) -> LockHolder:
-        try:
-            holder = hold_lock(style, path, **kwargs)
-        except UnsupportedLockStyle as exc:
-            pytest.skip(str(exc))
-        self.holders.append(holder)
-        return holder
-
-    def close(self) -> None:
-        for holder in reversed(self.holders):
-            holder.close()
+if TYPE_CHECKING:
+    from migration_harness.fixtures import LockHolderFactory
 
 
 @pytest.fixture
-def lock_holder() -> Iterator[LockHolderFactory]:
-    """Factory: ``lock_holder("posix", tmp_path / "repo.lock")`` returns a held
-    :class:`~migration_harness.locks.LockHolder`; skips when the style cannot exist on this OS."""
+def mh_lock_holder() -> Iterator[LockHolderFactory]:
+    """The plugin's ``lock_holder``, under a name no project's own fixture takes."""
+    from migration_harness.fixtures import LockHolderFactory
+
     factory = LockHolderFactory()
     try:
         yield factory
     finally:
         factory.close()
+
+
+@pytest.fixture
+def lock_holder(mh_lock_holder: LockHolderFactory) -> LockHolderFactory:
+    """Factory: ``lock_holder("posix", tmp_path / "repo.lock")`` returns a held
+    :class:`~migration_harness.locks.LockHolder`; skips when the style cannot exist on this OS.
+    Also reachable as ``mh_lock_holder``."""
+    return mh_lock_holder

@@ -15,15 +15,14 @@ died abruptly (pytest-timeout's ``os._exit``, a SIGKILL).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
 
-from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport, _track
-from migration_harness.proc import run as proc_run
-from migration_harness.proc._run import StrPath
+from migration_harness.plugin.options import value
+from migration_harness.proc import _track
 from migration_harness.proc._track import (
     MARKER_ENV,
     RUN_TOKEN,
@@ -38,6 +37,7 @@ from migration_harness.proc._track import (
 
 if TYPE_CHECKING:
     from migration_harness.env import IsolatedEnv
+    from migration_harness.fixtures import DaemonFactory, Runner
 
 _ITEM_MARK = pytest.StashKey[int]()
 _SESSION_MARK = pytest.StashKey[int]()
@@ -53,25 +53,8 @@ _SESSION_BEFORE = pytest.StashKey[set[psutil.Process]]()
 _TESTS_RAN = pytest.StashKey[bool]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("migration-harness")
-    group.addoption(
-        "--mh-no-orphans",
-        action="store_true",
-        default=False,
-        help="error a test that leaves a process started through migration_harness.proc running "
-        "(it is killed either way)",
-    )
-    parser.addini(
-        "mh_no_orphans",
-        type="bool",
-        default=False,
-        help="like --mh-no-orphans: error a test that leaves a harness process running",
-    )
-
-
 def _strict(config: pytest.Config) -> bool:
-    return bool(config.getoption("mh_no_orphans") or config.getini("mh_no_orphans"))
+    return bool(value(config, "mh_no_orphans"))
 
 
 def _scans_each_test(item: pytest.Item) -> bool:
@@ -199,72 +182,33 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
 
 
-class Runner:
-    """The ``run`` fixture: :func:`migration_harness.proc.run` in the test's isolated env."""
+@pytest.fixture
+def mh_run(mh_isolated_env: IsolatedEnv) -> Runner:
+    """The plugin's ``run``, under a name no project's own fixture takes."""
+    from migration_harness.fixtures import Runner
 
-    def __init__(self, env: IsolatedEnv) -> None:
-        self.env = env
-
-    def __call__(
-        self,
-        args: Sequence[StrPath],
-        *,
-        cwd: StrPath | None = None,
-        timeout: float | None = 60.0,
-        input: bytes | str | None = None,
-    ) -> RunResult:
-        # env is read at each call: the test may change PATH after the fixture was made.
-        return proc_run(args, env=self.env.vars, cwd=cwd, timeout=timeout, input=input)
-
-
-class DaemonFactory:
-    """The ``daemon`` fixture: start daemons in the test's environment; all stopped at teardown."""
-
-    def __init__(self, env: IsolatedEnv) -> None:
-        self.env = env
-        self.started: list[Daemon] = []
-
-    def __call__(
-        self,
-        args: Sequence[StrPath],
-        *,
-        ready: Readiness | str | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: StrPath | None = None,
-        start_timeout: float = 30.0,
-        stop_command: Sequence[StrPath] | None = None,
-        grace: float = DEFAULT_GRACE,
-        name: str | None = None,
-        start: bool = True,
-    ) -> Daemon:
-        """Create (and unless ``start=False``, start) a :class:`migration_harness.proc.Daemon`."""
-        daemon = Daemon(
-            args,
-            env=self.env.vars if env is None else env,
-            cwd=cwd,
-            ready=ready,
-            start_timeout=start_timeout,
-            stop_command=stop_command,
-            grace=grace,
-            name=name,
-        )
-        self.started.append(daemon)
-        return daemon.start() if start else daemon
-
-    def stop_all(self) -> list[StopReport]:
-        """Stop every daemon, newest first (a later daemon may depend on an earlier one)."""
-        return [daemon.stop() for daemon in reversed(self.started)]
+    return Runner(mh_isolated_env)
 
 
 @pytest.fixture
-def run(isolated_env: IsolatedEnv) -> Runner:
-    """``run(args, cwd=None, timeout=60.0, input=None) -> RunResult`` in ``isolated_env``."""
-    return Runner(isolated_env)
+def run(mh_run: Runner) -> Runner:
+    """``run(args, cwd=None, timeout=60.0, input=None) -> RunResult`` in ``isolated_env``.
+    Also reachable as ``mh_run``."""
+    return mh_run
 
 
 @pytest.fixture
-def daemon(isolated_env: IsolatedEnv) -> Iterator[DaemonFactory]:
-    """``daemon(args, ready=..., stop_command=...) -> Daemon`` (started); stopped at teardown."""
-    factory = DaemonFactory(isolated_env)
+def mh_daemon(mh_isolated_env: IsolatedEnv) -> Iterator[DaemonFactory]:
+    """The plugin's ``daemon``, under a name no project's own fixture takes."""
+    from migration_harness.fixtures import DaemonFactory
+
+    factory = DaemonFactory(mh_isolated_env)
     yield factory
     factory.stop_all()
+
+
+@pytest.fixture
+def daemon(mh_daemon: DaemonFactory) -> DaemonFactory:
+    """``daemon(args, ready=..., stop_command=...) -> Daemon`` (started) in ``isolated_env``;
+    every daemon is stopped at teardown. Also reachable as ``mh_daemon``."""
+    return mh_daemon

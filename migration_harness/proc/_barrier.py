@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.proc import _track
 from migration_harness.proc._launcher import GO
 from migration_harness.proc._output import StreamReader
@@ -40,7 +41,7 @@ REPORT_TIMEOUT = 5.0
 WAIT_POLL = 0.005
 
 
-class BarrierError(RuntimeError):
+class BarrierError(MigrationHarnessError, RuntimeError):
     """A launcher exited or did not reach the barrier; names it and shows its output."""
 
 

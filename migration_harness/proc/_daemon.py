@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.proc import _track
 from migration_harness.proc._output import OutputLog, StreamReader
 from migration_harness.proc._ready import Readiness, ReadyProbe, as_readiness
@@ -60,7 +61,7 @@ OUTPUT_DRAIN_TIMEOUT = 1.0
 ERROR_TAIL_LINES = 40
 
 
-class DaemonStartError(RuntimeError):
+class DaemonStartError(MigrationHarnessError, RuntimeError):
     """The daemon exited early or was not ready in time. Carries its output."""
 
     def __init__(self, message: str, *, output: str, returncode: int | None) -> None:

@@ -11,13 +11,15 @@ import os
 import sys
 from collections.abc import Sequence
 
+from migration_harness.errors import MigrationHarnessError
+
 IS_WINDOWS = sys.platform == "win32"
 
 #: What Windows uses when PATHEXT is unset.
 DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"
 
 
-class ExecutableNotFound(FileNotFoundError):
+class ExecutableNotFound(MigrationHarnessError, FileNotFoundError):
     """An executable was not found on the PATH that was searched."""
 
     def __init__(self, name: str, path: str | None) -> None:

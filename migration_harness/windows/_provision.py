@@ -31,6 +31,7 @@ from pathlib import Path
 from filelock import FileLock
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.windows import _stamp
 from migration_harness.windows._pth import enable_paths, find_pth_file, python_version_of
 from migration_harness.windows._requirements import for_windows, missing_windows_dependencies
@@ -52,7 +53,7 @@ MAX_DEPENDENCY_ROUNDS = 5
 Progress = Callable[[str], None]
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(MigrationHarnessError, RuntimeError):
     """A provisioning step failed; the message says which and shows the tool's output."""
 
 

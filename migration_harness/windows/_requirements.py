@@ -19,6 +19,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from migration_harness.errors import MigrationHarnessError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -47,7 +49,7 @@ def windows_environment(python_version: str) -> dict[str, str]:
     }
 
 
-class RequirementsError(ValueError):
+class RequirementsError(MigrationHarnessError, ValueError):
     """The project's dependency list cannot be read."""
 
 

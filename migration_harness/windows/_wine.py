@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.windows._pump import run_piped
 
 WINE_ENV = "MIGRATION_HARNESS_WINE"
@@ -16,7 +17,7 @@ INSTALL_HINT = "sudo apt-get install wine wine64 (Debian/Ubuntu) or your system'
 READY_MARK = ".migration-harness-prefix-ready"
 
 
-class WineNotFound(FileNotFoundError):
+class WineNotFound(MigrationHarnessError, FileNotFoundError):
     """Wine is not installed (or not on the PATH searched)."""
 
 

@@ -1,0 +1,113 @@
+"""The types the plugin's fixtures return, for annotating tests and helpers.
+
+- ``isolated_env`` (``mh_isolated_env``): :class:`IsolatedEnv`
+- ``safe_tmp_path`` (``mh_safe_tmp_path``): :class:`pathlib.Path`
+- ``mockbin`` (``mh_mockbin``): :class:`MockBin`
+- ``run`` (``mh_run``): :class:`Runner`
+- ``daemon`` (``mh_daemon``): :class:`DaemonFactory`
+- ``lock_holder`` (``mh_lock_holder``): :class:`LockHolderFactory`
+
+Each fixture is also reachable as its ``mh_`` twin, the same object in the same test:
+a project whose own ``run`` or ``daemon`` fixture hides the plugin's still reaches it
+as ``mh_run`` or ``mh_daemon``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from migration_harness.env import IsolatedEnv
+from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
+from migration_harness.mockbin import MockBin
+from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport
+from migration_harness.proc import run as proc_run
+from migration_harness.proc._run import StrPath
+
+__all__ = [
+    "DaemonFactory",
+    "IsolatedEnv",
+    "LockHolderFactory",
+    "MockBin",
+    "Runner",
+]
+
+
+class Runner:
+    """The ``run`` fixture: :func:`migration_harness.proc.run` in the test's isolated env."""
+
+    def __init__(self, env: IsolatedEnv) -> None:
+        self.env = env
+
+    def __call__(
+        self,
+        args: Sequence[StrPath],
+        *,
+        cwd: StrPath | None = None,
+        timeout: float | None = 60.0,
+        input: bytes | str | None = None,
+    ) -> RunResult:
+        # env is read at each call: the test may change PATH after the fixture was made.
+        return proc_run(args, env=self.env.vars, cwd=cwd, timeout=timeout, input=input)
+
+
+class DaemonFactory:
+    """The ``daemon`` fixture: start daemons in the test's environment; all stopped at teardown."""
+
+    def __init__(self, env: IsolatedEnv) -> None:
+        self.env = env
+        self.started: list[Daemon] = []
+
+    def __call__(
+        self,
+        args: Sequence[StrPath],
+        *,
+        ready: Readiness | str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: StrPath | None = None,
+        start_timeout: float = 30.0,
+        stop_command: Sequence[StrPath] | None = None,
+        grace: float = DEFAULT_GRACE,
+        name: str | None = None,
+        start: bool = True,
+    ) -> Daemon:
+        """Create (and unless ``start=False``, start) a :class:`migration_harness.proc.Daemon`."""
+        daemon = Daemon(
+            args,
+            env=self.env.vars if env is None else env,
+            cwd=cwd,
+            ready=ready,
+            start_timeout=start_timeout,
+            stop_command=stop_command,
+            grace=grace,
+            name=name,
+        )
+        self.started.append(daemon)
+        return daemon.start() if start else daemon
+
+    def stop_all(self) -> list[StopReport]:
+        """Stop every daemon, newest first (a later daemon may depend on an earlier one)."""
+        return [daemon.stop() for daemon in reversed(self.started)]
+
+
+class LockHolderFactory:
+    """``lock_holder(style, path, **kw)``: :func:`migration_harness.locks.hold_lock`, but an
+    unsupported style skips the test with the reason, and every holder still
+    alive at teardown is released (or killed)."""
+
+    def __init__(self) -> None:
+        self.holders: list[LockHolder] = []
+
+    def __call__(self, style: str, path: Any = None, **kwargs: Any) -> LockHolder:
+        try:
+            holder = hold_lock(style, path, **kwargs)
+        except UnsupportedLockStyle as exc:
+            pytest.skip(str(exc))
+        self.holders.append(holder)
+        return holder
+
+    def close(self) -> None:
+        for holder in reversed(self.holders):
+            holder.close()
