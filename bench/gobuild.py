@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import subprocess
 import time
 from pathlib import Path
@@ -60,6 +61,8 @@ def find_go() -> str | None:
     found = shutil.which("go")
     if found:
         return found
+    if sys.platform == "win32":  # under Wine, Debian's Linux binary is visible but no .exe
+        return None
     debian = Path("/usr/lib/go/bin/go")
     return str(debian) if debian.is_file() else None
 
