@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import subprocess
+import sys
 import time
 from pathlib import Path
 
