@@ -35,3 +35,15 @@ def test_ci_script_runs_the_readme_test_command_and_the_main_job() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     for session in ("tests", "check", "windows"):
         assert re.search(rf"^nox -s {session}\b", script, re.MULTILINE), session
+
+
+def test_every_module_the_wine_leg_leaves_out_exists() -> None:
+    # A renamed or removed module would silently stop being left out (or mask a typo).
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    (names,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", "") == "WINE_SAME_ON_EVERY_OS" for t in node.targets)
+    ]
+    assert names and all((ROOT / "tests" / name).is_file() for name in names), names
