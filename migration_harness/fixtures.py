@@ -5,6 +5,7 @@
 - ``mockbin`` (``mh_mockbin``): :class:`MockBin`
 - ``run`` (``mh_run``): :class:`Runner`
 - ``daemon`` (``mh_daemon``): :class:`DaemonFactory`
+- ``start_together`` (``mh_start_together``): :class:`StartTogether`
 - ``lock_holder`` (``mh_lock_holder``): :class:`LockHolderFactory`
 
 Each fixture is also reachable as its ``mh_`` twin, the same object in the same test:
@@ -24,6 +25,7 @@ from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
 from migration_harness.mockbin import MockBin
 from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport
 from migration_harness.proc import run as proc_run
+from migration_harness.proc import start_together as proc_start_together
 from migration_harness.proc._run import StrPath
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "LockHolderFactory",
     "MockBin",
     "Runner",
+    "StartTogether",
 ]
 
 
@@ -51,6 +54,24 @@ class Runner:
     ) -> RunResult:
         # env is read at each call: the test may change PATH after the fixture was made.
         return proc_run(args, env=self.env.vars, cwd=cwd, timeout=timeout, input=input)
+
+
+class StartTogether:
+    """The ``start_together`` fixture: :func:`migration_harness.proc.start_together` (start
+    every command, release them at one instant, collect each result) in the test's
+    isolated env."""
+
+    def __init__(self, env: IsolatedEnv) -> None:
+        self.env = env
+
+    def __call__(
+        self,
+        commands: Sequence[Sequence[StrPath]],
+        *,
+        cwd: StrPath | None = None,
+        timeout: float | None = 60.0,
+    ) -> list[RunResult]:
+        return proc_start_together(commands, env=self.env.vars, cwd=cwd, timeout=timeout)
 
 
 class DaemonFactory:

@@ -14,6 +14,7 @@ from migration_harness.fixtures import (
     LockHolderFactory,
     MockBin,
     Runner,
+    StartTogether,
 )
 from migration_harness.fixtures import IsolatedEnv as ExportedIsolatedEnv
 
@@ -38,7 +39,8 @@ def test_fixture_values_have_the_exported_types(
 
 
 def test_twins_are_the_same_objects(request: pytest.FixtureRequest) -> None:
-    for name in ("run", "daemon", "lock_holder", "isolated_env", "mockbin", "safe_tmp_path"):
+    names = ("run", "start_together", "daemon", "lock_holder", "isolated_env", "mockbin")
+    for name in (*names, "safe_tmp_path"):
         assert request.getfixturevalue(name) is request.getfixturevalue(f"mh_{name}"), name
 
 
@@ -47,6 +49,17 @@ def test_run_and_daemon_use_the_same_isolated_env(
 ) -> None:
     assert run.env is isolated_env
     assert daemon.env is isolated_env
+
+
+def test_start_together_races_in_the_tests_env(
+    start_together: StartTogether, isolated_env: IsolatedEnv
+) -> None:
+    assert isinstance(start_together, StartTogether)
+    isolated_env.set("RACE_NAME", "racer")
+    code = "import os, sys; print(os.environ['RACE_NAME'], sys.argv[1])"
+    results = start_together([[sys.executable, "-c", code, str(n)] for n in range(3)])
+    assert [r.stdout.split() for r in results] == [["racer", str(n)] for n in range(3)]
+    assert all(r.ok and r.released_at is not None for r in results), results
 
 
 PROJECT_CONFTEST = """

@@ -13,7 +13,9 @@ from pytest import Pytester
 
 from migration_harness import __version__
 
-FIXTURES = ("isolated_env", "safe_tmp_path", "mockbin", "run", "daemon", "lock_holder")
+FIXTURES = (
+    "isolated_env", "safe_tmp_path", "mockbin", "run", "start_together", "daemon", "lock_holder"
+)  # fmt: skip
 
 
 def test_fixtures_listed_in_an_unrelated_directory(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from migration_harness.proc._track import (
 
 if TYPE_CHECKING:
     from migration_harness.env import IsolatedEnv
-    from migration_harness.fixtures import DaemonFactory, Runner
+    from migration_harness.fixtures import DaemonFactory, Runner, StartTogether
 
 _ITEM_MARK = pytest.StashKey[int]()
 _SESSION_MARK = pytest.StashKey[int]()
@@ -195,6 +195,22 @@ def run(mh_run: Runner) -> Runner:
     """``run(args, cwd=None, timeout=60.0, input=None) -> RunResult`` in ``isolated_env``.
     Also reachable as ``mh_run``."""
     return mh_run
+
+
+@pytest.fixture
+def mh_start_together(mh_isolated_env: IsolatedEnv) -> StartTogether:
+    """The plugin's ``start_together``, under a name no project's own fixture takes."""
+    from migration_harness.fixtures import StartTogether
+
+    return StartTogether(mh_isolated_env)
+
+
+@pytest.fixture
+def start_together(mh_start_together: StartTogether) -> StartTogether:
+    """``start_together(commands, cwd=None, timeout=60.0) -> list[RunResult]``: every
+    command started, released at one instant (a race), each result collected, in
+    ``isolated_env``. Also reachable as ``mh_start_together``."""
+    return mh_start_together
 
 
 @pytest.fixture
