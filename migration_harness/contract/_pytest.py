@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ NOTE_PROPERTY = "migration_harness_note"
 # The scratch directories of the cases still running, by case name; what an interrupt
 # leaves here is removed (or named) by whoever stops the run.
 LIVE_SCRATCH = pytest.StashKey[dict[str, Path]]()
+#: Where a case's progress goes: ``show(case name, text)``; `check`'s reporter sets it.
+PROGRESS = pytest.StashKey[Callable[[str, str], None]]()
 
 
 class ContractCollector(pytest.File):
@@ -72,6 +75,9 @@ class ContractTest(pytest.Item):
         live = self.config.stash.setdefault(LIVE_SCRATCH, {})
         live[self.case.name] = self.workdir
         ctx = Context(target, Tool(target, self.workdir), self.workdir, self.collector.options)
+        show = self.config.stash.get(PROGRESS, None)
+        if show is not None:
+            ctx.progress = functools.partial(show, self.case.name)
         try:
             try:
                 REGISTRY[self.case.contract].check(ctx, self.case)

@@ -42,6 +42,9 @@ class Context:
     options: Options
     notes: list[str] = field(default_factory=list)
     """What a passing case should still say (e.g. which crash backend ran, how many points)."""
+    progress: Callable[[str], None] = field(default=lambda text: None)
+    """Where a long case says how far it got (e.g. "40 of 112 crash points"); `check`
+    shows it, elsewhere it goes nowhere."""
 
     @property
     def repo(self) -> Path:

@@ -7,6 +7,7 @@ error test case), so no report of such a run reads as a pass.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import sys
 import time
@@ -21,6 +22,7 @@ from migration_harness.contract._pytest import (
     ERROR_PROPERTY,
     LIVE_SCRATCH,
     NOTE_PROPERTY,
+    PROGRESS,
 )
 from migration_harness.contract.report_file import CaseResult, Report, write_report
 
@@ -32,6 +34,8 @@ SIGNAL_NUMBERS = {"SIGINT": 2, "SIGTERM": 15}
 _PYTEST_INTERRUPTED, _PYTEST_INTERNAL_ERROR, _PYTEST_USAGE_ERROR = 2, 3, 4
 
 _MARKS = {"passed": "ok", "failed": "FAILED", "skipped": "skipped", "error": "ERROR"}
+#: How often a long case's progress is printed as a line of its own (a log, not a terminal).
+PROGRESS_EVERY_S = 15.0
 
 
 @dataclass
@@ -52,11 +56,39 @@ class Reporter:
     scratch: dict[str, Path] = field(default_factory=dict)  # of the cases cut short
     _pending: dict[str, CaseResult] = field(default_factory=dict)
     _terminal: Any = None  # pytest's terminal reporter, when options after -- turned it on
+    _progress_shown: dict[str, float] = field(default_factory=dict)  # case -> when, last
+    _live_width: int = 0  # of the live progress line on a terminal, to wipe it
+    _capture: Any = None  # pytest's capture manager, suspended to show progress
 
     # --- pytest hooks -----------------------------------------------------------
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self._terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if self._terminal is None:  # pytest's own output would interleave with a live line
+            self._capture = config.pluginmanager.get_plugin("capturemanager")
+            config.stash[PROGRESS] = self.progress
+
+    def progress(self, case: str, text: str) -> None:
+        """A long case's progress: a live line on a terminal, else a line now and then
+        (the first at once), so a log never sits silent for a minute."""
+        # Called while the case runs, when pytest captures what is printed.
+        suspended = self._capture.global_and_fixture_disabled() if self._capture else None
+        with suspended or contextlib.nullcontext():
+            self._show_progress(case, text)
+
+    def _show_progress(self, case: str, text: str) -> None:
+        if _is_terminal(self.out):
+            line = f"  {case}: {text}"
+            self.out.write("\r" + line.ljust(self._live_width))
+            self.out.flush()
+            self._live_width = len(line)
+            return
+        now = time.monotonic()
+        last = self._progress_shown.get(case)
+        if last is None or now - last >= PROGRESS_EVERY_S:
+            self._progress_shown[case] = now
+            print(f"  {case}: {text} ({now - self.started:.0f}s into the run)", file=self.out)
+            self.out.flush()
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After -k, --lf and the like have deselected what they do not run.
@@ -127,8 +159,11 @@ class Reporter:
             line += f": {result.message}"
         if self._terminal is not None:
             self._terminal.write_line(line)  # pytest's progress letters may precede it
-        else:
-            print(line, file=self.out, flush=True)
+            return
+        if self._live_width:  # wipe the live progress line the result replaces
+            self.out.write("\r" + " " * self._live_width + "\r")
+            self._live_width = 0
+        print(line, file=self.out, flush=True)
 
     # --- the verdict ------------------------------------------------------------------
 
@@ -276,3 +311,8 @@ def _skip_reason(report: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return str(longrepr)
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

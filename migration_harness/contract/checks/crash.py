@@ -60,6 +60,7 @@ def crash(ctx: Context, case: Case) -> None:
         raise tool.fail(f"the {backend.name} backend found no crash points in a migration run")
     outcomes: list[PointOutcome] = []
     for point in points:
+        ctx.progress(f"{len(outcomes)} of {len(points)} crash points ({backend.name})")
         outcomes.append(_survive(ctx, crasher, point, before))
         if outcomes[-1].problem is not None:
             break  # the first point that loses data is the answer; the rest would be noise

@@ -122,6 +122,7 @@ def concurrent(ctx: Context, case: Case) -> None:
     start = case.params["from"]
     spies = spy_on_steps(tool, ctx.workdir / "spies", start) if target.external else None
     for number in range(1, rounds + 1):
+        ctx.progress(f"round {number} of {rounds}")
         tool.transcript.clear()  # the rounds before this one passed: show this one's commands
         if number > 1:
             tool.scratch.remove(ctx.repo, "remove the previous round's repo")
