@@ -32,6 +32,7 @@ from migration_harness.scaffold import (
     default_workflow_ref,
     render,
 )
+from migration_harness.target import REFERENCE_SPEC
 from migration_harness.windows import running_under_wine
 from tests.checkout import git_head
 
@@ -514,12 +515,16 @@ def test_scaffolded_caller_workflow_validates(tmp_path: Path, pinned: bool) -> N
 
 @pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
 @pytest.mark.parametrize(
-    ("pytest_args", "expected_extra"),
-    [("", []), ("-x  -k forward *", ["-x", "-k", "forward", "*"])],
-    ids=["no-args", "split-not-globbed"],
+    ("pytest_args", "shard", "expected_extra"),
+    [
+        ("", "1/1", []),
+        ("-x  -k forward *", "1/1", ["-x", "-k", "forward", "*"]),
+        ("-x", "2/3", ["--shard", "2/3", "-x"]),
+    ],
+    ids=["no-args", "split-not-globbed", "shard"],
 )
 def test_reusable_workflow_check_step_passes_inputs_as_arguments(
-    tmp_path: Path, pytest_args: str, expected_extra: list[str]
+    tmp_path: Path, pytest_args: str, shard: str, expected_extra: list[str]
 ) -> None:
     mock = build_mock(tmp_path / "bin", "migration-harness", {"exit_code": 0})
     (tmp_path / "work").mkdir()
@@ -529,6 +534,7 @@ def test_reusable_workflow_check_step_passes_inputs_as_arguments(
     env.update(
         SPEC="my spec.toml",
         PYTEST_ARGS=pytest_args,
+        SHARD=shard,
         REPORT="report-ubuntu-latest-py3.12.json",
         PATH=os.pathsep.join([str(mock.directory), env.get("PATH", "")]),
     )
@@ -643,3 +649,61 @@ def test_scaffolded_install_step_installs_the_harness_from_a_local_copy(tmp_path
     # The step ends with `migration-harness --version`: the venv's, at this commit.
     assert f"migration-harness {__version__} (commit {commit})" in result.stdout
     assert (venv / "bin" / "migration-harness").is_file()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
+@pytest.mark.parametrize(("shards", "listed"), [("1", "[1]"), ("3", "[1,2,3]")])
+def test_the_plan_job_lists_one_shard_number_per_job(
+    tmp_path: Path, shards: str, listed: str
+) -> None:
+    script = _step_script("contract.yml", "plan", "Shard numbers")
+    output = tmp_path / "output"
+    env = {**os.environ, "SHARDS": shards, "GITHUB_OUTPUT": str(output)}
+    result = run_bash(script, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert output.read_text(encoding="utf-8") == f"list={listed}\n"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
+@pytest.mark.parametrize("shards", ["0", "x", "257"])
+def test_the_plan_job_refuses_a_bad_shard_count(tmp_path: Path, shards: str) -> None:
+    script = _step_script("contract.yml", "plan", "Shard numbers")
+    env = {**os.environ, "SHARDS": shards, "GITHUB_OUTPUT": str(tmp_path / "output")}
+    result = run_bash(script, tmp_path, env)
+    assert result.returncode == 1
+    assert f"shards: expected a whole number from 1 to 256, got '{shards}'" in result.stderr
+
+
+@pytest.mark.skipif(os.name == "nt", reason="runs the step's bash script (POSIX bash)")
+def test_shard_jobs_and_the_summary_give_one_table_of_every_case(tmp_path: Path) -> None:
+    # What the workflow does with shards: 3: three check jobs, then the summary job.
+    data = load_yaml(WORKFLOWS / "contract.yml")
+    assert data["jobs"]["contract"]["strategy"]["matrix"]["shard"] == (
+        "${{ fromJSON(needs.plan.outputs.shards) }}"
+    )
+    check_step = _step_script("contract.yml", "contract", "migration-harness check")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    scripts = sysconfig.get_path("scripts")
+    for index in (1, 2, 3):
+        env = dict(os.environ)  # a copy for the child: os.environ itself is never changed
+        env.update(
+            SPEC=str(REFERENCE_SPEC),
+            PYTEST_ARGS="--contract ahead idempotent revert",
+            SHARD=f"{index}/3",
+            REPORT=str(reports / f"report-ubuntu-latest-py3.12-shard{index}.json"),
+            PATH=os.pathsep.join([scripts, env.get("PATH", "")]),
+        )
+        result = run_bash(check_step, tmp_path, env)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+        assert f"shard {index}/3" in result.stdout.splitlines()[0]
+    step_summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(step_summary)}
+    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")])
+    summary = _step_script("contract.yml", "summary", "Contract x OS table")
+    result = run_bash(summary, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    table = step_summary.read_text(encoding="utf-8")
+    for row in ("| `idempotent` | ✅ 1/1 |", "| `revert` | ✅ 3/3 |", "| `ahead` | ✅ 1/1 |"):
+        assert row in table, table
+    assert "**5 passed, 0 failed, 0 skipped** in 3 report(s)." in table

@@ -66,6 +66,12 @@ def register(subparsers: Any) -> None:
         default=[],
         help="only these contract ids (repeatable: --contract a b --contract c)",
     )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run shard K of N: every N-th case in report order, from the K-th (for N CI jobs;"
+        " `summary` merges their reports)",
+    )
     parser.add_argument("--junitxml", metavar="FILE", help="also write a JUnit XML report")
     parser.add_argument("--report-json", metavar="FILE", help="also write a JSON report")
     parser.add_argument("--mutant", metavar="NAME", help="run a mutant of the reference tool")
@@ -130,6 +136,7 @@ def _check_selection(args: argparse.Namespace, target: Target, spec_path: Path) 
     from migration_harness.contract import REGISTRY
     from migration_harness.contract.selection import (
         SelectionError,
+        parse_shard,
         select_contract_ids,
         select_mutant,
     )
@@ -142,6 +149,8 @@ def _check_selection(args: argparse.Namespace, target: Target, spec_path: Path) 
                 )
             select_mutant(args.mutant, "--mutant")
         select_contract_ids(args.contract, "--contract")
+        if args.shard is not None:
+            args.shard = str(parse_shard(args.shard, "--shard"))
     except SelectionError as exc:
         raise UsageError(str(exc)) from None
     for cid in args.contract:
@@ -192,7 +201,8 @@ def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> in
     reporter = Reporter(out=sys.stdout, target_name=target.name, mutant=args.mutant)
     reporter.selection = args.k
     where = "built-in reference tool" if spec_path == REFERENCE_SPEC else str(spec_path)
-    print(f"migration-harness check: target {target.name} ({where})", flush=True)
+    shard = f", shard {args.shard}" if args.shard else ""
+    print(f"migration-harness check: target {target.name} ({where}){shard}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mh-check-") as empty, _signals_to(reporter):
         argv = _pytest_argv(args, spec_path, Path(empty))
         with _captured_stderr() as stderr:
@@ -249,6 +259,8 @@ def _pytest_argv(args: argparse.Namespace, spec_path: Path, empty: Path) -> list
         argv += ["--mh-mutant", args.mutant]
     if args.crash_backend:
         argv += ["--mh-crash-backend", args.crash_backend]
+    if args.shard:
+        argv += ["--mh-shard", args.shard]
     if args.keep_scratch:
         argv.append("--mh-keep-scratch")
     if args.k:

@@ -31,6 +31,7 @@ def pytest_collection_modifyitems(
     from migration_harness.contract._pytest import make_collector
     from migration_harness.contract.selection import (
         SelectionError,
+        parse_shard,
         select_contract_ids,
         select_mutant,
     )
@@ -57,12 +58,22 @@ def pytest_collection_modifyitems(
         if mutant:
             target = target.with_env(REFREPO_MUTANT=select_mutant(mutant, "--mh-mutant"))
         ids = select_contract_ids(value(config, "mh_contract_id") or (), "--mh-contract-id")
+        shard = (
+            parse_shard(value(config, "mh_shard"), "--mh-shard")
+            if value(config, "mh_shard")
+            else None
+        )
     except SelectionError as exc:
         raise pytest.UsageError(str(exc)) from None
     options = Options(crash_backend=value(config, "mh_crash_backend"))
     keep = bool(value(config, "mh_keep_scratch"))
     collector = make_collector(session, path, target, ids, options, keep_scratch=keep)
-    items.extend(collector.collect())
+    cases = list(collector.collect())
+    if shard is not None:
+        kept = shard.pick(cases)
+        config.hook.pytest_deselected(items=[case for case in cases if case not in kept])
+        cases = kept
+    items.extend(cases)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

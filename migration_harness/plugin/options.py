@@ -51,6 +51,11 @@ OPTIONS: tuple[Option, ...] = (
         "mh_crash_backend", "force a crash-point backend: strace, hook or sweep", metavar="NAME"
     ),
     Option(
+        "mh_shard",
+        "run shard K of N of the contract's cases (every N-th case, in report order)",
+        metavar="K/N",
+    ),
+    Option(
         "mh_keep_scratch",
         "keep (and name) the scratch directory of a case cut short by an interrupt",
         kind="bool",
