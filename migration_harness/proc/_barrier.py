@@ -10,7 +10,6 @@ semaphores do not.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -20,13 +19,12 @@ from pathlib import Path
 
 from migration_harness.proc import _track
 from migration_harness.proc._launcher import GO
-from migration_harness.proc._output import StreamReader
+from migration_harness.proc._output import Capture
 from migration_harness.proc._run import (
     PIPE_DRAIN_TIMEOUT,
     RunResult,
     StrPath,
-    env_diff,
-    finish_reading,
+    finished_result,
     popen_tracked,
     resolve_args,
 )
@@ -51,8 +49,7 @@ class _Launched:
         self.argv = argv
         self.proc = proc
         self.entry = entry
-        assert proc.stdout is not None and proc.stderr is not None  # PIPE in popen below
-        self.readers = [StreamReader(proc.stdout, "stdout"), StreamReader(proc.stderr, "stderr")]
+        self.output = Capture(proc, lines=False)
         self.conn: socket.socket | None = None
         self.released: float | None = None
 
@@ -132,11 +129,10 @@ def _gather(server: socket.socket, launched: list[_Launched], deadline: float | 
 def _check_launchers(launched: list[_Launched], deadline: float | None) -> None:
     for item in launched:
         if item.conn is None and item.proc.poll() is not None:
-            for reader in item.readers:
-                reader.join(PIPE_DRAIN_TIMEOUT)
+            item.output.join(PIPE_DRAIN_TIMEOUT)
             raise BarrierError(
                 f"barrier launcher for {item.argv!r} exited with code {item.proc.returncode} "
-                f"before reaching the barrier; stderr: {item.readers[1].text().strip()!r}"
+                f"before reaching the barrier; stderr: {item.output.stderr.text().strip()!r}"
             )
     if deadline is not None and time.monotonic() > deadline:
         missing = [item.argv for item in launched if item.conn is None]
@@ -193,18 +189,16 @@ def _result(
     env: Mapping[str, str] | None,
     cwd: StrPath | None,
 ) -> RunResult:
-    left_running = finish_reading(item.readers, item.entry)
-    return RunResult(
+    return finished_result(
+        item.proc,
+        item.entry,
+        item.output,
         args=item.argv,
-        cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
-        env_diff=env_diff(env),
-        returncode=int(item.proc.returncode),
-        stdout=item.readers[0].text(),
-        stderr=item.readers[1].text(),
+        env=env,
+        cwd=cwd,
         duration=(finished if finished is not None else time.time()) - released_at,
         timed_out=finished is None,
         timeout=timeout,
         released_at=released_at,
         release_skew=None if item.released is None else item.released - released_at,
-        left_running=left_running,
     )

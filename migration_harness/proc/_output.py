@@ -130,14 +130,17 @@ class StreamReader:
 class Capture:
     """Both output pipes of a running child, each read on a thread of its own into one log.
 
-    The child must have been started with ``stdout=PIPE`` and ``stderr=PIPE``.
+    The child must have been started with ``stdout=PIPE`` and ``stderr=PIPE``. With
+    ``lines=False`` the output is only kept whole (for a run that nobody watches
+    line by line): :meth:`wait_for` then never matches.
     """
 
-    def __init__(self, proc: subprocess.Popen[Any]) -> None:
+    def __init__(self, proc: subprocess.Popen[Any], *, lines: bool = True) -> None:
         assert proc.stdout is not None and proc.stderr is not None, "start it with PIPEs"
         self.log = OutputLog()
-        self.stdout = StreamReader(proc.stdout, "stdout", self.log)
-        self.stderr = StreamReader(proc.stderr, "stderr", self.log)
+        log = self.log if lines else None
+        self.stdout = StreamReader(proc.stdout, "stdout", log)
+        self.stderr = StreamReader(proc.stderr, "stderr", log)
 
     @property
     def ended(self) -> bool:
@@ -163,12 +166,20 @@ class Capture:
                     return False
                 self.log.changed.wait(min(WAIT_SLICE, left))
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for both pipes to reach their end."""
+        deadline = time.monotonic() + timeout
+        readers = (self.stdout, self.stderr)
+        return all([reader.join(max(0.0, deadline - time.monotonic())) for reader in readers])
+
+    def close(self) -> None:
+        """Stop reading: close both pipes (at once, or when their thread is done)."""
+        self.stdout.close()
+        self.stderr.close()
+
     def finish(self, timeout: float) -> bool:
         """Read both pipes to their end for up to ``timeout`` seconds in all, then close
         them; False if a process still held one open (what it writes later is lost)."""
-        deadline = time.monotonic() + timeout
-        readers = (self.stdout, self.stderr)
-        done = all([reader.join(max(0.0, deadline - time.monotonic())) for reader in readers])
-        for reader in readers:
-            reader.close()
+        done = self.join(timeout)
+        self.close()
         return done

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 from migration_harness.proc import _track
-from migration_harness.proc._output import StreamReader
+from migration_harness.proc._output import Capture
 from migration_harness.proc._spawn import spawn
 from migration_harness.proc._track import Leftover, TrackedProcess
 from migration_harness.proc._which import ExecutableNotFound, which
@@ -135,12 +135,20 @@ def format_command(args: Sequence[str]) -> str:
     return shlex.join(args)
 
 
-def env_diff(env: Mapping[str, str] | None) -> dict[str, str | None]:
-    """Keys of ``env`` that differ from ``os.environ`` (value), and removed keys (None)."""
+def env_diff(
+    env: Mapping[str, str] | None,
+    base: Mapping[str, str] | None = None,
+    *,
+    windows: bool = sys.platform == "win32",
+) -> dict[str, str | None]:
+    """Keys of ``env`` that differ from ``base`` (default ``os.environ``) with their value,
+    and keys ``env`` removed (None), sorted. With ``windows`` keys are compared without
+    case, as Windows does (``Path`` is ``PATH``); the names shown are as ``env`` spells them.
+    """
     if env is None:
         return {}
-    ours = _normalised(os.environ)
-    theirs = _normalised(env)
+    ours = _normalised(os.environ if base is None else base, windows)
+    theirs = _normalised(env, windows)
     diff: dict[str, str | None] = {}
     for key, (name, value) in theirs.items():
         if key not in ours or ours[key][1] != value:
@@ -151,9 +159,7 @@ def env_diff(env: Mapping[str, str] | None) -> dict[str, str | None]:
     return dict(sorted(diff.items()))
 
 
-def _normalised(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    # Windows environment keys are case-insensitive.
-    fold = sys.platform == "win32"
+def _normalised(env: Mapping[str, str], fold: bool) -> dict[str, tuple[str, str]]:
     return {(k.upper() if fold else k): (k, v) for k, v in env.items()}
 
 
@@ -273,46 +279,69 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stdout is not None and proc.stderr is not None  # for mypy: PIPE above
-    readers = [StreamReader(proc.stdout, "stdout"), StreamReader(proc.stderr, "stderr")]
+    output = Capture(proc, lines=False)
     if input is not None:
         _feed_stdin(proc.stdin, input)
     timed_out = _wait_or_kill(proc, timeout)
-    duration = time.monotonic() - started
-    left_running = finish_reading(readers, entry)
+    return finished_result(
+        proc,
+        entry,
+        output,
+        args=list(entry.cmdline),
+        env=env,
+        cwd=cwd,
+        duration=time.monotonic() - started,
+        timed_out=timed_out,
+        timeout=timeout,
+    )
+
+
+def finished_result(
+    proc: subprocess.Popen[Any],
+    entry: TrackedProcess,
+    output: Capture,
+    *,
+    args: list[str],
+    env: Mapping[str, str] | None,
+    cwd: StrPath | None,
+    duration: float,
+    timed_out: bool,
+    timeout: float | None,
+    released_at: float | None = None,
+    release_skew: float | None = None,
+) -> RunResult:
+    """The :class:`RunResult` of the exited ``proc``, its output read to the end
+    (see :func:`finish_reading`)."""
+    left_running = finish_reading(output, entry)
     return RunResult(
-        args=[str(a) for a in proc.args] if isinstance(proc.args, list) else [str(proc.args)],
+        args=args,
         cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
         env_diff=env_diff(env),
         returncode=int(proc.returncode),
-        stdout=readers[0].text(),
-        stderr=readers[1].text(),
+        stdout=output.stdout.text(),
+        stderr=output.stderr.text(),
         duration=duration,
         timed_out=timed_out,
         timeout=timeout,
+        released_at=released_at,
+        release_skew=release_skew,
         left_running=left_running,
     )
 
 
-def finish_reading(readers: list[StreamReader], entry: TrackedProcess) -> list[Leftover]:
+def finish_reading(output: Capture, entry: TrackedProcess) -> list[Leftover]:
     """Read the exited command's pipes to their end, unless a process of its own keeps them
     open: then stop at once with what was read. Returns what of it still runs."""
-    if _joined(readers, HOLDER_CHECK_DELAY):
+    if output.join(HOLDER_CHECK_DELAY):
         left_running = _track.still_running(entry)
     else:
         left_running = _track.still_running(entry)
         # A holder we know of would keep the pipe open as long as it lives; only an
         # unknown one (escaped every marker) is worth the drain timeout.
         if not left_running:
-            _joined(readers, PIPE_DRAIN_TIMEOUT)
-    for reader in readers:
-        reader.close()
+            output.join(PIPE_DRAIN_TIMEOUT)
+    output.close()
     return left_running
-
-
-def _joined(readers: list[StreamReader], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    return all([reader.join(max(0.0, deadline - time.monotonic())) for reader in readers])
 
 
 def _wait_or_kill(proc: subprocess.Popen[Any], timeout: float | None) -> bool:
