@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from migration_harness.proc import Capture, RunResult, kill_tree
-from migration_harness.proc._run import finished_result, popen_tracked
+from migration_harness.proc import RunResult, kill_tree, start_captured
 from migration_harness.proc._track import kill_leftovers
 
 POLL_INTERVAL = 0.01
@@ -49,20 +48,12 @@ def run_watched(
     ``watcher`` is asked every ``poll`` seconds (plus the watcher's own time). What
     the command leaves running when it ends is killed too (and listed in
     ``result.left_running``): it must not touch the repository after the run."""
-    start = time.monotonic()
-    proc, entry = popen_tracked(
-        args,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    output = Capture(proc, lines=False)
+    started = start_captured(args, env=env, cwd=cwd)
+    proc = started.proc
     killed = timed_out = False
     try:
         while proc.poll() is None:
-            elapsed = time.monotonic() - start
+            elapsed = time.monotonic() - started.at
             killed = watcher is not None and watcher(proc, elapsed)
             timed_out = not killed and timeout is not None and elapsed > timeout
             if killed or timed_out:
@@ -72,16 +63,6 @@ def run_watched(
         if proc.poll() is None:
             kill_tree(proc.pid)
         proc.wait()
-    result = finished_result(
-        proc,
-        entry,
-        output,
-        args=list(entry.cmdline),
-        env=env,
-        cwd=cwd,
-        duration=time.monotonic() - start,
-        timed_out=timed_out,
-        timeout=timeout,
-    )
+    result = started.result(timed_out=timed_out, timeout=timeout)
     kill_leftovers(result.left_running)
     return CrashRun(result=result, killed=killed, timed_out=timed_out)

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 import migration_harness
+from migration_harness._platform import StrPath
 from migration_harness.locks._styles import check_supported
 from migration_harness.proc import (
     DEFAULT_GRACE,
@@ -19,13 +20,11 @@ from migration_harness.proc import (
     ExecutableNotFound,
     StopReport,
     kill_tree,
-    popen,
     run,
+    start_captured,
     stop_process,
     stoppable_popen_kwargs,
 )
-
-StrPath = str | os.PathLike[str]
 
 #: How long a holder's output pipes may stay open after it exited (a grandchild).
 OUTPUT_DRAIN_TIMEOUT = 5.0
@@ -222,19 +221,14 @@ def _start_and_wait(
     what: str,
     stoppable: bool = False,
 ) -> tuple[subprocess.Popen[bytes], Capture]:
+    options = stoppable_popen_kwargs() if stoppable else {}
     try:
-        proc: subprocess.Popen[bytes] = popen(
-            args,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            **(stoppable_popen_kwargs() if stoppable else {}),
+        started = start_captured(
+            args, env=env, cwd=cwd, stdin=subprocess.PIPE, lines=True, **options
         )
     except ExecutableNotFound as exc:
         raise LockHolderError(f"{what}: {exc}") from None
-    output = Capture(proc)
+    proc, output = started.proc, started.output
     if output.wait_for(ready, timeout=timeout):
         return proc, output
     if output.ended:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -10,11 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from migration_harness._platform import StrPath
 from migration_harness.files import assert_tree_unchanged, snapshot_tree
 from migration_harness.locks._api import OUTPUT_DRAIN_TIMEOUT, LockHolder, labelled
-from migration_harness.proc import Capture, kill_tree, popen
-
-StrPath = str | os.PathLike[str]
+from migration_harness.proc import Capture, kill_tree, start_captured
 
 #: Lines that mean a tool crashed instead of failing cleanly (Python, Go, Rust, Node).
 TRACEBACK_PATTERNS: tuple[str, ...] = (
@@ -127,15 +125,8 @@ def assert_blocks_until_released(
     for waiting."""
     before = snapshot_tree(repo, ignore=ignore) if repo is not None else None
     argv = list(args)
-    proc: subprocess.Popen[bytes] = popen(
-        argv,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    output = Capture(proc)
+    launched = start_captured(argv, env=env, cwd=cwd, lines=True)
+    proc, output = launched.proc, launched.output
     if waiting is not None and not output.wait_for(re.compile(waiting), timeout=finish_within):
         text = _stop(proc, output)
         raise AssertionError(

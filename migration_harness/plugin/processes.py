@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 
+from migration_harness._platform import StrPath
 from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport, _track
 from migration_harness.proc import run as proc_run
-from migration_harness.proc._run import StrPath
 from migration_harness.proc._track import (
     MARKER_ENV,
     RUN_TOKEN,

@@ -16,7 +16,7 @@ from migration_harness.proc._barrier import BarrierError, start_together
 from migration_harness.proc._daemon import Daemon, DaemonStartError
 from migration_harness.proc._output import Capture
 from migration_harness.proc._ready import Readiness, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
-from migration_harness.proc._run import RunResult, popen, run
+from migration_harness.proc._run import RunResult, Started, popen, run, start_captured
 from migration_harness.proc._stop import (
     DEFAULT_GRACE,
     GRACE_SHARES,
@@ -45,10 +45,12 @@ __all__ = [
     "ReadyPort",
     "ReadyWhen",
     "RunResult",
+    "Started",
     "StopReport",
     "kill_tree",
     "popen",
     "run",
+    "start_captured",
     "start_together",
     "stop_left_running",
     "stop_process",

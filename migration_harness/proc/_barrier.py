@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from migration_harness._platform import StrPath
 from migration_harness.proc import _track
 from migration_harness.proc._launcher import GO
-from migration_harness.proc._output import Capture
 from migration_harness.proc._run import (
     PIPE_DRAIN_TIMEOUT,
     RunResult,
-    StrPath,
-    finished_result,
-    popen_tracked,
+    Started,
     resolve_args,
+    start_captured,
 )
 
 LAUNCHER = Path(__file__).with_name("_launcher.py")
@@ -43,13 +41,11 @@ class BarrierError(RuntimeError):
 
 
 class _Launched:
-    def __init__(
-        self, argv: list[str], proc: subprocess.Popen[bytes], entry: _track.TrackedProcess
-    ) -> None:
+    def __init__(self, argv: list[str], started: Started) -> None:
         self.argv = argv
-        self.proc = proc
-        self.entry = entry
-        self.output = Capture(proc, lines=False)
+        self.started = started
+        self.proc = started.proc
+        self.output = started.output
         self.conn: socket.socket | None = None
         self.released: float | None = None
 
@@ -90,7 +86,7 @@ def start_together(
                     item.conn.close()
     finished = _wait_all(launched, deadline)
     return [
-        _result(item, released_at, end, timeout, env, cwd)
+        _result(item, released_at, end, timeout)
         for item, end in zip(launched, finished, strict=True)
     ]
 
@@ -99,15 +95,7 @@ def _launch(
     index: int, argv: list[str], port: int, env: Mapping[str, str] | None, cwd: StrPath | None
 ) -> _Launched:
     launcher = [sys.executable, "-I", "-S", str(LAUNCHER), str(port), str(index), "--", *argv]
-    proc, entry = popen_tracked(
-        launcher,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    return _Launched(argv, proc, entry)
+    return _Launched(argv, start_captured(launcher, env=env, cwd=cwd))
 
 
 def _gather(server: socket.socket, launched: list[_Launched], deadline: float | None) -> None:
@@ -182,20 +170,10 @@ def _wait_all(launched: list[_Launched], deadline: float | None) -> list[float |
 
 
 def _result(
-    item: _Launched,
-    released_at: float,
-    finished: float | None,
-    timeout: float | None,
-    env: Mapping[str, str] | None,
-    cwd: StrPath | None,
+    item: _Launched, released_at: float, finished: float | None, timeout: float | None
 ) -> RunResult:
-    return finished_result(
-        item.proc,
-        item.entry,
-        item.output,
+    return item.started.result(
         args=item.argv,
-        env=env,
-        cwd=cwd,
         duration=(finished if finished is not None else time.time()) - released_at,
         timed_out=finished is None,
         timeout=timeout,

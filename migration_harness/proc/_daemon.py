@@ -16,9 +16,10 @@ import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 
+from migration_harness._platform import StrPath
 from migration_harness.proc._output import Capture
 from migration_harness.proc._ready import Readiness, ReadyProbe, as_readiness
-from migration_harness.proc._run import StrPath, format_command, popen
+from migration_harness.proc._run import format_command, start_captured
 from migration_harness.proc._stop import (
     DEFAULT_GRACE,
     StopReport,
@@ -117,17 +118,11 @@ class Daemon:
         """Start and return once ready; :class:`DaemonStartError` if it exits or times out."""
         if self._proc is not None:
             raise RuntimeError(f"daemon {self.name!r} was already started")
-        proc: subprocess.Popen[bytes] = popen(
-            self.args,
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            **stoppable_popen_kwargs(),
+        started = start_captured(
+            self.args, env=self.env, cwd=self.cwd, lines=True, **stoppable_popen_kwargs()
         )
-        self._proc = proc
-        self._capture = capture = Capture(proc)
+        self._proc = proc = started.proc
+        self._capture = capture = started.output
         # A thread blocked in wait() learns of the exit at once; Popen.wait(timeout)
         # polls with growing sleeps, which would add milliseconds to every stop.
         threading.Thread(

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
+from migration_harness._platform import StrPath
 from migration_harness.proc import _track
 from migration_harness.proc._output import Capture
 from migration_harness.proc._spawn import spawn
@@ -34,7 +35,6 @@ PIPE_DRAIN_TIMEOUT = 2.0
 HOLDER_CHECK_DELAY = 0.1
 
 Stream = Literal["stdout", "stderr", "both"]
-StrPath = str | os.PathLike[str]
 
 
 @dataclass
@@ -270,63 +270,78 @@ def run(
     killed and the result has ``timed_out=True``. stdout and stderr are drained
     concurrently, so megabytes of output cannot deadlock.
     """
-    started = time.monotonic()
+    started = start_captured(
+        args, env=env, cwd=cwd, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE
+    )
+    if input is not None:
+        _feed_stdin(started.proc.stdin, input)
+    timed_out = _wait_or_kill(started.proc, timeout)
+    return started.result(timed_out=timed_out, timeout=timeout)
+
+
+def start_captured(
+    args: Sequence[StrPath],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: StrPath | None = None,
+    stdin: Any = subprocess.DEVNULL,
+    lines: bool = False,
+    **kwargs: Any,
+) -> Started:
+    """:func:`popen` with stdout and stderr read into a :class:`Capture` (``lines``: line
+    by line too, for :meth:`Capture.wait_for`); ``kwargs`` go to ``Popen``."""
+    at = time.monotonic()
     proc, entry = popen_tracked(
         args,
         env=env,
         cwd=cwd,
-        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        **kwargs,
     )
-    output = Capture(proc, lines=False)
-    if input is not None:
-        _feed_stdin(proc.stdin, input)
-    timed_out = _wait_or_kill(proc, timeout)
-    return finished_result(
-        proc,
-        entry,
-        output,
-        args=list(entry.cmdline),
-        env=env,
-        cwd=cwd,
-        duration=time.monotonic() - started,
-        timed_out=timed_out,
-        timeout=timeout,
-    )
+    return Started(proc, entry, Capture(proc, lines=lines), env, cwd, at)
 
 
-def finished_result(
-    proc: subprocess.Popen[Any],
-    entry: TrackedProcess,
-    output: Capture,
-    *,
-    args: list[str],
-    env: Mapping[str, str] | None,
-    cwd: StrPath | None,
-    duration: float,
-    timed_out: bool,
-    timeout: float | None,
-    released_at: float | None = None,
-    release_skew: float | None = None,
-) -> RunResult:
-    """The :class:`RunResult` of the exited ``proc``, its output read to the end
-    (see :func:`finish_reading`)."""
-    left_running = finish_reading(output, entry)
-    return RunResult(
-        args=args,
-        cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
-        env_diff=env_diff(env),
-        returncode=int(proc.returncode),
-        stdout=output.stdout.text(),
-        stderr=output.stderr.text(),
-        duration=duration,
-        timed_out=timed_out,
-        timeout=timeout,
-        released_at=released_at,
-        release_skew=release_skew,
-        left_running=left_running,
-    )
+@dataclass
+class Started:
+    """A process started by :func:`start_captured`, with how it was started."""
+
+    proc: subprocess.Popen[bytes]
+    entry: TrackedProcess
+    output: Capture
+    env: Mapping[str, str] | None
+    cwd: StrPath | None
+    at: float
+
+    def result(
+        self,
+        *,
+        timed_out: bool,
+        timeout: float | None,
+        args: list[str] | None = None,
+        duration: float | None = None,
+        released_at: float | None = None,
+        release_skew: float | None = None,
+    ) -> RunResult:
+        """The :class:`RunResult` of the exited process, its output read to the end (see
+        :func:`finish_reading`); ``args`` and ``duration`` default to what ran, and since
+        when."""
+        left_running = finish_reading(self.output, self.entry)
+        return RunResult(
+            args=list(self.entry.cmdline) if args is None else args,
+            cwd=os.fspath(self.cwd) if self.cwd is not None else os.getcwd(),
+            env_diff=env_diff(self.env),
+            returncode=int(self.proc.returncode),
+            stdout=self.output.stdout.text(),
+            stderr=self.output.stderr.text(),
+            duration=time.monotonic() - self.at if duration is None else duration,
+            timed_out=timed_out,
+            timeout=timeout,
+            released_at=released_at,
+            release_skew=release_skew,
+            left_running=left_running,
+        )
 
 
 def finish_reading(output: Capture, entry: TrackedProcess) -> list[Leftover]:

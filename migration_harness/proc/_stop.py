@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from migration_harness._platform import StrPath
 from migration_harness.proc import _track
-from migration_harness.proc._run import StrPath, run
+from migration_harness.proc._run import run
 
 if sys.platform == "win32":
     from migration_harness.proc import _winconsole as _signals

@@ -8,10 +8,9 @@ child's ``env``), and :mod:`migration_harness.env` re-exports it.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 
-IS_WINDOWS = sys.platform == "win32"
+from migration_harness._platform import IS_WINDOWS
 
 #: What Windows uses when PATHEXT is unset.
 DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"
