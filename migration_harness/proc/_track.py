@@ -369,6 +369,9 @@ def kill_tree(pid: int, *, timeout: float = KILL_WAIT_TIMEOUT) -> None:
     elif _same_process(entry) is not None:
         _platform.kill_group(pid)
     sweep([entry], timeout=timeout)
+    # Members the group kill left dead at once are no victims of the sweep, which
+    # then collected none of them: those re-parented to us would stay zombies.
+    reap_orphans()
 
 
 def sweep_all() -> list[Leftover]:
