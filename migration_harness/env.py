@@ -11,12 +11,12 @@ child's ``env``), and hands the dict to the child process.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 # PATH lookup lives with the processes (one home); it is re-exported here.
 from migration_harness import proc
+from migration_harness._platform import IS_WINDOWS
 from migration_harness.proc import DEFAULT_PATHEXT, ExecutableNotFound, RunResult, which
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_PATHEXT", "ExecutableNotFound", "IsolatedEnv", "which"]
 
-IS_WINDOWS = sys.platform == "win32"
 
 #: Variables a Windows child needs even when the caller's base env lacks them:
 #: without SYSTEMROOT, CPython's random/crypto and Winsock fail in odd ways.

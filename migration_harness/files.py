@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from migration_harness._platform import StrPath
+
 __all__ = [
     "TEMP_PATTERNS",
     "AtomicWriter",
@@ -38,7 +40,6 @@ __all__ = [
     "snapshot_tree",
 ]
 
-StrPath = str | os.PathLike[str]
 
 #: Names that temp files and editor/partial-download leftovers usually have.
 #: Matched (fnmatch, case-sensitive) against each file's *name*, not its path.

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
+from migration_harness._platform import StrPath
 from migration_harness.env import IsolatedEnv
 from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
 from migration_harness.mockbin import MockBin
 from migration_harness.proc import DEFAULT_GRACE, Daemon, Readiness, RunResult, StopReport
 from migration_harness.proc import run as proc_run
 from migration_harness.proc import start_together as proc_start_together
-from migration_harness.proc._run import StrPath
 
 __all__ = [
     "DaemonFactory",

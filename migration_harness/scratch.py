@@ -19,12 +19,11 @@ import os
 import shutil
 from pathlib import Path
 
+from migration_harness._platform import StrPath
 from migration_harness.errors import MigrationHarnessError
 from migration_harness.files import atomic_write
 
 __all__ = ["OutsideScratch", "Scratch"]
-
-StrPath = str | os.PathLike[str]
 
 
 class OutsideScratch(MigrationHarnessError):

@@ -334,7 +334,7 @@ while True:
     assert [step for step, _ in report.shares] == list(expected)
     assert [share for _, share in report.shares] == pytest.approx(list(expected.values()))
     if stop_command:
-        assert report.notes[0] == "command: succeeded, but the daemon still ran after 3.00 s"
+        assert report.notes[0] == "command: succeeded, but the process still ran after 3.00 s"
     assert f"interrupt: still running after {expected['interrupt']:.2f} s" in report.notes
     assert report.notes[-1] == f"terminate: still running after {expected['terminate']:.2f} s"
     if running_under_wine():

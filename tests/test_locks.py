@@ -29,6 +29,7 @@ from migration_harness.locks import (
     probe_lock,
     unsupported_reason,
 )
+from migration_harness.proc import DEFAULT_GRACE
 
 PROBES: dict[str, str] = {
     "posix": """
@@ -347,6 +348,57 @@ def test_command_style_polite_stop_without_release_command(
     holder.release()
     assert lock_rows(db) == 0, holder.output
     assert "released on signal" in holder.output
+
+
+# A hold command that starts a helper in its own process group; both write down each
+# polite signal they get and then ignore it, so the stop chain must escalate to the kill.
+STUBBORN_GROUP = """
+import os, pathlib, signal, subprocess, sys, time
+log, role = pathlib.Path(sys.argv[1]), sys.argv[2]
+def note(signum, frame):
+    with log.open("a") as f:
+        f.write(f"{role} {signal.Signals(signum).name}\\n")
+signal.signal(signal.SIGINT, note)
+signal.signal(signal.SIGTERM, note)
+ready = log.with_name("helper-ready")
+if role == "leader":
+    subprocess.Popen([sys.executable, __file__, str(log), "helper"])
+    while not ready.exists():
+        time.sleep(0.01)
+    print("holding", flush=True)
+else:
+    ready.write_text(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals to a process group")
+def test_command_style_stop_signals_the_whole_group_within_the_total_grace(
+    tmp_path: Path, lock_holder: LockHolderFactory
+) -> None:
+    script = tmp_path / "stubborn.py"
+    script.write_text(STUBBORN_GROUP)
+    log = tmp_path / "signals.log"
+    holder = lock_holder(
+        "command", command=[sys.executable, str(script), str(log), "leader"], ready="holding"
+    )
+    helper = int((tmp_path / "helper-ready").read_text())
+    holder.release()
+    report = holder.stop_report
+    assert report is not None and report.step == "kill", report
+    # One meaning of grace, as for a Daemon: the polite steps share it, they do not
+    # each get all of it.
+    assert [step for step, _ in report.shares] == ["interrupt", "terminate"]
+    assert sum(share for _, share in report.shares) == pytest.approx(DEFAULT_GRACE)
+    assert sorted(log.read_text().splitlines()) == [
+        "helper SIGINT",
+        "helper SIGTERM",
+        "leader SIGINT",
+        "leader SIGTERM",
+    ], holder.output
+    assert not holder.alive
+    assert not psutil.pid_exists(helper) or psutil.Process(helper).status() == "zombie"
 
 
 def test_command_style_crash_leaves_the_row(

@@ -14,6 +14,7 @@ import pytest
 from migration_harness import proc
 from migration_harness.env import ExecutableNotFound, IsolatedEnv
 from migration_harness.fixtures import Runner
+from migration_harness.proc._run import env_diff
 from tests.procwait import gone, read_pid
 
 PY = sys.executable
@@ -267,3 +268,24 @@ def test_reaping_orphans_leaves_a_popen_child_its_exit_status() -> None:
     assert gone(child.pid)  # a zombie now: exited, not yet waited for
     _track.reap_orphans()
     assert child.wait(60) == 7
+
+
+def test_env_diff_folds_case_on_windows_only() -> None:
+    base = {"PATH": "/bin", "Home": "/h", "GONE": "x"}
+    env = {"Path": "/bin", "HOME": "/elsewhere", "NEW": "1"}
+    assert env_diff(env, base, windows=True) == {"GONE": None, "HOME": "/elsewhere", "NEW": "1"}
+    assert env_diff(env, base, windows=False) == {
+        "GONE": None,
+        "HOME": "/elsewhere",
+        "Home": None,
+        "NEW": "1",
+        "PATH": None,
+        "Path": "/bin",
+    }
+    assert env_diff(None, base, windows=True) == {}
+
+
+def test_env_diff_defaults_to_this_os_and_this_environment() -> None:
+    env = dict(os.environ, MH_ENV_DIFF_VAR="1")
+    assert env_diff(env) == env_diff(env, os.environ, windows=sys.platform == "win32")
+    assert env_diff(env) == {"MH_ENV_DIFF_VAR": "1"}

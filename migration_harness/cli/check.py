@@ -351,6 +351,8 @@ def _stop_leftovers(reporter: Reporter, *, keep: bool) -> None:
 
 def _is_guardian(proc: psutil.Process) -> bool:
     """The process guardian cleans up at exit and removes its registry: leave it be."""
+    import psutil
+
     try:
         return GUARDIAN_MODULE in proc.cmdline()
     except psutil.Error:

@@ -12,14 +12,23 @@ from pathlib import Path
 from types import TracebackType
 
 import migration_harness
-from migration_harness import proc
+from migration_harness._platform import StrPath
 from migration_harness.errors import MigrationHarnessError
-from migration_harness.locks._spawn import Output, spawn, stop_politely
 from migration_harness.locks._styles import check_supported
-from migration_harness.proc import kill_tree, run
+from migration_harness.proc import (
+    DEFAULT_GRACE,
+    Capture,
+    ExecutableNotFound,
+    StopReport,
+    kill_tree,
+    run,
+    start_captured,
+    stop_process,
+    stoppable_popen_kwargs,
+)
 
-StrPath = str | os.PathLike[str]
-
+#: How long a holder's output pipes may stay open after it exited (a grandchild).
+OUTPUT_DRAIN_TIMEOUT = 5.0
 #: Extra seconds the parent allows a holder to start Python before it can even
 #: try the lock; generous because CI machines are slow and shared.
 STARTUP_SLACK_S = 30.0
@@ -36,6 +45,12 @@ class LockHolder:
     ``release()`` gives the lock back the style's normal way; ``crash()`` kills the
     holder hard (SIGKILL / TerminateProcess) and leaves what a crash leaves: kernel
     locks vanish, a mkdir directory or pid file stays behind.
+
+    A ``command`` holder still running after its release command is stopped by the
+    package's stop chain (:func:`migration_harness.proc.stop_process`): an interrupt,
+    then a request to terminate, to its whole process group, then a kill of its tree;
+    ``grace`` is the total time those polite steps may take, as for a ``Daemon``;
+    :attr:`stop_report` then says how that stop ended.
     """
 
     def __init__(
@@ -43,12 +58,12 @@ class LockHolder:
         style: str,
         path: Path | None,
         proc: subprocess.Popen[bytes],
-        output: Output,
+        output: Capture,
         *,
         release_command: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         cwd: StrPath | None = None,
-        grace: float = 3.0,
+        grace: float = DEFAULT_GRACE,
     ) -> None:
         self.style = style
         self.path = path
@@ -59,6 +74,7 @@ class LockHolder:
         self._cwd = cwd
         self._grace = grace
         self.state = "held"  # -> "released" | "crashed"
+        self.stop_report: StopReport | None = None
 
     @property
     def pid(self) -> int:
@@ -77,7 +93,7 @@ class LockHolder:
     @property
     def output(self) -> str:
         """The holder's stdout and stderr so far, labelled."""
-        return self._output.text
+        return labelled(self._output)
 
     def release(self, *, timeout: float = 30.0) -> None:
         """Give the lock back and let the holder exit; raises LockHolderError if it can't."""
@@ -136,24 +152,26 @@ class LockHolder:
 
     def _release_command_style(self, timeout: float) -> None:
         if self._release_command is not None:
-            done = run(
-                _resolve(self._release_command, self._env),
-                env=self._env,
-                cwd=self._cwd,
-                timeout=timeout,
-            )
+            try:
+                done = run(self._release_command, env=self._env, cwd=self._cwd, timeout=timeout)
+            except ExecutableNotFound as exc:
+                self._stop()
+                raise LockHolderError(f"the lock's release command: {exc}") from None
             if not done.ok:
-                stop_politely(self._proc, grace=self._grace)
+                self._stop()
                 raise LockHolderError(f"the lock's release command failed:\n{done.describe()}")
         # With or without a release command, a holder still running is stopped
         # politely, so nothing outlives the test.
-        stop_politely(self._proc, grace=self._grace)
+        self._stop()
+
+    def _stop(self) -> None:
+        self.stop_report = stop_process(self._proc, grace=self._grace)
 
     def _finish(self) -> None:
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             with contextlib.suppress(OSError):
                 self._proc.stdin.close()
-        self._output.join()
+        self._output.finish(OUTPUT_DRAIN_TIMEOUT)
 
     def _what(self) -> str:
         where = f" on {self.path}" if self.path is not None else ""
@@ -174,16 +192,10 @@ class LockHolder:
         return f"<LockHolder {self.style} {self.path} pid={self.pid} {self.state}>"
 
 
-def _resolve(args: Sequence[str], env: Mapping[str, str] | None) -> list[str]:
-    # CreateProcess searches the *parent's* PATH, not env's: resolve args[0]
-    # against the PATH the command is meant to see.
-    argv = list(args)
-    if env is None or os.path.dirname(argv[0]):
-        return argv
-    found = proc.which(argv[0], env.get("PATH", env.get("Path", "")), pathext=env.get("PATHEXT"))
-    if found is None:
-        raise LockHolderError(f"lock command {argv[0]!r} not found on PATH {env.get('PATH', '')!r}")
-    return [found, *argv[1:]]
+def labelled(output: Capture) -> str:
+    """A child's stdout and stderr, each under its name; "(no output)" if it printed nothing."""
+    parts = [f"[{r.name}]\n{r.text().rstrip()}" for r in (output.stdout, output.stderr) if r.data()]
+    return "\n".join(parts) or "(no output)"
 
 
 def _holder_env(env: Mapping[str, str] | None) -> dict[str, str]:
@@ -208,25 +220,32 @@ def _start_and_wait(
     cwd: StrPath | None,
     timeout: float,
     what: str,
-) -> tuple[subprocess.Popen[bytes], Output]:
-    proc = spawn(args, env=env, cwd=cwd)
-    output = Output(proc)
+    stoppable: bool = False,
+) -> tuple[subprocess.Popen[bytes], Capture]:
+    options = stoppable_popen_kwargs() if stoppable else {}
+    try:
+        started = start_captured(
+            args, env=env, cwd=cwd, stdin=subprocess.PIPE, lines=True, **options
+        )
+    except ExecutableNotFound as exc:
+        raise LockHolderError(f"{what}: {exc}") from None
+    proc, output = started.proc, started.output
     if output.wait_for(ready, timeout=timeout):
         return proc, output
-    if output.closed:
+    if output.ended:
         # EOF on both pipes comes a moment before the exit status does.
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STARTUP_SLACK_S)
     if proc.poll() is None:
         kill_tree(proc.pid)
         proc.wait(timeout=STARTUP_SLACK_S)
-        output.join()
+        output.finish(OUTPUT_DRAIN_TIMEOUT)
         raise LockHolderError(
             f"{what} did not report the lock held (a line matching {ready.pattern!r}) "
-            f"within {timeout:g}s:\n{output.text}"
+            f"within {timeout:g}s:\n{labelled(output)}"
         )
-    output.join()
-    raise LockHolderError(f"{what} exited with status {proc.returncode}:\n{output.text}")
+    output.finish(OUTPUT_DRAIN_TIMEOUT)
+    raise LockHolderError(f"{what} exited with status {proc.returncode}:\n{labelled(output)}")
 
 
 def hold_lock(
@@ -255,14 +274,14 @@ def hold_lock(
     if style == "command":
         if not command or ready is None:
             raise ValueError("lock style 'command' needs command=[...] and ready='<regex>'")
-        argv = _resolve(command, env)
         proc, output = _start_and_wait(
-            argv,
+            command,
             re.compile(ready),
             env=dict(env) if env is not None else dict(os.environ),
             cwd=cwd,
             timeout=timeout,
             what=f"lock command {list(command)}",
+            stoppable=True,
         )
         lock_path = Path(path) if path is not None else None
         return LockHolder(

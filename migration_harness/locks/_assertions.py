@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from migration_harness._platform import StrPath
 from migration_harness.files import assert_tree_unchanged, snapshot_tree
-from migration_harness.locks._api import LockHolder
-from migration_harness.locks._spawn import Output, spawn
-from migration_harness.proc import kill_tree
+from migration_harness.locks._api import OUTPUT_DRAIN_TIMEOUT, LockHolder, labelled
+from migration_harness.proc import Capture, kill_tree, start_captured
 from migration_harness.refusals import ResultLike, assert_refuses
-
-StrPath = str | os.PathLike[str]
 
 
 def assert_fails_fast(
@@ -57,11 +54,11 @@ class BlockedRun:
         )
 
 
-def _stop(proc: subprocess.Popen[bytes], output: Output) -> str:
+def _stop(proc: subprocess.Popen[bytes], output: Capture) -> str:
     kill_tree(proc.pid)
     proc.wait(timeout=30)
-    output.join()
-    return output.text
+    output.finish(OUTPUT_DRAIN_TIMEOUT)
+    return labelled(output)
 
 
 def assert_blocks_until_released(
@@ -86,10 +83,8 @@ def assert_blocks_until_released(
     for waiting."""
     before = snapshot_tree(repo, ignore=ignore) if repo is not None else None
     argv = list(args)
-    proc = spawn(argv, env=env, cwd=cwd)
-    output = Output(proc)
-    assert proc.stdin is not None
-    proc.stdin.close()
+    launched = start_captured(argv, env=env, cwd=cwd, lines=True)
+    proc, output = launched.proc, launched.output
     if waiting is not None and not output.wait_for(re.compile(waiting), timeout=finish_within):
         text = _stop(proc, output)
         raise AssertionError(
@@ -102,10 +97,10 @@ def assert_blocks_until_released(
     except subprocess.TimeoutExpired:
         code = None
     if code is not None:
-        output.join()
+        output.finish(OUTPUT_DRAIN_TIMEOUT)
         raise AssertionError(
             f"{argv} exited with status {code} after {time.monotonic() - started:.2f}s while "
-            f"the {holder.style} lock was held; it should have waited:\n{output.text}"
+            f"the {holder.style} lock was held; it should have waited:\n{labelled(output)}"
         )
     if before is not None:
         try:
@@ -123,9 +118,9 @@ def assert_blocks_until_released(
         raise AssertionError(
             f"{argv} still ran {finish_within:g}s after the lock was released:\n{text}"
         ) from None
-    output.join()
+    output.finish(OUTPUT_DRAIN_TIMEOUT)
     run = BlockedRun(
-        argv, code, output.stdout.text, output.stderr.text, waited, time.monotonic() - released
+        argv, code, output.stdout.text(), output.stderr.text(), waited, time.monotonic() - released
     )
     if code != 0:
         raise AssertionError(f"after the release the command failed:\n{run.describe()}")

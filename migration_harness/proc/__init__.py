@@ -13,16 +13,18 @@ with everything it started, however that detached.
 from __future__ import annotations
 
 from migration_harness.proc._barrier import BarrierError, start_together
-from migration_harness.proc._daemon import (
+from migration_harness.proc._daemon import Daemon, DaemonStartError
+from migration_harness.proc._output import Capture
+from migration_harness.proc._ready import Readiness, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
+from migration_harness.proc._run import RunResult, Started, popen, run, start_captured
+from migration_harness.proc._stop import (
     DEFAULT_GRACE,
     GRACE_SHARES,
     KILL_TIMEOUT,
-    Daemon,
-    DaemonStartError,
     StopReport,
+    stop_process,
+    stoppable_popen_kwargs,
 )
-from migration_harness.proc._ready import Readiness, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
-from migration_harness.proc._run import RunResult, popen, run
 from migration_harness.proc._track import Leftover, kill_tree, stop_left_running
 from migration_harness.proc._which import DEFAULT_PATHEXT, ExecutableNotFound, which
 
@@ -32,6 +34,7 @@ __all__ = [
     "GRACE_SHARES",
     "KILL_TIMEOUT",
     "BarrierError",
+    "Capture",
     "Daemon",
     "DaemonStartError",
     "ExecutableNotFound",
@@ -42,11 +45,15 @@ __all__ = [
     "ReadyPort",
     "ReadyWhen",
     "RunResult",
+    "Started",
     "StopReport",
     "kill_tree",
     "popen",
     "run",
+    "start_captured",
     "start_together",
     "stop_left_running",
+    "stop_process",
+    "stoppable_popen_kwargs",
     "which",
 ]

@@ -10,26 +10,22 @@ semaphores do not.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from migration_harness._platform import StrPath
 from migration_harness.errors import MigrationHarnessError
 from migration_harness.proc import _track
 from migration_harness.proc._launcher import GO
-from migration_harness.proc._output import StreamReader
 from migration_harness.proc._run import (
     PIPE_DRAIN_TIMEOUT,
     RunResult,
-    StrPath,
-    env_diff,
-    finish_reading,
-    popen_tracked,
+    Started,
     resolve_args,
+    start_captured,
 )
 
 LAUNCHER = Path(__file__).with_name("_launcher.py")
@@ -46,14 +42,11 @@ class BarrierError(MigrationHarnessError, RuntimeError):
 
 
 class _Launched:
-    def __init__(
-        self, argv: list[str], proc: subprocess.Popen[bytes], entry: _track.TrackedProcess
-    ) -> None:
+    def __init__(self, argv: list[str], started: Started) -> None:
         self.argv = argv
-        self.proc = proc
-        self.entry = entry
-        assert proc.stdout is not None and proc.stderr is not None  # PIPE in popen below
-        self.readers = [StreamReader(proc.stdout, "stdout"), StreamReader(proc.stderr, "stderr")]
+        self.started = started
+        self.proc = started.proc
+        self.output = started.output
         self.conn: socket.socket | None = None
         self.released: float | None = None
 
@@ -94,7 +87,7 @@ def start_together(
                     item.conn.close()
     finished = _wait_all(launched, deadline)
     return [
-        _result(item, released_at, end, timeout, env, cwd)
+        _result(item, released_at, end, timeout)
         for item, end in zip(launched, finished, strict=True)
     ]
 
@@ -103,15 +96,7 @@ def _launch(
     index: int, argv: list[str], port: int, env: Mapping[str, str] | None, cwd: StrPath | None
 ) -> _Launched:
     launcher = [sys.executable, "-I", "-S", str(LAUNCHER), str(port), str(index), "--", *argv]
-    proc, entry = popen_tracked(
-        launcher,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    return _Launched(argv, proc, entry)
+    return _Launched(argv, start_captured(launcher, env=env, cwd=cwd))
 
 
 def _gather(server: socket.socket, launched: list[_Launched], deadline: float | None) -> None:
@@ -133,11 +118,10 @@ def _gather(server: socket.socket, launched: list[_Launched], deadline: float | 
 def _check_launchers(launched: list[_Launched], deadline: float | None) -> None:
     for item in launched:
         if item.conn is None and item.proc.poll() is not None:
-            for reader in item.readers:
-                reader.join(PIPE_DRAIN_TIMEOUT)
+            item.output.join(PIPE_DRAIN_TIMEOUT)
             raise BarrierError(
                 f"barrier launcher for {item.argv!r} exited with code {item.proc.returncode} "
-                f"before reaching the barrier; stderr: {item.readers[1].text().strip()!r}"
+                f"before reaching the barrier; stderr: {item.output.stderr.text().strip()!r}"
             )
     if deadline is not None and time.monotonic() > deadline:
         missing = [item.argv for item in launched if item.conn is None]
@@ -187,25 +171,13 @@ def _wait_all(launched: list[_Launched], deadline: float | None) -> list[float |
 
 
 def _result(
-    item: _Launched,
-    released_at: float,
-    finished: float | None,
-    timeout: float | None,
-    env: Mapping[str, str] | None,
-    cwd: StrPath | None,
+    item: _Launched, released_at: float, finished: float | None, timeout: float | None
 ) -> RunResult:
-    left_running = finish_reading(item.readers, item.entry)
-    return RunResult(
+    return item.started.result(
         args=item.argv,
-        cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
-        env_diff=env_diff(env),
-        returncode=int(item.proc.returncode),
-        stdout=item.readers[0].text(),
-        stderr=item.readers[1].text(),
         duration=(finished if finished is not None else time.time()) - released_at,
         timed_out=finished is None,
         timeout=timeout,
         released_at=released_at,
         release_skew=None if item.released is None else item.released - released_at,
-        left_running=left_running,
     )

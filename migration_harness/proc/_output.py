@@ -8,10 +8,17 @@ under Wine refuses to start with a regular file as a standard handle.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import threading
-from typing import IO
+import time
+from typing import IO, Any, Literal
 
 CHUNK_SIZE = 1 << 16
+#: How long :meth:`Capture.wait_for` sleeps at most between looks at the log.
+WAIT_SLICE = 0.1
+
+StreamName = Literal["stdout", "stderr", "any"]
 
 
 def decode(data: bytes) -> str:
@@ -29,6 +36,7 @@ class OutputLog:
     def __init__(self) -> None:
         self.changed = threading.Condition()
         self.lines: list[tuple[str, str]] = []
+        self.ended: set[str] = set()
         self._partial: dict[str, bytearray] = {}
 
     def feed(self, stream: str, data: bytes) -> None:
@@ -47,6 +55,7 @@ class OutputLog:
             rest = self._partial.pop(stream, bytearray())
             if rest:
                 self.lines.append((stream, decode(bytes(rest)).rstrip("\r")))
+            self.ended.add(stream)
             self.changed.notify_all()
 
     def text(self) -> str:
@@ -116,3 +125,61 @@ class StreamReader:
                 self._pipe.close()
             else:
                 self._abandoned = True
+
+
+class Capture:
+    """Both output pipes of a running child, each read on a thread of its own into one log.
+
+    The child must have been started with ``stdout=PIPE`` and ``stderr=PIPE``. With
+    ``lines=False`` the output is only kept whole (for a run that nobody watches
+    line by line): :meth:`wait_for` then never matches.
+    """
+
+    def __init__(self, proc: subprocess.Popen[Any], *, lines: bool = True) -> None:
+        assert proc.stdout is not None and proc.stderr is not None, "start it with PIPEs"
+        self.log = OutputLog()
+        log = self.log if lines else None
+        self.stdout = StreamReader(proc.stdout, "stdout", log)
+        self.stderr = StreamReader(proc.stderr, "stderr", log)
+
+    @property
+    def ended(self) -> bool:
+        """Both pipes reached end-of-file: the child exited (or closed them)."""
+        with self.log.changed:
+            return {"stdout", "stderr"} <= self.log.ended
+
+    def wait_for(
+        self, pattern: re.Pattern[str], *, timeout: float, stream: StreamName = "any"
+    ) -> bool:
+        """True once a whole line of ``stream`` matches ``pattern`` (``re.search``);
+        False after ``timeout`` seconds or once the stream ended without one."""
+        names = {"stdout", "stderr"} if stream == "any" else {stream}
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self.log.changed:
+            while True:
+                new, seen = self.log.lines[seen:], len(self.log.lines)
+                if any(pattern.search(line) for name, line in new if name in names):
+                    return True
+                left = deadline - time.monotonic()
+                if names <= self.log.ended or left <= 0:
+                    return False
+                self.log.changed.wait(min(WAIT_SLICE, left))
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for both pipes to reach their end."""
+        deadline = time.monotonic() + timeout
+        readers = (self.stdout, self.stderr)
+        return all([reader.join(max(0.0, deadline - time.monotonic())) for reader in readers])
+
+    def close(self) -> None:
+        """Stop reading: close both pipes (at once, or when their thread is done)."""
+        self.stdout.close()
+        self.stderr.close()
+
+    def finish(self, timeout: float) -> bool:
+        """Read both pipes to their end for up to ``timeout`` seconds in all, then close
+        them; False if a process still held one open (what it writes later is lost)."""
+        done = self.join(timeout)
+        self.close()
+        return done

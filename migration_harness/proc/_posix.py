@@ -58,6 +58,17 @@ def _group_signal_sender(pid: int, signum: int) -> Callable[[], None]:
     return send
 
 
+def kill_group(pgid: int) -> None:
+    """SIGKILL every member of process group ``pgid`` in one call.
+
+    One ``killpg`` makes every member's SIGKILL pending together, so no process of
+    the group runs another step in reaction to a sibling's death (and a process a
+    tracer stopped at a syscall entry does not execute that syscall).
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def group_exists(pgid: int) -> bool:
     """True while at least one process is still in process group ``pgid``."""
     try:

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
+from migration_harness._platform import StrPath
 from migration_harness.proc import _track
-from migration_harness.proc._output import StreamReader
+from migration_harness.proc._output import Capture
 from migration_harness.proc._spawn import spawn
 from migration_harness.proc._track import Leftover, TrackedProcess
 from migration_harness.proc._which import ExecutableNotFound, which
@@ -34,7 +35,6 @@ PIPE_DRAIN_TIMEOUT = 2.0
 HOLDER_CHECK_DELAY = 0.1
 
 Stream = Literal["stdout", "stderr", "both"]
-StrPath = str | os.PathLike[str]
 
 
 @dataclass
@@ -135,12 +135,20 @@ def format_command(args: Sequence[str]) -> str:
     return shlex.join(args)
 
 
-def env_diff(env: Mapping[str, str] | None) -> dict[str, str | None]:
-    """Keys of ``env`` that differ from ``os.environ`` (value), and removed keys (None)."""
+def env_diff(
+    env: Mapping[str, str] | None,
+    base: Mapping[str, str] | None = None,
+    *,
+    windows: bool = sys.platform == "win32",
+) -> dict[str, str | None]:
+    """Keys of ``env`` that differ from ``base`` (default ``os.environ``) with their value,
+    and keys ``env`` removed (None), sorted. With ``windows`` keys are compared without
+    case, as Windows does (``Path`` is ``PATH``); the names shown are as ``env`` spells them.
+    """
     if env is None:
         return {}
-    ours = _normalised(os.environ)
-    theirs = _normalised(env)
+    ours = _normalised(os.environ if base is None else base, windows)
+    theirs = _normalised(env, windows)
     diff: dict[str, str | None] = {}
     for key, (name, value) in theirs.items():
         if key not in ours or ours[key][1] != value:
@@ -151,9 +159,7 @@ def env_diff(env: Mapping[str, str] | None) -> dict[str, str | None]:
     return dict(sorted(diff.items()))
 
 
-def _normalised(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    # Windows environment keys are case-insensitive.
-    fold = sys.platform == "win32"
+def _normalised(env: Mapping[str, str], fold: bool) -> dict[str, tuple[str, str]]:
     return {(k.upper() if fold else k): (k, v) for k, v in env.items()}
 
 
@@ -264,55 +270,93 @@ def run(
     killed and the result has ``timed_out=True``. stdout and stderr are drained
     concurrently, so megabytes of output cannot deadlock.
     """
-    started = time.monotonic()
+    started = start_captured(
+        args, env=env, cwd=cwd, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE
+    )
+    if input is not None:
+        _feed_stdin(started.proc.stdin, input)
+    timed_out = _wait_or_kill(started.proc, timeout)
+    return started.result(timed_out=timed_out, timeout=timeout)
+
+
+def start_captured(
+    args: Sequence[StrPath],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: StrPath | None = None,
+    stdin: Any = subprocess.DEVNULL,
+    lines: bool = False,
+    **kwargs: Any,
+) -> Started:
+    """:func:`popen` with stdout and stderr read into a :class:`Capture` (``lines``: line
+    by line too, for :meth:`Capture.wait_for`); ``kwargs`` go to ``Popen``."""
+    at = time.monotonic()
     proc, entry = popen_tracked(
         args,
         env=env,
         cwd=cwd,
-        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        **kwargs,
     )
-    assert proc.stdout is not None and proc.stderr is not None  # for mypy: PIPE above
-    readers = [StreamReader(proc.stdout, "stdout"), StreamReader(proc.stderr, "stderr")]
-    if input is not None:
-        _feed_stdin(proc.stdin, input)
-    timed_out = _wait_or_kill(proc, timeout)
-    duration = time.monotonic() - started
-    left_running = finish_reading(readers, entry)
-    return RunResult(
-        args=[str(a) for a in proc.args] if isinstance(proc.args, list) else [str(proc.args)],
-        cwd=os.fspath(cwd) if cwd is not None else os.getcwd(),
-        env_diff=env_diff(env),
-        returncode=int(proc.returncode),
-        stdout=readers[0].text(),
-        stderr=readers[1].text(),
-        duration=duration,
-        timed_out=timed_out,
-        timeout=timeout,
-        left_running=left_running,
-    )
+    return Started(proc, entry, Capture(proc, lines=lines), env, cwd, at)
 
 
-def finish_reading(readers: list[StreamReader], entry: TrackedProcess) -> list[Leftover]:
+@dataclass
+class Started:
+    """A process started by :func:`start_captured`, with how it was started."""
+
+    proc: subprocess.Popen[bytes]
+    entry: TrackedProcess
+    output: Capture
+    env: Mapping[str, str] | None
+    cwd: StrPath | None
+    at: float
+
+    def result(
+        self,
+        *,
+        timed_out: bool,
+        timeout: float | None,
+        args: list[str] | None = None,
+        duration: float | None = None,
+        released_at: float | None = None,
+        release_skew: float | None = None,
+    ) -> RunResult:
+        """The :class:`RunResult` of the exited process, its output read to the end (see
+        :func:`finish_reading`); ``args`` and ``duration`` default to what ran, and since
+        when."""
+        left_running = finish_reading(self.output, self.entry)
+        return RunResult(
+            args=list(self.entry.cmdline) if args is None else args,
+            cwd=os.fspath(self.cwd) if self.cwd is not None else os.getcwd(),
+            env_diff=env_diff(self.env),
+            returncode=int(self.proc.returncode),
+            stdout=self.output.stdout.text(),
+            stderr=self.output.stderr.text(),
+            duration=time.monotonic() - self.at if duration is None else duration,
+            timed_out=timed_out,
+            timeout=timeout,
+            released_at=released_at,
+            release_skew=release_skew,
+            left_running=left_running,
+        )
+
+
+def finish_reading(output: Capture, entry: TrackedProcess) -> list[Leftover]:
     """Read the exited command's pipes to their end, unless a process of its own keeps them
     open: then stop at once with what was read. Returns what of it still runs."""
-    if _joined(readers, HOLDER_CHECK_DELAY):
+    if output.join(HOLDER_CHECK_DELAY):
         left_running = _track.still_running(entry)
     else:
         left_running = _track.still_running(entry)
         # A holder we know of would keep the pipe open as long as it lives; only an
         # unknown one (escaped every marker) is worth the drain timeout.
         if not left_running:
-            _joined(readers, PIPE_DRAIN_TIMEOUT)
-    for reader in readers:
-        reader.close()
+            output.join(PIPE_DRAIN_TIMEOUT)
+    output.close()
     return left_running
-
-
-def _joined(readers: list[StreamReader], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    return all([reader.join(max(0.0, deadline - time.monotonic())) for reader in readers])
 
 
 def _wait_or_kill(proc: subprocess.Popen[Any], timeout: float | None) -> bool:

@@ -354,6 +354,9 @@ def sweep(
 def kill_tree(pid: int, *, timeout: float = KILL_WAIT_TIMEOUT) -> None:
     """Kill ``pid`` and every process it started (its tree and its process group).
 
+    A process started here leads its own process group: while it runs, its whole
+    group is killed in one call first (on POSIX), so that no process of the tree
+    can react to another's death; then every process of its family is killed.
     Returns once they are gone, or after ``timeout`` seconds. A pid that no longer
     exists is not an error.
     """
@@ -363,7 +366,12 @@ def kill_tree(pid: int, *, timeout: float = KILL_WAIT_TIMEOUT) -> None:
         if create_time is None:
             return
         entry = TrackedProcess(pid=pid, create_time=create_time)
+    elif _same_process(entry) is not None:
+        _platform.kill_group(pid)
     sweep([entry], timeout=timeout)
+    # Members the group kill left dead at once are no victims of the sweep, which
+    # then collected none of them: those re-parented to us would stay zombies.
+    reap_orphans()
 
 
 def sweep_all() -> list[Leftover]:

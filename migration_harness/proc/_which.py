@@ -8,12 +8,10 @@ child's ``env``), and :mod:`migration_harness.env` re-exports it.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 
+from migration_harness._platform import IS_WINDOWS
 from migration_harness.errors import MigrationHarnessError
-
-IS_WINDOWS = sys.platform == "win32"
 
 #: What Windows uses when PATHEXT is unset.
 DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"

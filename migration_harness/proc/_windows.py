@@ -69,6 +69,10 @@ def popen_kwargs() -> dict[str, Any]:
     return {"creationflags": flags}
 
 
+def kill_group(pgid: int) -> None:
+    """Windows cannot kill a process group in one call; the sweep kills each process."""
+
+
 def group_exists(pgid: int) -> bool:
     """Windows has no queryable process groups; callers walk parent ids instead."""
     return False
