@@ -1,5 +1,5 @@
-"""Imports flow one way: ``proc`` (and the ``_platform`` leaf under it) import nothing
-of the package above them, so ``env``, ``crash``, ``locks`` and the plugin build on
+"""Imports flow one way: ``proc`` (and the ``_platform`` and ``errors`` leaves under it)
+import nothing of the package above them, so ``env``, ``crash``, ``locks`` and the plugin build on
 one process layer and no import circle can form through it."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import pytest
 import migration_harness
 
 PACKAGE = Path(migration_harness.__file__).parent
+#: Modules that import nothing of the package: any layer may use them.
+LEAVES = ("migration_harness._platform", "migration_harness.errors")
 
 
 def package_imports(path: Path) -> set[str]:
@@ -27,14 +29,15 @@ def package_imports(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "proc").glob("*.py")), ids=lambda p: p.name)
-def test_proc_imports_only_itself_and_the_platform_leaf(path: Path) -> None:
+def test_proc_imports_only_itself_and_the_leaves(path: Path) -> None:
     outside = {
         name
         for name in package_imports(path)
-        if name != "migration_harness._platform" and not name.startswith("migration_harness.proc")
+        if name not in LEAVES and not name.startswith("migration_harness.proc")
     }
     assert not outside, f"{path.name} imports {sorted(outside)} from above the process layer"
 
 
-def test_the_platform_module_imports_nothing_of_the_package() -> None:
-    assert package_imports(PACKAGE / "_platform.py") == set()
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_a_leaf_imports_nothing_of_the_package(leaf: str) -> None:
+    assert package_imports(PACKAGE / (leaf.split(".")[1] + ".py")) == set()
