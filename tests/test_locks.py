@@ -564,6 +564,7 @@ def test_blocks_until_released_accepts_a_waiting_tool(
     assert (repo / "migrated").read_text() == "yes"
     assert holder.state == "released"
     assert "exit status: 0" in run.describe()  # type: ignore[attr-defined]
+    assert run.output.startswith("starting")  # type: ignore[attr-defined]
 
 
 def test_blocks_until_released_rejects_a_tool_that_ignores_the_lock(

@@ -46,6 +46,11 @@ class BlockedRun:
     blocked_for: float
     after_release: float
 
+    @property
+    def output(self) -> str:
+        """stdout followed by stderr, as :attr:`RunResult.output`."""
+        return self.stdout + self.stderr
+
     def describe(self) -> str:
         return (
             f"command: {self.args}\nexit status: {self.returncode}\n"
