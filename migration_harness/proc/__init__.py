@@ -12,21 +12,74 @@ with everything it started, however that detached.
 
 from __future__ import annotations
 
-from migration_harness.proc._barrier import BarrierError, start_together
-from migration_harness.proc._daemon import Daemon, DaemonStartError
-from migration_harness.proc._output import Capture
-from migration_harness.proc._ready import Readiness, ReadyFile, ReadyLine, ReadyPort, ReadyWhen
-from migration_harness.proc._run import RunResult, Started, popen, run, start_captured
-from migration_harness.proc._stop import (
-    DEFAULT_GRACE,
-    GRACE_SHARES,
-    KILL_TIMEOUT,
-    StopReport,
-    stop_process,
-    stoppable_popen_kwargs,
-)
-from migration_harness.proc._track import Leftover, kill_tree, stop_left_running
-from migration_harness.proc._which import DEFAULT_PATHEXT, ExecutableNotFound, which
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from migration_harness.proc._barrier import BarrierError, start_together
+    from migration_harness.proc._daemon import Daemon, DaemonStartError
+    from migration_harness.proc._output import Capture
+    from migration_harness.proc._ready import (
+        Readiness,
+        ReadyFile,
+        ReadyLine,
+        ReadyPort,
+        ReadyWhen,
+    )
+    from migration_harness.proc._run import RunResult, Started, popen, run, start_captured
+    from migration_harness.proc._stop import (
+        DEFAULT_GRACE,
+        GRACE_SHARES,
+        KILL_TIMEOUT,
+        StopReport,
+        stop_process,
+        stoppable_popen_kwargs,
+    )
+    from migration_harness.proc._track import Leftover, kill_tree, stop_left_running
+    from migration_harness.proc._which import DEFAULT_PATHEXT, ExecutableNotFound, which
+
+# Each public name and the module that defines it, imported on first use: the pytest
+# plugin loads in every session of an environment that has the package, and needs only
+# the tracking module at start (the barrier alone pulls in sockets and selectors).
+_HOME = {
+    "BarrierError": "_barrier",
+    "start_together": "_barrier",
+    "Daemon": "_daemon",
+    "DaemonStartError": "_daemon",
+    "Capture": "_output",
+    "Readiness": "_ready",
+    "ReadyFile": "_ready",
+    "ReadyLine": "_ready",
+    "ReadyPort": "_ready",
+    "ReadyWhen": "_ready",
+    "RunResult": "_run",
+    "Started": "_run",
+    "popen": "_run",
+    "run": "_run",
+    "start_captured": "_run",
+    "DEFAULT_GRACE": "_stop",
+    "GRACE_SHARES": "_stop",
+    "KILL_TIMEOUT": "_stop",
+    "StopReport": "_stop",
+    "stop_process": "_stop",
+    "stoppable_popen_kwargs": "_stop",
+    "Leftover": "_track",
+    "kill_tree": "_track",
+    "stop_left_running": "_track",
+    "DEFAULT_PATHEXT": "_which",
+    "ExecutableNotFound": "_which",
+    "which": "_which",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
 
 __all__ = [
     "DEFAULT_GRACE",

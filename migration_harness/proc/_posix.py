@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -133,7 +132,9 @@ def become_subreaper() -> bool:
     if is_subreaper() or not sys.platform.startswith("linux"):
         return is_subreaper()
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The running process's own symbols include libc's: no find_library, which
+        # starts a subprocess (ldconfig) and costs tens of ms at every session start.
+        libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
             _subreaper_pid = os.getpid()
     except (OSError, AttributeError):
