@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pytest import Pytester
 
 from migration_harness import __version__
@@ -51,11 +52,21 @@ def test_header_names_the_plugin(pytester: object) -> None:
     result.stdout.fnmatch_lines([f"migration-harness {__version__}", "*1 passed*"])
 
 
+#: A test that starts a sleeper in a session of its own and leaves it running.
+SLEEPER_LEFT_RUNNING = """
+import subprocess, sys
+
+def test_leaves_a_sleeper():
+    subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True
+    )
+"""
+
 LOADED_CONFTEST = """
 import sys
 
-def pytest_sessionfinish(session):
-    session.config.rootpath.joinpath("loaded.txt").write_text("\\n".join(sorted(sys.modules)))
+def pytest_unconfigure(config):
+    config.rootpath.joinpath("loaded.txt").write_text("\\n".join(sorted(sys.modules)))
 """
 
 #: What a session that uses none of the fixtures must not pay for.
@@ -71,6 +82,9 @@ NOT_LOADED = (
     "filelock",
     "pathvalidate",
 )
+#: Process tracking's heavy parts: loaded once a process is started (or, on Windows,
+#: with the Job Object code), not by a session whose tests start none.
+PROCESS_SCANNING = ("psutil",)
 
 
 def test_a_session_using_no_fixture_loads_no_building_block(pytester: Pytester) -> None:
@@ -81,3 +95,36 @@ def test_a_session_using_no_fixture_loads_no_building_block(pytester: Pytester) 
     loaded = set((pytester.path / "loaded.txt").read_text().splitlines())
     assert "migration_harness.plugin.processes" in loaded, "the plugin did not load at all"
     assert not [name for name in NOT_LOADED if name in loaded]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the Job Object code needs psutil at import")
+def test_a_session_whose_tests_start_no_process_never_scans_for_processes(
+    pytester: Pytester,
+) -> None:
+    pytester.makeconftest(LOADED_CONFTEST)
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    loaded = set((pytester.path / "loaded.txt").read_text().splitlines())
+    assert not [name for name in PROCESS_SCANNING if name in loaded]
+
+
+def test_a_session_that_starts_a_process_still_sweeps_it(pytester: Pytester) -> None:
+    """The scan skipped above is only skipped when nothing can be left: here a test
+    leaves a detached sleeper, and the session's end still kills it."""
+    pytester.makeconftest(LOADED_CONFTEST)
+    pytester.makepyfile(SLEEPER_LEFT_RUNNING)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*migration-harness: killed 1 process(es) still running*"])
+    assert "psutil" in set((pytester.path / "loaded.txt").read_text().splitlines())
+
+
+def test_collect_only_loads_neither_psutil_nor_ctypes(pytester: Pytester) -> None:
+    pytester.makeconftest(LOADED_CONFTEST)
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("--collect-only", "-p", "no:randomly")
+    assert result.ret == 0, result.stdout.str()
+    loaded = set((pytester.path / "loaded.txt").read_text().splitlines())
+    if sys.platform != "win32":
+        assert not [name for name in ("psutil", "ctypes") if name in loaded]

@@ -18,7 +18,6 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import psutil
 import pytest
 
 from migration_harness.plugin.options import value
@@ -36,21 +35,25 @@ from migration_harness.proc._track import (
 )
 
 if TYPE_CHECKING:
+    import psutil
+
     from migration_harness.env import IsolatedEnv
     from migration_harness.fixtures import DaemonFactory, Runner, StartTogether
 
 _ITEM_MARK = pytest.StashKey[int]()
 _SESSION_MARK = pytest.StashKey[int]()
 _SESSION_LEFTOVERS = pytest.StashKey[list[Leftover]]()
-_ITEM_BEFORE = pytest.StashKey[set[psutil.Process]]()
+_ITEM_BEFORE = pytest.StashKey[set["psutil.Process"]]()
 #: Plain processes (not started through the harness) that wider fixtures started.
-_FIXTURE_PROCESSES = pytest.StashKey[set[psutil.Process]]()
+_FIXTURE_PROCESSES = pytest.StashKey[set["psutil.Process"]]()
 _SAVED_MARKER = pytest.StashKey[str | None]()
 #: What ran after the last test's teardown: the next test's baseline (saves a scan).
-_BASELINE = pytest.StashKey[set[psutil.Process] | None]()
+_BASELINE = pytest.StashKey["set[psutil.Process] | None"]()
 #: What ran when the session started (an in-process inner session must not sweep it).
-_SESSION_BEFORE = pytest.StashKey[set[psutil.Process]]()
+_SESSION_BEFORE = pytest.StashKey[set["psutil.Process"]]()
 _TESTS_RAN = pytest.StashKey[bool]()
+#: Whether this session made its process the reaper of detached descendants yet.
+_ADOPTING = pytest.StashKey[bool]()
 
 
 def _strict(config: pytest.Config) -> bool:
@@ -65,7 +68,8 @@ def _scans_each_test(item: pytest.Item) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    adopt_descendants()
+    # No subreaper, psutil or ctypes yet: a session that runs no test (--collect-only,
+    # a project that never uses the harness and collects nothing) pays none of it.
     enable_guardian()
     config.stash[_SESSION_MARK] = mark()
     config.stash[_FIXTURE_PROCESSES] = set()
@@ -105,6 +109,10 @@ def pytest_fixture_setup(
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not item.config.stash.get(_ADOPTING, False):
+        # Before the first test's fixtures start anything: whatever they detach is ours.
+        adopt_descendants()
+        item.config.stash[_ADOPTING] = True
     item.stash[_ITEM_MARK] = mark()
     if _scans_each_test(item):
         baseline = item.config.stash.get(_BASELINE, None)
@@ -158,13 +166,36 @@ def _leftover_message(leftovers: list[Leftover]) -> str:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[_SESSION_BEFORE] = _track.run_processes()
+    session.config.stash[_SESSION_BEFORE] = _track.run_processes() if _has_children() else set()
+
+
+def _may_have_left_processes() -> bool:
+    """False only when it is certain that nothing is left: this process reaps its detached
+    descendants (Linux) and has no child at all. Saves the scan (and psutil) then."""
+    return not _track.adopts_orphans() or _has_children()
+
+
+def _has_children() -> bool:
+    """Whether this process has any child now (running or exited, none reaped).
+
+    Asked of the kernel with ``waitid(WNOHANG | WNOWAIT)`` where there is one: the
+    usual outer session has no child at its start, and then needs no scan (nor
+    psutil). Where there is no ``waitid`` (Windows), assume there are.
+    """
+    waitid = getattr(os, "waitid", None)
+    if waitid is None or not hasattr(os, "WNOWAIT"):
+        return True
+    try:
+        waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     watermark = session.config.stash.get(_SESSION_MARK, 0)
     leftovers = sweep(entries_since(watermark))
-    if session.config.stash.get(_TESTS_RAN, False):
+    if session.config.stash.get(_TESTS_RAN, False) and _may_have_left_processes():
         # Not where no test ran (pytest-xdist's controller: its workers are its children).
         before = session.config.stash.get(_SESSION_BEFORE, set())
         leftovers += _track.kill(_track.run_processes() - before)

@@ -14,15 +14,15 @@ subreaper; there the run's marker variable and process groups are all there is.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 #: The polite steps of the stop chain, in order: (step name, signal).
 POLITE_SIGNALS: tuple[tuple[str, int], ...] = (
@@ -95,6 +95,8 @@ def lost_descendants(pid: int, not_before: float) -> list[psutil.Process]:
 
 
 def _all_processes() -> Iterable[psutil.Process]:
+    import psutil  # on first use: see _track's docstring
+
     return psutil.process_iter()
 
 
@@ -106,6 +108,8 @@ def _pgid(pid: int) -> int | None:
 
 
 def _created(proc: psutil.Process) -> float:
+    import psutil
+
     try:
         return float(proc.create_time())
     except psutil.Error:
@@ -131,6 +135,8 @@ def become_subreaper() -> bool:
     global _subreaper_pid
     if is_subreaper() or not sys.platform.startswith("linux"):
         return is_subreaper()
+    import ctypes  # here, not at the top: a pytest session that runs no test never needs it
+
     try:
         # The running process's own symbols include libc's: no find_library, which
         # starts a subprocess (ldconfig) and costs tens of ms at every session start.

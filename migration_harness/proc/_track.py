@@ -14,6 +14,11 @@ end, ``atexit`` for plain library use, and the *guardian*: a small watcher
 process that holds the read end of a pipe from this process and sweeps the
 recorded pids when the pipe breaks. It is what still runs after ``os._exit``
 (pytest-timeout's thread method), a SIGKILL, or a crash of the interpreter.
+
+psutil is imported inside the functions that use it, not here: the pytest plugin
+imports this module in every session of a virtualenv that has the package, and
+most of those sessions never start a process (psutil is a third of the plugin's
+start-up cost).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import contextlib
 import gc
 import itertools
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -33,11 +37,12 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import IO, Any
-
-import psutil
+from typing import IO, TYPE_CHECKING, Any
 
 from migration_harness.proc._spawn import spawn
+
+if TYPE_CHECKING:
+    import psutil
 
 if sys.platform == "win32":
     from migration_harness.proc import _windows as _platform
@@ -53,7 +58,7 @@ GUARDIAN_EXIT_TIMEOUT = 10.0
 #: The environment variable that marks every process started here and its descendants.
 MARKER_ENV = "MIGRATION_HARNESS_PROC"
 #: This interpreter's part of the marker: unique per run, so runs never see each other's.
-RUN_TOKEN = f"{os.getpid()}-{secrets.token_hex(4)}"
+RUN_TOKEN = f"{os.getpid()}-{os.urandom(4).hex()}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,12 @@ def adopt_descendants() -> bool:
     """Make sure what this process starts cannot get away: a child subreaper on Linux,
     a kill-on-close Job Object holding this process on Windows, nothing on macOS."""
     return _platform.adopt_descendants()
+
+
+def adopts_orphans() -> bool:
+    """True once this process is the reaper of its detached descendants (Linux): then
+    every process it left running is among its children."""
+    return _platform.is_subreaper()
 
 
 def popen_kwargs() -> dict[str, Any]:
@@ -181,6 +192,8 @@ def family(
 ) -> list[psutil.Process]:
     """The live (non-zombie) processes of ``entry``: itself, descendants, group members,
     and the processes carrying its marker (``marked``: from :func:`by_marker`, if known)."""
+    import psutil
+
     found: dict[int, psutil.Process] = {}
     leader = _same_process(entry)
     if leader is not None:
@@ -213,6 +226,8 @@ def still_running(entry: TrackedProcess) -> list[Leftover]:
 def candidates() -> list[psutil.Process]:
     """Every process a sweep may look at for markers: with a subreaper, our descendants;
     otherwise all processes (on POSIX, only those of our own user)."""
+    import psutil
+
     if _platform.is_subreaper():
         with contextlib.suppress(psutil.Error):
             return list(psutil.Process().children(recursive=True))
@@ -227,6 +242,8 @@ def run_processes(zombies: list[int] | None = None) -> set[psutil.Process]:
     """Every live process this run may have started, however: our descendants (on Linux,
     with the subreaper, that is all of them) and every process carrying our run's marker.
     The guardian is not one of them. Exited ones still unreaped go to ``zombies``."""
+    import psutil
+
     me = os.getpid()
     found: set[psutil.Process] = set()
     if not _platform.is_subreaper():
@@ -262,6 +279,8 @@ def sweep_marked(token: str) -> list[Leftover]:
 
 def marker_of(proc: psutil.Process) -> str | None:
     """The value of ``MIGRATION_HARNESS_PROC`` in ``proc``'s environment, if readable."""
+    import psutil
+
     try:
         return proc.environ().get(MARKER_ENV)
     except (psutil.Error, OSError):
@@ -270,6 +289,7 @@ def marker_of(proc: psutil.Process) -> str | None:
 
 def by_marker(entries: Iterable[TrackedProcess]) -> dict[str, list[psutil.Process]]:
     """The processes (among :func:`candidates`) carrying the marker of one of ``entries``."""
+
     wanted = {marker(e.serial) for e in entries if e.serial}
     found: dict[str, list[psutil.Process]] = {}
     if not wanted:
@@ -319,6 +339,8 @@ def reap_orphans(zombies: Iterable[int] | None = None) -> None:
     waits for is left alone, so its own ``wait`` keeps the real exit status.
     ``zombies``: the exited processes a scan already found (else we look).
     """
+    import psutil
+
     if zombies is None:
         try:
             zombies = [
@@ -401,6 +423,8 @@ def _entry_for(pid: int) -> TrackedProcess | None:
 
 
 def _create_time(pid: int) -> float | None:
+    import psutil
+
     try:
         return float(psutil.Process(pid).create_time())
     except psutil.Error:
@@ -409,6 +433,8 @@ def _create_time(pid: int) -> float | None:
 
 def _same_process(entry: TrackedProcess) -> psutil.Process | None:
     """The live process ``entry`` describes, or None (exited, reaped or pid recycled)."""
+    import psutil
+
     popen = _popens.get(entry.pid)
     if popen is not None and popen.poll() is not None:
         return None
@@ -426,6 +452,8 @@ def _pid_recycled(entry: TrackedProcess) -> bool:
 
 
 def _is_live(proc: psutil.Process) -> bool:
+    import psutil
+
     try:
         return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
@@ -438,6 +466,8 @@ def _leftover(proc: psutil.Process) -> Leftover:
 
 
 def _process_of(leftover: Leftover) -> psutil.Process | None:
+    import psutil
+
     try:
         proc = psutil.Process(leftover.pid)
         same = abs(float(proc.create_time()) - leftover.create_time) <= CREATE_TIME_SLACK
@@ -463,6 +493,8 @@ def _waited_for_elsewhere() -> set[int]:
 
 
 def _cmdline(proc: psutil.Process) -> str:
+    import psutil
+
     try:
         return " ".join(proc.cmdline()) or proc.name()
     except psutil.Error:
@@ -470,6 +502,8 @@ def _cmdline(proc: psutil.Process) -> str:
 
 
 def _kill_and_wait(victims: list[psutil.Process], timeout: float) -> None:
+    import psutil
+
     for proc in victims:
         with contextlib.suppress(psutil.Error):
             proc.kill()
@@ -492,6 +526,7 @@ def _wait_dead(procs: list[psutil.Process], timeout: float) -> None:
     until they are *reaped*, and a slow init (as in some containers) makes that
     take seconds after they died.
     """
+
     deadline = time.monotonic() + timeout
     delay = 0.001
     while any(_is_live(p) for p in procs) and time.monotonic() < deadline:
