@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,7 +234,7 @@ def test_a_pytest_internal_error_is_cut_to_the_harness_frames() -> None:
 @pytest.mark.parametrize(
     ("passed_on", "shows"),
     [
-        (["-v"], "contract::forward[1-2] PASSED"),
+        (["-v"], "PASSED"),  # "contract::forward[1-2] PASSED", or "PASSED contract::..." by workers
         (["-rA"], "short test summary info"),
         (["--lf"], ""),
         (["-x"], ""),
@@ -250,6 +251,9 @@ def test_options_after_double_dash_reach_pytest(
     assert result.returncode == 0, result.stdout + result.stderr
     assert last_line(result.stdout).startswith("check: PASSED: tinytool: 2 passed"), result.stdout
     assert shows in result.stdout
+    if passed_on == ["-v"]:
+        assert re.search(r"contract::forward\[1-2\] PASSED|PASSED .*contract::forward\[1-2\]",
+                         result.stdout), result.stdout  # fmt: skip
 
 
 def test_last_failed_reruns_only_what_failed(tmp_path: Path) -> None:
@@ -300,13 +304,35 @@ def test_an_interrupted_run_says_so_everywhere_and_leaves_nothing(
 
 
 @POSIX_SIGNALS
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_parallel_run_leaves_no_process_and_no_scratch(
+    tmp_path: Path, signame: str
+) -> None:
+    """Two workers, each on a case of its own; the signal reaches `check` alone (a
+    SIGTERM from a CI runner), and its workers are stopped with it."""
+    result, mark = interrupted_check(tmp_path, signame, "idempotent", "-j", "2")
+    assert result.returncode == 128 + getattr(signal, signame), result.stdout + result.stderr
+    assert "2 workers" in result.stdout.splitlines()[0], result.stdout
+    verdict = last_line(result.stdout)
+    assert verdict.startswith("check: INTERRUPTED: tinytool: "), result.stdout
+    assert "PASSED" not in result.stdout
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["outcome"] == (
+        "interrupted"
+    )
+    assert survivors(mark) == []
+    assert list((tmp_path / "scratch").glob("mh-*")) == []
+    assert_no_traceback(result)
+
+
+@POSIX_SIGNALS
 def test_keep_scratch_keeps_and_names_the_interrupted_cases_directory(tmp_path: Path) -> None:
     result, mark = interrupted_check(tmp_path, "SIGINT", "--keep-scratch")
     assert result.returncode == 130, result.stdout + result.stderr
     kept = [line for line in result.stderr.splitlines() if "kept: " in line]
     assert len(kept) == 1 and "forward[1-2]" in kept[0], result.stderr
     path = Path(kept[0].split("kept: ", 1)[1])
-    assert path.parent == tmp_path / "scratch" and (path / "repo" / "version").is_file()
+    # Under the run's own scratch root, in TMPDIR.
+    assert path.parent.parent == tmp_path / "scratch" and (path / "repo" / "version").is_file()
     assert survivors(mark) == []
 
 

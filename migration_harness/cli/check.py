@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_harness.cli import UsageError
+from migration_harness.names import plain_name
 from migration_harness.target import (
     REFERENCE_SPEC,
     SPEC_FILENAME,
@@ -88,6 +90,18 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="on an interrupt, keep (and name) the running case's scratch directory",
     )
+    jobs = parser.add_mutually_exclusive_group()
+    jobs.add_argument(
+        "-j",
+        "--jobs",
+        metavar="N",
+        default="auto",
+        help="cases run side by side in N worker processes (default: auto, one per CPU,"
+        " no more than there are cases)",
+    )
+    jobs.add_argument(
+        "--serial", action="store_true", help="run one case at a time in this process (-j 1)"
+    )
     parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     parser.add_argument(
         "pytest_args",
@@ -108,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     spec_path, target = load_spec(args.config)
     _check_selection(args, target, spec_path)
+    args.workers = _workers(args, target)
     _check_output_files(args)
     _check_tmpdir()
     return _run_pytest(args, spec_path, target)
@@ -159,6 +174,79 @@ def _check_selection(args: argparse.Namespace, target: Target, spec_path: Path) 
             raise UsageError(f"--contract {cid}: cannot run: {reasons.pop()}")
 
 
+def _workers(args: argparse.Namespace, target: Target) -> int:
+    """How many pytest-xdist workers run the cases; 0: none, the cases run in this process."""
+    if args.serial or _speaks_to_xdist(args.pytest_args) or _needs_one_process(args):
+        return 0
+    if args.jobs != "auto":
+        try:
+            wanted = int(args.jobs)
+        except ValueError:
+            wanted = 0
+        if wanted < 1:
+            raise UsageError(f"--jobs {args.jobs}: expected a whole number of at least 1 or auto")
+        if wanted > 1 and importlib.util.find_spec("xdist") is None:
+            raise UsageError(
+                f"--jobs {wanted}: needs pytest-xdist (pip install pytest-xdist); "
+                "or run with --serial"
+            )
+        return wanted if wanted > 1 else 0
+    if importlib.util.find_spec("xdist") is None:
+        return 0
+    workers = min(os.cpu_count() or 1, _selected_cases(args, target))
+    return workers if workers > 1 else 0
+
+
+def _speaks_to_xdist(pytest_args: list[str]) -> bool:
+    """Options after -- that choose the workers themselves (-n, --dist, -p no:xdist)."""
+    for n, arg in enumerate(pytest_args):
+        if arg.startswith(("-n", "--numprocesses", "--dist", "--tx", "-pno:xdist")):
+            return True
+        if arg == "-p" and n + 1 < len(pytest_args) and pytest_args[n + 1] == "no:xdist":
+            return True
+    return False
+
+
+#: pytest options that work in one process only: they pick cases from the cache before
+#: the workers exist (and say so in the header), step through them, or stop in a debugger.
+ONE_PROCESS_OPTIONS = (
+    "--lf", "--last-failed", "--ff", "--failed-first", "--nf", "--new-first",
+    "--sw", "--stepwise", "--pdb", "--trace", "-s", "--capture=no",
+)  # fmt: skip
+
+
+def _needs_one_process(args: argparse.Namespace) -> bool:
+    if any(arg in ONE_PROCESS_OPTIONS for arg in args.pytest_args):
+        return True
+    # A -k expression pytest cannot parse: one process reports it as the usage error it
+    # is (workers would die on it and leave pytest with none).
+    return bool(args.k) and not _parses_as_k(args.k)
+
+
+def _parses_as_k(expression: str) -> bool:
+    try:
+        from _pytest.mark.expression import Expression
+    except ImportError:  # pragma: no cover - a pytest that moved it: stay in one process
+        return False
+    try:
+        Expression.compile(expression)
+    except Exception:  # ParseError before pytest 9, SyntaxError since
+        return False
+    return True
+
+
+def _selected_cases(args: argparse.Namespace, target: Target) -> int:
+    """The cases --contract and --shard leave (-k is applied later, by pytest)."""
+    from migration_harness.contract import CONTRACT_IDS, REGISTRY
+
+    ids = args.contract or CONTRACT_IDS
+    count = sum(len(REGISTRY[cid].cases(target)) for cid in ids)
+    if args.shard:
+        index, total = (int(part) for part in args.shard.split("/"))
+        count = len(range(index - 1, count, total))
+    return count
+
+
 def _check_output_files(args: argparse.Namespace) -> None:
     """A report that cannot be written must stop the run before it starts, not after it."""
     for flag, value in (("--junitxml", args.junitxml), ("--report-json", args.report_json)):
@@ -202,12 +290,15 @@ def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> in
     reporter.selection = args.k
     where = "built-in reference tool" if spec_path == REFERENCE_SPEC else str(spec_path)
     shard = f", shard {args.shard}" if args.shard else ""
-    print(f"migration-harness check: target {target.name} ({where}){shard}", flush=True)
+    workers = f", {args.workers} workers" if args.workers else ""
+    print(f"migration-harness check: target {target.name} ({where}){shard}{workers}", flush=True)
+    scratch_root = Path(tempfile.mkdtemp(prefix="mh-run-"))
     with tempfile.TemporaryDirectory(prefix="mh-check-") as empty, _signals_to(reporter):
-        argv = _pytest_argv(args, spec_path, Path(empty))
+        argv = _pytest_argv(args, spec_path, Path(empty), scratch_root)
         with _captured_stderr() as stderr:
             code = int(pytest.main(argv, plugins=[reporter]))
         _stop_leftovers(reporter, keep=args.keep_scratch)
+        _tidy_scratch_root(scratch_root, reporter, keep=args.keep_scratch)
     printed = stderr.getvalue()
     if code == PYTEST_USAGE_ERROR:
         reporter.problems.append(f"pytest usage error: {_usage_message(printed)}")
@@ -228,7 +319,9 @@ def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> in
     return reporter.exit_code()
 
 
-def _pytest_argv(args: argparse.Namespace, spec_path: Path, empty: Path) -> list[str]:
+def _pytest_argv(
+    args: argparse.Namespace, spec_path: Path, empty: Path, scratch_root: Path
+) -> list[str]:
     # An empty rootdir with its own ini keeps the user's conftest, ini options and
     # test files out of the contract run.
     ini = empty / "pytest.ini"
@@ -249,7 +342,13 @@ def _pytest_argv(args: argparse.Namespace, spec_path: Path, empty: Path) -> list
         f"--timeout={CASE_TIMEOUT_S}",
         "--mh-contract",
         str(spec_path) if spec_path != REFERENCE_SPEC else "reference",
+        "--mh-scratch-root",
+        str(scratch_root),
     ]
+    if args.workers:
+        # worksteal: a worker that runs out of cases takes some of another's queue, so
+        # the long cases (started first) do not leave a worker idle at the end.
+        argv += ["-n", str(args.workers), "--dist", "worksteal", "--mh-progress"]
     if not args.pytest_args:
         # check prints its own progress, table and verdict; pytest's terminal output
         # joins them only when the user speaks to pytest (options after --).
@@ -347,6 +446,24 @@ def _stop_leftovers(reporter: Reporter, *, keep: bool) -> None:
     if not keep:  # else the plugin named them
         for path in reporter.scratch.values():
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _tidy_scratch_root(root: Path, reporter: Reporter, *, keep: bool) -> None:
+    """The run's scratch root holds what failed cases kept for inspection; after an
+    interrupt also what the cases cut short left (a parallel run's workers are killed,
+    not unwound). Those are removed, or named with --keep-scratch; an empty root goes."""
+    if reporter.outcome() == "interrupted":
+        kept = {r.case for r in reporter.results if r.outcome in ("failed", "error")}
+        named = set(reporter.scratch.values())  # the plugin removed or named these itself
+        for path in sorted(root.iterdir()) if root.is_dir() else []:
+            if path in named or any(path.name.startswith(f"mh-{plain_name(c)}-") for c in kept):
+                continue
+            if keep:
+                print(f"migration-harness: scratch directory kept: {path}", file=sys.stderr)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only if empty: a failed case's scratch stays for the user
 
 
 def _is_guardian(proc: psutil.Process) -> bool:

@@ -38,6 +38,22 @@ LIVE_SCRATCH = pytest.StashKey[dict[str, Path]]()
 PROGRESS = pytest.StashKey[Callable[[str, str], None]]()
 
 
+#: Contracts whose cases run for long (crash points, race rounds): a parallel run starts
+#: them first, so that no worker picks one up last while the others sit idle.
+LONG_CONTRACTS = ("crash", "concurrent")
+#: And cases that wait out the tool's lock wait limit.
+LONG_CASE_SUFFIX = "-past-wait]"
+
+
+def runs_long(case: Case) -> bool:
+    return case.contract in LONG_CONTRACTS or case.name.endswith(LONG_CASE_SUFFIX)
+
+
+def long_first(items: list[ContractTest]) -> list[ContractTest]:
+    """``items`` with the long-running cases first, each group in its own order."""
+    return sorted(items, key=lambda item: not runs_long(item.case))
+
+
 class ContractCollector(pytest.File):
     """Generates one item per case of every selected contract id."""
 
@@ -45,6 +61,7 @@ class ContractCollector(pytest.File):
     options: Options
     ids: Sequence[str]
     keep_scratch: bool = False
+    scratch_root: Path | None = None  # where the cases' scratch directories go
 
     def collect(self) -> Iterator[ContractTest]:
         for cid in self.ids:
@@ -71,7 +88,11 @@ class ContractTest(pytest.Item):
         if self.case.skip:
             pytest.skip(self.case.skip)
         target = self.collector.target
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"mh-{plain_name(self.case.name)}-"))
+        self.workdir = Path(
+            tempfile.mkdtemp(
+                prefix=f"mh-{plain_name(self.case.name)}-", dir=self.collector.scratch_root
+            )
+        )
         live = self.config.stash.setdefault(LIVE_SCRATCH, {})
         live[self.case.name] = self.workdir
         ctx = Context(target, Tool(target, self.workdir), self.workdir, self.collector.options)
@@ -151,6 +172,7 @@ def make_collector(
     options: Options,
     *,
     keep_scratch: bool = False,
+    scratch_root: Path | None = None,
 ) -> ContractCollector:
     collector = ContractCollector.from_parent(
         parent, path=spec_path, name=COLLECTOR_NAME, nodeid=COLLECTOR_NAME
@@ -159,4 +181,5 @@ def make_collector(
     collector.ids = list(ids)
     collector.options = options
     collector.keep_scratch = keep_scratch
+    collector.scratch_root = scratch_root
     return collector

@@ -24,6 +24,7 @@ from migration_harness.contract._pytest import (
     NOTE_PROPERTY,
     PROGRESS,
 )
+from migration_harness.contract.progress import ProgressLines
 from migration_harness.contract.report_file import CaseResult, Report, write_report
 
 # The exit status of `check` for each verdict; an interrupted run exits 128 + the signal.
@@ -34,8 +35,6 @@ SIGNAL_NUMBERS = {"SIGINT": 2, "SIGTERM": 15}
 _PYTEST_INTERRUPTED, _PYTEST_INTERNAL_ERROR, _PYTEST_USAGE_ERROR = 2, 3, 4
 
 _MARKS = {"passed": "ok", "failed": "FAILED", "skipped": "skipped", "error": "ERROR"}
-#: How often a long case's progress is printed as a line of its own (a log, not a terminal).
-PROGRESS_EVERY_S = 15.0
 
 
 @dataclass
@@ -56,7 +55,9 @@ class Reporter:
     scratch: dict[str, Path] = field(default_factory=dict)  # of the cases cut short
     _pending: dict[str, CaseResult] = field(default_factory=dict)
     _terminal: Any = None  # pytest's terminal reporter, when options after -- turned it on
-    _progress_shown: dict[str, float] = field(default_factory=dict)  # case -> when, last
+    _lines: ProgressLines | None = None  # progress as lines, where out is no terminal
+    #: Case name -> its place in the contract's order: reports keep it however cases ran.
+    _order: dict[str, int] = field(default_factory=dict)
     _live_width: int = 0  # of the live progress line on a terminal, to wipe it
     _capture: Any = None  # pytest's capture manager, suspended to show progress
 
@@ -83,21 +84,23 @@ class Reporter:
             self.out.flush()
             self._live_width = len(line)
             return
-        now = time.monotonic()
-        last = self._progress_shown.get(case)
-        if last is None or now - last >= PROGRESS_EVERY_S:
-            self._progress_shown[case] = now
-            print(f"  {case}: {text} ({now - self.started:.0f}s into the run)", file=self.out)
-            self.out.flush()
+        if self._lines is None:
+            self._lines = ProgressLines(self.out, self.started)
+        self._lines.show(case, text)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After -k, --lf and the like have deselected what they do not run.
-        self.total = self._count([i.nodeid for i in session.items])
+        self._collected([i.nodeid for i in session.items])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
-        # With `check -- -n N` the collection happens in the workers, each the same.
-        self.total = max(self.total, self._count(ids))
+        # In a parallel run the collection happens in the workers, each the same.
+        self._collected(ids)
+
+    def _collected(self, nodeids: list[str]) -> None:
+        self.total = max(self.total, self._count(nodeids))
+        if not self._order:
+            self._order = contract_order(nodeids)
 
     @staticmethod
     def _count(nodeids: list[str]) -> int:
@@ -145,6 +148,7 @@ class Reporter:
         live: dict[str, Path] = session.config.stash.get(LIVE_SCRATCH, {})
         self.scratch = dict(live)
         self._mark_junit(session.config)
+        self._order_junit(session.config)
 
     def interrupt(self, signal_name: str) -> None:
         """Called from the signal handler of `check` before the interrupt unwinds pytest."""
@@ -168,7 +172,12 @@ class Reporter:
     # --- the verdict ------------------------------------------------------------------
 
     def of(self, outcome: str) -> list[CaseResult]:
-        return [r for r in self.results if r.outcome == outcome]
+        return [r for r in self.in_order() if r.outcome == outcome]
+
+    def in_order(self) -> list[CaseResult]:
+        """The results in the contract's order, whatever order the cases finished in."""
+        last = len(self._order)
+        return sorted(self.results, key=lambda r: self._order.get(r.case, last))
 
     @property
     def failed(self) -> list[CaseResult]:
@@ -258,7 +267,7 @@ class Reporter:
             python=platform.python_version(),
             mutant=self.mutant,
             outcome=self.outcome(),
-            results=tuple(self.results),
+            results=tuple(self.in_order()),
             reason=self.reason(),
             running=tuple(self.running),
         )
@@ -291,6 +300,35 @@ class Reporter:
             done = TestReport(nodeid, location, {}, "passed", None, "teardown")
             xml.pytest_runtest_logreport(error)
             xml.pytest_runtest_logreport(done)
+
+    def _order_junit(self, config: pytest.Config) -> None:
+        """Test cases in the JUnit file in the contract's order, as in the other reports
+        (pytest writes them in the order they finished, which a parallel run varies)."""
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover - a pytest that moved it
+            return
+        xml = config.stash.get(xml_key, None)
+        ordered = getattr(xml, "node_reporters_ordered", None)
+        if not isinstance(ordered, list):
+            return
+        last = len(self._order)
+
+        def place(reporter: Any) -> int:
+            nodeid = str(getattr(reporter, "id", ""))
+            return self._order.get(nodeid.split("::", 1)[-1], last)
+
+        ordered.sort(key=place)
+
+
+def contract_order(nodeids: list[str]) -> dict[str, int]:
+    """Case name -> place: by contract id in the contract's order, then as collected."""
+    from migration_harness.contract import CONTRACT_IDS
+
+    names = [n.split("::", 1)[-1] for n in nodeids if n.startswith(COLLECTOR_NAME + "::")]
+    rank = {cid: i for i, cid in enumerate(CONTRACT_IDS)}
+    names.sort(key=lambda name: rank.get(name.split("[", 1)[0], len(rank)))  # stable
+    return {name: i for i, name in enumerate(names)}
 
 
 def _failure_line(report: pytest.TestReport) -> str:

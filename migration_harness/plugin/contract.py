@@ -7,6 +7,7 @@ the way pytest-alembic injects its built-in tests.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "contract(id): an item of the migration safety contract")
 
 
+@pytest.hookimpl(trylast=True)  # after `check`'s reporter, which shows progress its own way
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not (value(config, "mh_contract") and value(config, "mh_progress")):
+        return
+    from migration_harness.contract._pytest import PROGRESS
+    from migration_harness.contract.progress import ProgressLines, uncaptured
+
+    if PROGRESS not in config.stash:
+        config.stash[PROGRESS] = uncaptured(config, ProgressLines(sys.stderr))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -28,7 +41,7 @@ def pytest_collection_modifyitems(
     if not spec:
         return
     from migration_harness.contract import Options
-    from migration_harness.contract._pytest import make_collector
+    from migration_harness.contract._pytest import long_first, make_collector
     from migration_harness.contract.selection import (
         SelectionError,
         parse_shard,
@@ -67,12 +80,23 @@ def pytest_collection_modifyitems(
         raise pytest.UsageError(str(exc)) from None
     options = Options(crash_backend=value(config, "mh_crash_backend"))
     keep = bool(value(config, "mh_keep_scratch"))
-    collector = make_collector(session, path, target, ids, options, keep_scratch=keep)
+    root = value(config, "mh_scratch_root")
+    collector = make_collector(
+        session,
+        path,
+        target,
+        ids,
+        options,
+        keep_scratch=keep,
+        scratch_root=Path(str(root)) if root else None,
+    )
     cases = list(collector.collect())
     if shard is not None:
         kept = shard.pick(cases)
         config.hook.pytest_deselected(items=[case for case in cases if case not in kept])
         cases = kept
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: reports keep their order
+        cases = long_first(cases)
     items.extend(cases)
 
 

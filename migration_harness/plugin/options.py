@@ -56,6 +56,19 @@ OPTIONS: tuple[Option, ...] = (
         metavar="K/N",
     ),
     Option(
+        "mh_scratch_root",
+        "make each contract case's scratch directory under DIR (default: the temporary"
+        " directory; `check` gives each run one)",
+        metavar="DIR",
+    ),
+    Option(
+        "mh_progress",
+        "print a long contract case's progress (e.g. crash points done of total) on stderr,"
+        " a line every 15 s",
+        kind="bool",
+        default=False,
+    ),
+    Option(
         "mh_keep_scratch",
         "keep (and name) the scratch directory of a case cut short by an interrupt",
         kind="bool",
