@@ -390,3 +390,29 @@ def junit_outcome(path: Path) -> str | None:
         if prop.get("name") == "migration_harness_outcome":
             return prop.get("value")
     return None
+
+
+# ------------------------------------------------------------------- parallel
+
+
+def test_a_parallel_run_reports_what_a_serial_run_reports(tmp_path: Path) -> None:
+    """Same cases, same outcomes, same order in the JSON report and the JUnit file,
+    whichever order the workers finished in."""
+    reports = {}
+    for mode in ("serial", "parallel"):
+        where = tmp_path / mode
+        where.mkdir()
+        flags = ["--serial"] if mode == "serial" else ["-j", "2"]
+        env = check_env(where, TINYTOOL_MODE="rmparent")
+        result = check(
+            "--config", str(SPEC), *flags, "--report-json", str(where / "r.json"),
+            "--junitxml", str(where / "j.xml"), tmp_path=where, env=env,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert ("2 workers" in result.stdout.splitlines()[0]) == (mode == "parallel")
+        data = json.loads((where / "r.json").read_text(encoding="utf-8"))
+        junit = [c.get("name") for c in ET.parse(where / "j.xml").getroot().iter("testcase")]
+        cases = [(r["case"], r["outcome"]) for r in data["results"]]
+        reports[mode] = (data["outcome"], cases, junit, last_line(result.stdout).split(":")[:3])
+    assert reports["parallel"] == reports["serial"]
+    assert ("forward[1-2]", "failed") in reports["serial"][1]

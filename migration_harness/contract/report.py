@@ -315,8 +315,9 @@ class Reporter:
         last = len(self._order)
 
         def place(reporter: Any) -> int:
-            nodeid = str(getattr(reporter, "id", ""))
-            return self._order.get(nodeid.split("::", 1)[-1], last)
+            # A finished reporter keeps only its XML element (its name: the case's).
+            element = reporter.to_xml()
+            return self._order.get(str(element.get("name", "")), last)
 
         ordered.sort(key=place)
 
