@@ -190,7 +190,10 @@ class Target:
     def expected_names(self) -> str:
         """The names a tool may print as its version, for messages."""
         assert self.versions is not None
-        known = ", ".join(toml_spelling(v) for v in self.versions)
+        shown = [toml_spelling(v) for v in self.versions]
+        if len(shown) > 8:  # a long history: its ends say what the names look like
+            shown = [*shown[:3], f"... ({len(shown) - 6} more)", *shown[-3:]]
+        known = ", ".join(shown)
         return f"one of {known} (or {toml_spelling(self.version_name(self.future))}, ahead)"
 
     @property
