@@ -187,6 +187,9 @@ TARGET_KEYS: dict[str, tuple[Checker, str]] = {
     "name": STRING,
     "oldest": INTEGER,
     "latest": INTEGER,
+    "versions": (_is_str_list, 'a list of version names, oldest first, e.g. ["0001_initial"]'),
+    "future_version": STRING,
+    "content": STRING,
     "create": COMMAND,
     "migrate": COMMAND,
     "revert": COMMAND,
@@ -216,10 +219,10 @@ TARGET_KEYS: dict[str, tuple[Checker, str]] = {
     "timeout_s": NUMBER,
     "daemon": TABLE,
 }
-REQUIRED = ("oldest", "latest", "create", "migrate", "dump")
+REQUIRED = ("create", "migrate", "dump")  # and versions, or oldest and latest
 LOCK_KEYS = {"path": STRING, "style": STRING, "hold": COMMAND, "ready": STRING, "release": COMMAND}
 CONCURRENT_KEYS = {
-    "from": (lambda v: _is_int(v) or v == "oldest", 'a version number or "oldest"'),
+    "from": (lambda v: _is_int(v) or _is_str(v), 'a version number or name, or "oldest"'),
     "n": INTEGER,
     "rounds": INTEGER,
 }
@@ -275,6 +278,7 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
     r = _Reader(table, prefix, source, TARGET_KEYS)
     for key in REQUIRED:
         r.require(key)
+    _versions_or_range(r)
     kwargs: dict[str, Any] = {
         key: r.get(key)
         for key in TARGET_KEYS
@@ -304,6 +308,27 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
         if prefix != "target":
             raise SpecError(source, prefix + exc.key[len("target") :], exc.expected) from None
         raise
+
+
+def _versions_or_range(r: _Reader) -> None:
+    """Named versions or an integer range: one of the two, whole."""
+    if "versions" not in r.table:
+        for key in ("oldest", "latest"):
+            if key not in r.table:
+                raise SpecError(
+                    r.source,
+                    r.key(key),
+                    'missing; expected an integer (or name the versions: versions = ["v1", ...])',
+                )
+        return
+    for key in ("oldest", "latest"):
+        if key in r.table:
+            raise SpecError(
+                r.source,
+                r.key(key),
+                f"got {short_repr(r.table[key])} next to `versions`; expected either"
+                " `versions` (named) or `oldest` and `latest` (integers), not both",
+            )
 
 
 def _string_table(r: _Reader, name: str, source: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
-from typing import Any
+from typing import Any, cast
 
 from migration_harness.errors import MigrationHarnessError
 from migration_harness.locks import STYLES
@@ -42,6 +42,16 @@ class SpecError(MigrationHarnessError, ValueError):
         self.expected = expected
         super().__init__(f"{source}: {key}: {expected}")
 
+
+#: The future version ``ahead`` stamps on a target with named versions, unless the spec
+#: names one (``future_version``); integer versions use ``latest + 1``.
+DEFAULT_FUTURE_VERSION = "9999_future"
+# A version name fills {from}, {to} and {version} in commands, paths and executable names:
+# plain characters only, so that a name can never be a separator, ".." or a placeholder.
+VERSION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,99}$")
+# oldest/latest not given (a target with named versions sets them to its first and last
+# index); a distinct object, so that a user's -1 is still reported as out of bounds.
+_UNSET = cast(int, object())
 
 #: How many times ``concurrent`` runs its race. A race breaks a careless tool in some
 #: rounds only (measured on real tools: about half); ten rounds find a 50 % race with
@@ -98,14 +108,18 @@ class CrashSpec:
 
 @dataclass(frozen=True)
 class Target:
-    """A migration tool as the contract sees it. Commands are argument templates."""
+    """A migration tool as the contract sees it. Commands are argument templates.
+
+    Versions are integers ``oldest``..``latest`` or names (``versions``, oldest first).
+    Inside, a version is always an index (for named versions, its position in
+    ``versions``); :meth:`version_name` gives what the user sees and the tool is given."""
 
     name: str
-    oldest: int
-    latest: int
-    create: Command
-    migrate: Command
-    dump: Command
+    oldest: int = _UNSET
+    latest: int = _UNSET
+    create: Command = field(kw_only=True)
+    migrate: Command = field(kw_only=True)
+    dump: Command = field(kw_only=True)
     version: Command | None = None
     stamp: Command | None = None
     version_file: str | None = None
@@ -120,7 +134,7 @@ class Target:
     ahead_message: str = "{version}"
     idempotent: str = "bytes"
     ignore: tuple[str, ...] = ()
-    concurrent_from: int | None = None
+    concurrent_from: int | str | None = None  # a version name when versions are named
     concurrent_n: int = 4
     concurrent_rounds: int = DEFAULT_ROUNDS
     backups: tuple[BackupSpec, ...] = ()
@@ -136,20 +150,61 @@ class Target:
     daemon: DaemonSpec | None = None
     source: str = "<python>"
     here: str = "."
+    versions: tuple[str, ...] | None = None
+    future_version: str | None = None
+    content: str = "same"
 
     def __post_init__(self) -> None:
+        _resolve_versions(self)
         _check_target(self)
 
     def with_env(self, **extra: str) -> Target:
         return dataclasses.replace(self, env={**self.env, **extra})
 
     @property
-    def versions(self) -> range:
+    def known_versions(self) -> range:
+        """The versions this tool knows, as indices."""
         return range(self.oldest, self.latest + 1)
 
     @property
+    def future(self) -> int:
+        """A version newer than the tool knows (``ahead`` stamps it)."""
+        return self.latest + 1
+
+    def version_name(self, version: int) -> str:
+        """How a version reads in placeholders, case ids and messages."""
+        if self.versions is None:
+            return str(version)
+        if version == self.future:
+            return self.future_version or DEFAULT_FUTURE_VERSION
+        return self.versions[version]
+
+    def version_index(self, name: str) -> int | None:
+        """The version a name (as a tool prints it) stands for; None if it names none."""
+        if self.versions is None:
+            return None
+        if name == self.version_name(self.future):
+            return self.future
+        return self.versions.index(name) if name in self.versions else None
+
+    def expected_names(self) -> str:
+        """The names a tool may print as its version, for messages."""
+        assert self.versions is not None
+        shown = [toml_spelling(v) for v in self.versions]
+        if len(shown) > 8:  # a long history: its ends say what the names look like
+            shown = [*shown[:3], f"... ({len(shown) - 6} more)", *shown[-3:]]
+        known = ", ".join(shown)
+        return f"one of {known} (or {toml_spelling(self.version_name(self.future))}, ahead)"
+
+    @property
     def start_of_concurrency(self) -> int:
-        return self.oldest if self.concurrent_from is None else self.concurrent_from
+        if self.concurrent_from is None:
+            return self.oldest
+        if isinstance(self.concurrent_from, str):
+            index = self.version_index(self.concurrent_from)
+            assert index is not None  # checked when the target was built
+            return index
+        return self.concurrent_from
 
 
 def check_console_scripts_importable(target: Target) -> None:
@@ -204,6 +259,7 @@ _CHOICES = {
     "on_stale_lock": ("recover", "refuse"),
     "on_ahead": ("refuse", "compat"),
     "idempotent": ("bytes", "dump"),
+    "content": ("same", "per-version"),
 }
 LOCK_STYLES = STYLES  # a target may name any style a holder can take
 CRASH_BACKENDS = ("auto", "strace", "hook", "sweep")
@@ -235,6 +291,82 @@ _PATH_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _resolve_versions(t: Target) -> None:
+    """Check ``versions`` (or the integer ``oldest``/``latest``) and, for named versions, set
+    ``oldest``/``latest`` to the first and last index."""
+
+    def fail(key: str, expected: str) -> SpecError:
+        return SpecError(t.source, f"target.{key}", expected)
+
+    if t.versions is None:
+        for key in ("oldest", "latest"):
+            if getattr(t, key) is _UNSET:
+                raise fail(key, "missing; expected an integer (or name the versions: `versions`)")
+        if t.future_version is not None:
+            raise fail(
+                "future_version",
+                f"got {short_repr(t.future_version)}, but it names a version only with"
+                " `versions`; integer versions use latest + 1",
+            )
+        return
+    names = _check_version_names(t.versions, fail)
+    object.__setattr__(t, "versions", names)  # a list given in Python becomes a tuple
+    first_last = (0, len(names) - 1)
+    if (t.oldest, t.latest) not in ((_UNSET, _UNSET), first_last):  # dataclasses.replace
+        raise fail(
+            "versions",
+            "expected either `versions` (named) or `oldest` and `latest` (integers), not both",
+        )
+    object.__setattr__(t, "oldest", first_last[0])
+    object.__setattr__(t, "latest", first_last[1])
+    if t.future_version is not None:
+        if not isinstance(t.future_version, str) or not VERSION_NAME.match(t.future_version):
+            raise fail("future_version", _bad_name(t.future_version))
+        if t.future_version in names:
+            raise fail(
+                "future_version",
+                f"{short_repr(t.future_version)} is one of `versions`; expected a name the tool"
+                f" does not know (a version newer than {short_repr(names[-1])})",
+            )
+    elif DEFAULT_FUTURE_VERSION in names:
+        raise fail(
+            "future_version",
+            f"missing; the default {short_repr(DEFAULT_FUTURE_VERSION)} is one of `versions`:"
+            " expected the name of a version the tool does not know",
+        )
+
+
+def _check_version_names(names: object, fail: Any) -> tuple[str, ...]:
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise fail("versions", f"expected a list of version names, got {short_repr(names)}")
+    if not 2 <= len(names) <= MAX_VERSION + 1:
+        raise fail(
+            "versions",
+            f"expected 2 to {MAX_VERSION + 1} version names, oldest first,"
+            f" got {len(names)}: {short_repr(list(names))}",
+        )
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not VERSION_NAME.match(name):
+            raise fail("versions", f"item {i + 1}: {_bad_name(name)}")
+        if name in seen:
+            raise fail(
+                "versions",
+                f"{short_repr(name)} is given twice (items {seen[name] + 1} and {i + 1});"
+                " expected unique names, oldest first",
+            )
+        seen[name] = i
+    return tuple(names)
+
+
+def _bad_name(name: object) -> str:
+    return (
+        f"got {short_repr(name)}; expected a version name of letters, digits, '.', '_', '+'"
+        " and '-' (at most 100, not starting with '.', '+' or '-'): it fills {from}, {to}"
+        " and {version} in commands and paths"
+    )
+
+
 def _check_target(t: Target) -> None:
     src = t.source
 
@@ -254,7 +386,15 @@ def _check_target(t: Target) -> None:
         value = getattr(t, key)
         if value not in choices:
             raise fail(key, f"expected one of {_quoted(choices)}, got {value!r}")
-    if t.concurrent_from is not None and t.concurrent_from not in t.versions:
+    if t.versions is not None and t.concurrent_from is not None:
+        start = t.concurrent_from
+        if not isinstance(start, str) or t.version_index(start) not in t.known_versions:
+            raise fail(
+                "concurrent.from",
+                f'expected "oldest" or a name from `versions` ({short_repr(list(t.versions))}),'
+                f" got {short_repr(start)}",
+            )
+    elif t.concurrent_from is not None and t.concurrent_from not in t.known_versions:
         raise fail(
             "concurrent.from",
             f"expected a version from {t.oldest} to {t.latest - 1},"
@@ -406,7 +546,7 @@ def _check_bounds(t: Target, fail: Any) -> None:
         value = _number_at(t, key)
         if not _is_int(value) or not low <= value <= high:  # type: ignore[operator]
             raise fail(key, f"expected an integer from {low} to {high}, got {short_repr(value)}")
-    if t.concurrent_from is not None and not _is_int(t.concurrent_from):
+    if t.versions is None and t.concurrent_from is not None and not _is_int(t.concurrent_from):
         raise fail("concurrent.from", f"expected an integer, got {short_repr(t.concurrent_from)}")
     for key, zero_ok in SECONDS_BOUNDS.items():
         value = _number_at(t, key)

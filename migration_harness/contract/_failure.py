@@ -56,11 +56,13 @@ def has_stack_trace(text: str) -> bool:
     return find_traceback(text) is not None
 
 
-def dump_diff(expected: str, actual: str, *, what: str = "dump") -> str:
+def dump_diff(
+    expected: str, actual: str, *, what: str = "dump", expected_is: str = "before migration"
+) -> str:
     diff = difflib.unified_diff(
         expected.splitlines(),
         actual.splitlines(),
-        f"{what} before migration",
+        f"{what} {expected_is}",
         f"{what} after",
         lineterm="",
         n=2,

@@ -100,7 +100,7 @@ def single(
 
 
 def span(target: Target) -> str:
-    return f"{target.oldest}-{target.latest}"
+    return f"{target.version_name(target.oldest)}-{target.version_name(target.latest)}"
 
 
 def lacks(attr: str, what: str) -> Callable[[Target], str | None]:

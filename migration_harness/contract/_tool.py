@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from migration_harness.contract._failure import (
@@ -56,10 +57,14 @@ class Tool:
     # --- templates -------------------------------------------------------------
 
     def values(self, repo: Path | None = None, **extra: object) -> dict[str, object]:
+        """Placeholder values; a version given as an index fills in as its name."""
         values: dict[str, object] = dict(global_values(self.target))
         if repo is not None:
             values["repo"] = str(repo)
-        values.update(extra)
+        for key, value in extra.items():
+            if key in VERSION_PLACEHOLDERS and isinstance(value, int):
+                value = self.target.version_name(value)
+            values[key] = value
         return values
 
     def command(self, template: Command, repo: Path | None = None, **extra: object) -> list[str]:
@@ -150,10 +155,13 @@ class Tool:
 
     # --- the target's verbs ------------------------------------------------------
 
+    def name(self, version: int) -> str:
+        return self.target.version_name(version)
+
     def create(self, repo: Path, version: int) -> None:
         self.scratch.make_dirs(repo.parent)
         result = self.run(self.command(self.target.create, repo, version=version))
-        self.expect_ok(result, f"setup: creating a repo at version {version}")
+        self.expect_ok(result, f"setup: creating a repo at version {self.name(version)}")
 
     def migrate(
         self,
@@ -185,6 +193,14 @@ class Tool:
                 text = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise self.fail(f"{doing}: cannot read {path} ({exc})") from None
+        if self.target.versions is not None:
+            index = self.target.version_index(text)
+            if index is None:
+                raise self.fail(
+                    f"{doing}: got {excerpt(text, 80)!r}, not a version name; expected"
+                    f" {self.target.expected_names()}"
+                )
+            return index
         try:
             return int(text)
         except ValueError:
@@ -196,11 +212,11 @@ class Tool:
     def stamp(self, repo: Path, version: int) -> None:
         if self.target.stamp is not None:
             result = self.run(self.command(self.target.stamp, repo, version=version))
-            self.expect_ok(result, f"setup: stamping version {version}")
+            self.expect_ok(result, f"setup: stamping version {self.name(version)}")
             return
         assert self.target.version_file is not None
         path = self.path(self.target.version_file, repo)
-        self.scratch.write_text(path, f"{version}\n", "write the version file")
+        self.scratch.write_text(path, f"{self.name(version)}\n", "write the version file")
 
     def copy_repo(self, pristine: Path, repo: Path) -> None:
         """Put a fresh copy of ``pristine`` at ``repo`` (same path every time, so absolute
@@ -212,15 +228,75 @@ class Tool:
     def expect_version(self, repo: Path, expected: int, when: str) -> None:
         actual = self.version_of(repo, f"{when}: reading the version")
         if actual != expected:
-            raise self.fail(f"{when}: version is {actual}, expected {expected}")
+            raise self.fail(
+                f"{when}: version is {self.name(actual)}, expected {self.name(expected)}"
+            )
 
-    def expect_dump(self, repo: Path, before: str, when: str) -> None:
+    def expect_dump(self, repo: Path, before: str, when: str, rule: str = "") -> None:
+        """The dump is still ``before``; ``rule`` says why it must be (for the message)."""
         after = self.dump(repo, f"{when}: dumping the repo")
         if after != before:
             raise self.fail(
-                f"{when}: the logical content changed (data lost or altered)\n"
+                f"{when}: the logical content changed ({rule}data lost or altered)\n"
                 + dump_diff(before, after)
             )
+
+    def expect_content(self, repo: Path, before: str, version: int, when: str) -> None:
+        """The dump of a repo that reached ``version`` (by a migration, a revert, a race or
+        a re-run after a crash) is what the target's ``content`` rule expects: ``before``
+        (the dump at the start) when the content is the same at every version, else the
+        dump of a repo created directly at ``version``. Every comparison of dumps across
+        versions comes here."""
+        if self.target.content == "same":
+            self.expect_dump(repo, before, when, rule='content = "same": equal at every version; ')
+            return
+        expected = self.reference_dump(version)
+        after = self.dump(repo, f"{when}: dumping the repo")
+        if after != expected:
+            raise self.fail(
+                f"{when}: the logical content differs from a repo created at version"
+                f' {self.name(version)} (content = "per-version"; data lost or altered)\n'
+                + dump_diff(
+                    expected, after, expected_is=f"of a repo created at {self.name(version)}"
+                )
+            )
+
+    def reference_dump(self, version: int) -> str:
+        """The dump of a repo created directly at ``version``: made once per run."""
+        return REFERENCE_DUMPS.get(self.target, version, self._make_reference_dump)
+
+    def _make_reference_dump(self, version: int) -> str:
+        repo = self.workdir / "reference" / self.name(version) / "repo"
+        self.create(repo, version)
+        return self.dump(repo, f"dumping the repo created at {self.name(version)} (reference)")
+
+
+VERSION_PLACEHOLDERS = ("from", "to", "version")
+
+
+class _ReferenceDumps:
+    """Dumps of repos created directly at a version, per target, kept for the whole run
+    (a per-version comparison needs one at every version a case reaches)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # id(target) -> (the target, version -> dump); the target is held so that its id
+        # cannot be reused by another target while the entry lives.
+        self._dumps: dict[int, tuple[Target, dict[int, str]]] = {}
+
+    def get(self, target: Target, version: int, make: Callable[[int], str]) -> str:
+        with self._lock:
+            entry = self._dumps.get(id(target))
+            if entry is None or entry[0] is not target:
+                entry = self._dumps[id(target)] = (target, {})
+            if version in entry[1]:
+                return entry[1][version]
+        dump = make(version)  # outside the lock: a slow create does not hold up others
+        with self._lock:
+            return entry[1].setdefault(version, dump)
+
+
+REFERENCE_DUMPS = _ReferenceDumps()
 
 
 def isolated_env_for(target: Target) -> IsolatedEnv:

@@ -139,12 +139,14 @@ def _survive(ctx: Context, crasher: Crasher, point: CrashPoint, before: str) -> 
         return PointOutcome(point, None, unreachable=str(exc).removeprefix(point.describe() + ": "))
     try:
         version = tool.version_of(repo, "after the crash: reading the version")
-        if version not in target.versions:
-            raise tool.fail(f"after the crash the version is {version}, not one the tool knows")
-        tool.expect_dump(repo, before, "after the crash")
+        if version not in target.known_versions:
+            raise tool.fail(
+                f"after the crash the version is {tool.name(version)}, not one the tool knows"
+            )
+        tool.expect_content(repo, before, version, "after the crash")
         tool.expect_ok(tool.migrate(repo, target.latest, version), "re-running after the crash")
         tool.expect_version(repo, target.latest, "after the re-run")
-        tool.expect_dump(repo, before, "after the re-run")
+        tool.expect_content(repo, before, target.latest, "after the re-run")
     except ContractFailure as failure:
         return PointOutcome(point, failure.message)
     return PointOutcome(point, None)

@@ -19,7 +19,7 @@ class StepSpies:
         target = tool.target
         assert target.external is not None
         self.names = [
-            fill(target.external.name, {"from": v, "to": v + 1})
+            fill(target.external.name, tool.values(None, **{"from": v, "to": v + 1}))
             for v in range(start, target.latest)
         ]
         self.mocks: dict[str, MockExecutable] = {}
@@ -63,7 +63,7 @@ def external(ctx: Context, case: Case) -> None:
     spies = StepSpies(tool, ctx.workdir / "spies", target.oldest)
     tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating with spies on PATH")
     tool.expect_version(repo, target.latest, "after migrating")
-    tool.expect_dump(repo, before, "after migrating")
+    tool.expect_content(repo, before, target.latest, "after migrating")
     called = spies.called_names()
     if not called:
         raise tool.fail(
@@ -97,7 +97,7 @@ def _failing_step_stops_chain(ctx: Context, called: list[str]) -> None:
     if result.ok:
         raise tool.fail(f"the step {failing} failed (exit 1) but the migration exited 0")
     tool.expect_version(repo, last_good, f"after {failing} failed")
-    tool.expect_dump(repo, before, f"after {failing} failed")
+    tool.expect_content(repo, before, last_good, f"after {failing} failed")
     after_failure = spies.called_names()
     if after_failure != called:
         raise tool.fail(f"after {failing} failed the chain went on: ran {after_failure}")

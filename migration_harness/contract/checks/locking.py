@@ -103,7 +103,9 @@ def stale_lock(ctx: Context, case: Case) -> None:
 
 def _concurrent_cases(target: Target) -> list[Case]:
     start = target.start_of_concurrency
-    label = f"{start}-{target.latest}x{target.concurrent_n}"
+    label = (
+        f"{target.version_name(start)}-{target.version_name(target.latest)}x{target.concurrent_n}"
+    )
     return [Case(label, {"from": start, "n": target.concurrent_n})]
 
 
@@ -155,7 +157,7 @@ def _race_once(ctx: Context, case: Case, spies: StepSpies | None) -> None:
     if not winners:
         raise tool.fail(f"none of the {n} racers succeeded")
     tool.expect_version(repo, target.latest, "after the race")
-    tool.expect_dump(repo, before, "after the race")
+    tool.expect_content(repo, before, target.latest, "after the race")
     if spies is not None:
         spies.expect_each_once(tool, "during the race", since=calls_before)
 
@@ -224,7 +226,7 @@ class _Start:
 
     def expect_migrated(self, tool: Tool, when: str) -> None:
         tool.expect_version(self.repo, tool.target.latest, when)
-        tool.expect_dump(self.repo, self.dump, when)
+        tool.expect_content(self.repo, self.dump, tool.target.latest, when)
 
 
 def _contend(

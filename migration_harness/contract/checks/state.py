@@ -19,7 +19,8 @@ CRASH_LITTER_POINTS = 3
 def _backup_cases(target: Target) -> list[Case]:
     skip = lacks("backups", "`backups`")(target)
     return [
-        Case(f"{v}-{v + 1}", {"from": v}, skip=skip) for v in range(target.oldest, target.latest)
+        Case(f"{target.version_name(v)}-{target.version_name(v + 1)}", {"from": v}, skip=skip)
+        for v in range(target.oldest, target.latest)
     ]
 
 
@@ -37,7 +38,7 @@ def backups(ctx: Context, case: Case) -> None:
     tool.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
     originals = {b.of: tool.path(b.of, repo, **{"from": frm, "to": to}) for b in target.backups}
     before = {key: _read(path) for key, path in originals.items()}
-    tool.expect_ok(tool.migrate(repo, to, frm), f"migrating {frm} -> {to}")
+    tool.expect_ok(tool.migrate(repo, to, frm), f"migrating {tool.name(frm)} -> {tool.name(to)}")
     for spec in target.backups:
         at = tool.path(spec.at, repo, **{"from": frm, "to": to})
         _expect_bytes(tool, at, before[spec.of], f"backup {at.name} after the step")
@@ -64,7 +65,10 @@ def _failures_restore(
         for spec in target.backups:
             original = tool.path(spec.of, repo, **{"from": frm, "to": to})
             _expect_bytes(tool, original, before[spec.of], f"{original.name} {when}")
-    raise tool.fail(f"the step {frm} -> {to} still failed with {FAIL_ENV}={MAX_FAILURE_POINTS}")
+    raise tool.fail(
+        f"the step {tool.name(frm)} -> {tool.name(to)} still failed with"
+        f" {FAIL_ENV}={MAX_FAILURE_POINTS}"
+    )
 
 
 def _read(path: Path) -> bytes | None:
@@ -153,4 +157,4 @@ def tombstone(ctx: Context, case: Case) -> None:
     result = tool.migrate(repo, target.latest, target.latest)
     tool.expect_ok(result, f"migrating again after deleting the new store {new.name}")
     tool.expect_version(repo, target.latest, "after migrating again")
-    tool.expect_dump(repo, before, "after migrating again")
+    tool.expect_content(repo, before, target.latest, "after migrating again")
