@@ -229,7 +229,13 @@ CONCURRENT_KEYS = {
 BACKUP_KEYS = {"at": STRING, "of": STRING}
 EXTERNAL_KEYS = {"name": STRING}
 TOMBSTONE_KEYS = {"old": STRING, "new": STRING, "open_old": COMMAND, "message": STRING}
-CRASH_KEYS = {"backend": STRING, "hook": BOOL, "max_points": INTEGER, "sweep_k": INTEGER}
+CRASH_KEYS = {
+    "backend": STRING,
+    "hook": BOOL,
+    "max_points": INTEGER,
+    "sweep_k": INTEGER,
+    "jobs": INTEGER,
+}
 DAEMON_KEYS = {
     "start": COMMAND,
     "ready": STRING,

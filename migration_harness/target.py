@@ -104,6 +104,8 @@ class CrashSpec:
     hook: bool = False
     max_points: int = 40
     sweep_k: int = 8
+    jobs: int = 0
+    """Crash points run side by side, each on its own copy of the repo (0: one per CPU)."""
 
 
 @dataclass(frozen=True)
@@ -518,6 +520,7 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "concurrent.rounds": (1, 1000),
     "crash.max_points": (1, 10_000),
     "crash.sweep_k": (2, 1000),
+    "crash.jobs": (0, 64),
 }
 # key -> whether 0 is allowed, for the durations in seconds (all at most a day).
 # stale_after_s = 0 means "a stale lock is recovered at once" (an OS lock dies with its holder).

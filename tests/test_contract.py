@@ -145,18 +145,23 @@ def test_strace_breaks_a_crash_mutant_at_the_same_point_every_run(
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
     seen = []
-    for run in ("first", "second"):
+    # One run with its points one at a time, one with them in two lanes side by side
+    # (each lane on its own copy of the repo): the same point breaks the repo.
+    for run, lanes in (("first", "1"), ("second", "2")):
         workdir = tmp_path / run
         workdir.mkdir()
         args = ("--mutant", mutant, "--contract", "crash", "--crash-backend", "strace")
-        result = check(*args, cwd=workdir)
+        result = check(*args, "-j", lanes, cwd=workdir)
         assert result.returncode == 1, result.stdout[-4000:]
         found = BROKEN_AT.search(result.stdout)
         assert found, result.stdout[-4000:]
+        assert "not reproducible" not in result.stdout, result.stdout[-4000:]
         # The point's identity: its position, the call (syscall, which process, its count
         # there) and the file. Not the bytes written: a SQLite journal's header is random.
         path = re.sub(r"mh-crash-[\w.-]*?-\w{8}(?=/)", "TMP", found["path"])
         path = re.sub(r"\.tmp-\d+", ".tmp-PID", path)
+        path = re.sub(r"/points/\d+(?=/)", "", path)  # lane 00's repo, where points are planned
+        path = re.sub(r"mh-run-[^/]+", "RUN", path)  # each run's own scratch root
         point = (found["position"], found["syscall"], found["process"], found["nth"], path)
         seen.append(point)
     assert seen[0] == seen[1]

@@ -190,7 +190,8 @@ def _workers(args: argparse.Namespace, target: Target) -> int:
                 f"--jobs {wanted}: needs pytest-xdist (pip install pytest-xdist); "
                 "or run with --serial"
             )
-        return wanted if wanted > 1 else 0
+        workers = min(wanted, _selected_cases(args, target))
+        return workers if workers > 1 else 0
     if importlib.util.find_spec("xdist") is None:
         return 0
     workers = min(os.cpu_count() or 1, _selected_cases(args, target))
@@ -358,6 +359,9 @@ def _pytest_argv(
         argv += ["--mh-mutant", args.mutant]
     if args.crash_backend:
         argv += ["--mh-crash-backend", args.crash_backend]
+    if args.serial or args.jobs != "auto":
+        # --serial and -j N bound the crash points run side by side too.
+        argv += ["--mh-crash-jobs", "1" if args.serial else str(args.jobs)]
     if args.shard:
         argv += ["--mh-shard", args.shard]
     if args.keep_scratch:

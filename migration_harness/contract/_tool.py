@@ -283,6 +283,9 @@ class _ReferenceDumps:
         # id(target) -> (the target, version -> dump); the target is held so that its id
         # cannot be reused by another target while the entry lives.
         self._dumps: dict[int, tuple[Target, dict[int, str]]] = {}
+        # One lock per (target, version) being made: the crash contract's lanes (threads)
+        # may ask for the same version at once, and its repo has one place.
+        self._making: dict[tuple[int, int], threading.Lock] = {}
 
     def get(self, target: Target, version: int, make: Callable[[int], str]) -> str:
         with self._lock:
@@ -291,9 +294,14 @@ class _ReferenceDumps:
                 entry = self._dumps[id(target)] = (target, {})
             if version in entry[1]:
                 return entry[1][version]
-        dump = make(version)  # outside the lock: a slow create does not hold up others
-        with self._lock:
-            return entry[1].setdefault(version, dump)
+            making = self._making.setdefault((id(target), version), threading.Lock())
+        with making:  # not the global lock: a slow create does not hold up other versions
+            with self._lock:
+                if version in entry[1]:
+                    return entry[1][version]
+            dump = make(version)
+            with self._lock:
+                return entry[1].setdefault(version, dump)
 
 
 REFERENCE_DUMPS = _ReferenceDumps()

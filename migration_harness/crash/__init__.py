@@ -30,6 +30,7 @@ from migration_harness.crash._points import (
     CrashPoint,
     Injection,
     PointList,
+    moved,
     sample_evenly,
 )
 from migration_harness.crash._strace import CrashPointMismatch, CrashPointMissed, StraceBackend
@@ -55,6 +56,7 @@ __all__ = [
     "PointList",
     "StraceBackend",
     "SweepBackend",
+    "moved",
     "pick_backend",
     "sample_evenly",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -72,6 +73,18 @@ class CrashPoint:
         where = f" {self.path}" if self.path else ""
         sampled = f" (sampled from {self.sampled_from})" if self.sampled_from else ""
         return f"crash point {self.index}{sampled}: {self.syscall}{where}: {self.detail}"
+
+
+def moved(point: CrashPoint, old: str, new: str) -> CrashPoint:
+    """``point`` for a copy of the repo at another place: its injections' path filters
+    (strace's ``-P``) moved from under ``old`` to under ``new``. The signatures an injected
+    call is checked against mask digit runs, so places that differ in digits only (the
+    crash contract's lanes) share them."""
+    injections = tuple(
+        dataclasses.replace(i, paths=tuple(path.replace(old, new, 1) for path in i.paths))
+        for i in point.injections
+    )
+    return dataclasses.replace(point, injections=injections)
 
 
 class PointList(list[CrashPoint]):

@@ -78,7 +78,13 @@ def pytest_collection_modifyitems(
         )
     except SelectionError as exc:
         raise pytest.UsageError(str(exc)) from None
-    options = Options(crash_backend=value(config, "mh_crash_backend"))
+    jobs = value(config, "mh_crash_jobs")
+    if jobs is not None and not (str(jobs).isdigit() and int(jobs) >= 1):
+        raise pytest.UsageError(f"--mh-crash-jobs {jobs}: expected a whole number of at least 1")
+    options = Options(
+        crash_backend=value(config, "mh_crash_backend"),
+        crash_jobs=int(jobs) if jobs is not None else None,
+    )
     keep = bool(value(config, "mh_keep_scratch"))
     root = value(config, "mh_scratch_root")
     collector = make_collector(

@@ -51,6 +51,12 @@ OPTIONS: tuple[Option, ...] = (
         "mh_crash_backend", "force a crash-point backend: strace, hook or sweep", metavar="NAME"
     ),
     Option(
+        "mh_crash_jobs",
+        "run a crash case's points N at a time, each on its own copy of the repo (default:"
+        " the spec's crash.jobs, else one per CPU)",
+        metavar="N",
+    ),
+    Option(
         "mh_shard",
         "run shard K of N of the contract's cases (every N-th case, in report order)",
         metavar="K/N",

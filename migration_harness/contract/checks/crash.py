@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import queue
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_harness.contract._failure import ContractFailure, ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, single, span
+from migration_harness.contract._tool import Tool
 
 if TYPE_CHECKING:
     from migration_harness.crash import CrashBackend, CrashPoint
+    from migration_harness.proc import RunResult
+
+#: Where the lanes of a case's crash points live: ``<scratch>/points/00/repo``, ``01``...
+#: Lanes are named by digits alone: the strace backend checks each killed call against a
+#: signature with digit runs masked, so a point planned in lane 00 matches in every lane.
+LANES_DIR = "points"
+MAX_LANES = 16
 
 
 @dataclass
@@ -19,6 +31,7 @@ class PointOutcome:
     point: CrashPoint
     problem: str | None  # None: the repo survived this crash
     unreachable: str | None = None  # why the run could not be stopped at this point
+    transcript: list[RunResult] | None = None  # the commands of a broken point's lane
 
     def line(self) -> str:
         if self.unreachable is not None:
@@ -52,18 +65,15 @@ def backend_for(ctx: Context) -> CrashBackend:
 )
 def crash(ctx: Context, case: Case) -> None:
     tool = ctx.tool
-    crasher = Crasher.prepare(ctx, backend_for(ctx), ctx.repo)
-    backend = crasher.backend
-    before = tool.dump(ctx.repo, "before migrating")
+    backend = backend_for(ctx)
+    lanes = wanted_lanes(ctx, backend)
+    crasher = Crasher.prepare(ctx, backend, lane_repo(ctx, 0) if lanes > 1 else ctx.repo)
+    before = tool.dump(crasher.repo, "before migrating")
     points = crasher.points()
     if not points:
         raise tool.fail(f"the {backend.name} backend found no crash points in a migration run")
-    outcomes: list[PointOutcome] = []
-    for point in points:
-        ctx.progress(f"{len(outcomes)} of {len(points)} crash points ({backend.name})")
-        outcomes.append(_survive(ctx, crasher, point, before))
-        if outcomes[-1].problem is not None:
-            break  # the first point that loses data is the answer; the rest would be noise
+    crashers = [crasher, *(crasher.lane(n) for n in range(1, min(lanes, len(points))))]
+    outcomes = run_points(ctx, crashers, points, before)
     if all(o.unreachable is not None for o in outcomes):
         raise ContractSkip(
             f"the {backend.name} backend could not stop the migration at any of its "
@@ -80,8 +90,84 @@ def crash(ctx: Context, case: Case) -> None:
             f"crash point {len(outcomes)} of {len(points)} ({backend.name} backend, "
             f"{found} found) broke the repo:\n  {first.point.describe()}\n\n"
             f"{first.problem}\n\nevery crash point:\n" + "\n".join(lines),
-            tool.transcript,
+            first.transcript if first.transcript is not None else tool.transcript,
         )
+
+
+def wanted_lanes(ctx: Context, backend: CrashBackend) -> int:
+    """How many crash points run side by side (each lane on its own copy of the repo)."""
+    if backend.name == "sweep":
+        return 1  # timed kills: the aim gets worse as the machine gets busier
+    lock = ctx.target.lock
+    if lock is not None and lock.path is not None and not lock.path.startswith("{repo}"):
+        return 1  # a lock outside the repo would be one lock for every lane
+    jobs = ctx.options.crash_jobs or ctx.target.crash.jobs or os.cpu_count() or 1
+    return max(1, min(jobs, MAX_LANES))
+
+
+def lane_repo(ctx: Context, number: int) -> Path:
+    return ctx.workdir / LANES_DIR / f"{number:02d}" / ctx.repo.name
+
+
+def run_points(
+    ctx: Context, crashers: list[Crasher], points: Sequence[CrashPoint], before: str
+) -> list[PointOutcome]:
+    """Each point's outcome, in order, up to the first that broke the repo (the answer;
+    the rest would be noise): the same list whether the points ran one by one or side by
+    side in several lanes."""
+    name = crashers[0].backend.name
+    if len(crashers) == 1:
+        outcomes: list[PointOutcome] = []
+        for point in points:
+            ctx.progress(f"{len(outcomes)} of {len(points)} crash points ({name})")
+            outcomes.append(_survive(ctx, crashers[0], point, before))
+            if outcomes[-1].problem is not None:
+                break
+        return outcomes
+    done = _in_lanes(ctx, crashers, points, before)
+    broken = [i for i, outcome in done.items() if outcome.problem is not None]
+    last = min(broken) if broken else len(points) - 1
+    return [done[i] for i in range(last + 1)]
+
+
+def _in_lanes(
+    ctx: Context, crashers: list[Crasher], points: Sequence[CrashPoint], before: str
+) -> dict[int, PointOutcome]:
+    """Run the points in order over the lanes, each lane one point at a time; once a
+    point breaks the repo, start no more, but finish those before it."""
+    free: queue.SimpleQueue[Crasher] = queue.SimpleQueue()
+    for crasher in crashers:
+        free.put(crasher)
+
+    def survive(index: int) -> tuple[int, PointOutcome]:
+        lane = free.get()
+        try:
+            return index, _survive(ctx, lane, points[index], before)
+        finally:
+            free.put(lane)
+
+    done: dict[int, PointOutcome] = {}
+    doing = f"crash points ({crashers[0].backend.name}, {len(crashers)} lanes)"
+    upcoming = iter(range(len(points)))
+    pool = ThreadPoolExecutor(len(crashers), thread_name_prefix="mh-crash-lane")
+    try:
+        running = {pool.submit(survive, i) for _, i in zip(crashers, upcoming, strict=False)}
+        while running:
+            ctx.progress(f"{len(done)} of {len(points)} {doing}")
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index, outcome = future.result()
+                done[index] = outcome
+                following = next(upcoming, None) if outcome.problem is None else None
+                if following is not None and all(o.problem is None for o in done.values()):
+                    running.add(pool.submit(survive, following))
+    except BaseException:
+        # An interrupt or a harness error: do not wait for the other lanes; the run's
+        # process sweep kills their commands, and each lane's thread ends with its command.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return done
 
 
 def _points_note(backend: str, outcomes: list[PointOutcome], found: int) -> str:
@@ -101,6 +187,8 @@ class Crasher:
     repo: Path
     pristine: Path
     args: list[str]
+    tool: Tool
+    planned_at: Path | None = None  # where the points were planned, if not at ``repo``
 
     @classmethod
     def prepare(cls, ctx: Context, backend: CrashBackend, repo: Path) -> Crasher:
@@ -109,11 +197,21 @@ class Crasher:
         pristine = repo.with_name(repo.name + "-pristine")
         tool.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
         args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
-        return cls(ctx, backend, repo, pristine, args)
+        return cls(ctx, backend, repo, pristine, args, tool)
+
+    def lane(self, number: int) -> Crasher:
+        """Another lane: its own copy of the repo (made from the pristine one at each
+        point) and its own transcript, in the same environment."""
+        target = self.ctx.target
+        tool = Tool(target, self.ctx.workdir, env=self.tool.env)
+        repo = lane_repo(self.ctx, number)
+        args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
+        return dataclasses.replace(
+            self, repo=repo, args=args, tool=tool, planned_at=self.repo, backend=self.backend
+        )
 
     def _where(self) -> dict[str, Any]:
-        tool = self.ctx.tool
-        return {"env": tool.env.vars, "cwd": self.ctx.workdir, "repo": self.repo}
+        return {"env": self.tool.env.vars, "cwd": self.ctx.workdir, "repo": self.repo}
 
     def points(self) -> Sequence[CrashPoint]:
         timeout = self.ctx.target.timeout_s
@@ -121,17 +219,21 @@ class Crasher:
 
     def crash(self, point: CrashPoint) -> None:
         """A fresh copy of the repo, migrated until killed at ``point``."""
-        self.ctx.tool.copy_repo(self.pristine, self.repo)
+        from migration_harness.crash import moved
+
+        self.tool.copy_repo(self.pristine, self.repo)
+        if self.planned_at is not None:
+            point = moved(point, str(self.planned_at), str(self.repo))
         timeout = self.ctx.target.timeout_s
         result = self.backend.crash_at(point, self.args, timeout=timeout, **self._where())
-        self.ctx.tool.transcript.append(result)
+        self.tool.transcript.append(result)
         clear_stale_lock(self.ctx, self.repo)
 
 
 def _survive(ctx: Context, crasher: Crasher, point: CrashPoint, before: str) -> PointOutcome:
     from migration_harness.crash import CrashPointMismatch, CrashPointMissed
 
-    tool, repo, target = ctx.tool, crasher.repo, ctx.target
+    tool, repo, target = crasher.tool, crasher.repo, ctx.target
     try:
         crasher.crash(point)
     except (CrashPointMissed, CrashPointMismatch) as exc:
@@ -148,7 +250,7 @@ def _survive(ctx: Context, crasher: Crasher, point: CrashPoint, before: str) -> 
         tool.expect_version(repo, target.latest, "after the re-run")
         tool.expect_content(repo, before, target.latest, "after the re-run")
     except ContractFailure as failure:
-        return PointOutcome(point, failure.message)
+        return PointOutcome(point, failure.message, transcript=list(tool.transcript))
     return PointOutcome(point, None)
 
 
