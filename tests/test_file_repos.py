@@ -26,7 +26,17 @@ from tests.specfiles import check
 SQLITETOOL = Path(__file__).parent / "tools" / "sqlitetool"
 SPEC = SQLITETOOL / "migration-harness.toml"
 TOOL = SQLITETOOL / "tool.py"
-KEPT = ["forward", "revert", "idempotent", "no-litter", "ahead", "crash", "concurrent"]
+KEPT = [
+    "forward",
+    "revert",
+    "idempotent",
+    "lock-held",
+    "stale-lock",
+    "concurrent",
+    "crash",
+    "ahead",
+    "no-litter",
+]
 
 needs_strace = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())

@@ -81,7 +81,9 @@ class Tool:
             rel = filled[len(prefix) :] if filled.startswith(prefix) else filled
             out.append(rel.replace(os.sep, "/").replace("\\", "/"))
         lock = self.target.lock
-        if lock is not None and lock.path is not None:
+        # A sqlite-style lock is a transaction on a database (often the repo itself): that
+        # file is data, compared like the rest.
+        if lock is not None and lock.path is not None and lock.style != "sqlite":
             path = self.path(lock.path, repo)
             if path.is_relative_to(base):
                 out.append(path.relative_to(base).as_posix())

@@ -19,6 +19,8 @@ import sys
 
 LATEST = 3
 HOOK_ENV = "MIGRATION_HARNESS_CRASH_AT"
+# How long a run waits for another one's write lock on the database (the spec's lock_wait_s).
+LOCK_WAIT_S = 3
 MUTANT = os.environ.get("SQLITETOOL_MUTANT", "")
 ROWS = [(1, "first note"), (2, "second, with a comma"), (3, "third: tabs and colons")]
 
@@ -61,7 +63,7 @@ DOWN = {
 
 
 def connect(repo: str) -> sqlite3.Connection:
-    db = sqlite3.connect(repo, isolation_level=None, timeout=60)
+    db = sqlite3.connect(repo, isolation_level=None, timeout=LOCK_WAIT_S)
     if MUTANT == "persist-journal":
         db.execute("PRAGMA journal_mode=PERSIST")
     if MUTANT == "journal-off":
@@ -156,4 +158,10 @@ def main() -> int:
     return 0
 
 
-sys.exit(main())
+try:
+    sys.exit(main())
+except sqlite3.OperationalError as exc:
+    if "locked" not in str(exc):
+        raise
+    print(f"error: the database is locked by another process ({exc})", file=sys.stderr)
+    sys.exit(1)
