@@ -13,6 +13,7 @@ import pytest
 from migration_harness.crash import StraceBackend
 from migration_harness.crash._repo import RepoBackup
 from migration_harness.crash._strace import strace_unavailable_reason
+from migration_harness.crash._sweep import tree_state
 from migration_harness.files import (
     companions,
     copy_repo,
@@ -43,8 +44,14 @@ needs_strace = pytest.mark.skipif(
 )
 
 
-def contracts(*names: str) -> list[str]:
-    return [arg for name in names for arg in ("--contract", name)]
+def check_sqlitetool(
+    tmp_path: Path, *names: str, mutant: str | None = None, backend: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``check`` of sqlitetool, the contract items ``names`` only."""
+    args = ["--config", str(SPEC), *(arg for name in names for arg in ("--contract", name))]
+    args += ["--crash-backend", backend] if backend else []
+    env = {"SQLITETOOL_MUTANT": mutant} if mutant else None
+    return check(*args, cwd=tmp_path, env=env)
 
 
 def tool(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,7 +77,7 @@ def summary_row(stdout: str, contract: str) -> list[str]:
 
 
 def test_a_sqlite_file_repo_keeps_the_contract(tmp_path: Path) -> None:
-    result = check("--config", str(SPEC), *contracts(*KEPT, "hostile-paths"), cwd=tmp_path)
+    result = check_sqlitetool(tmp_path, *KEPT, "hostile-paths")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     assert "check: PASSED: sqlitetool" in result.stdout
     for contract in (*KEPT, "hostile-paths"):
@@ -80,14 +87,7 @@ def test_a_sqlite_file_repo_keeps_the_contract(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["hook", "sweep"])
 def test_every_crash_backend_copies_and_restores_a_file_repo(tmp_path: Path, backend: str) -> None:
-    result = check(
-        "--config",
-        str(SPEC),
-        "--crash-backend",
-        backend,
-        *contracts("crash", "no-litter"),
-        cwd=tmp_path,
-    )
+    result = check_sqlitetool(tmp_path, "crash", "no-litter", backend=backend)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     assert summary_row(result.stdout, "crash")[:4] == ["1", "1", "0", "0"], result.stdout
 
@@ -110,13 +110,7 @@ def test_a_mutant_breaks_its_contract_item(
     tmp_path: Path, mutant: str, contract: str, says: str
 ) -> None:
     others = [c for c in ("forward", "idempotent", "no-litter", "ahead") if c != contract]
-    result = check(
-        "--config",
-        str(SPEC),
-        *contracts(contract, *others),
-        cwd=tmp_path,
-        env={"SQLITETOOL_MUTANT": mutant},
-    )
+    result = check_sqlitetool(tmp_path, contract, *others, mutant=mutant)
     assert result.returncode == 1, result.stdout[-4000:] + result.stderr
     assert f"check: FAILED: sqlitetool broke {contract}:" in result.stdout, result.stdout
     assert says in result.stdout, result.stdout
@@ -128,13 +122,7 @@ def test_a_mutant_breaks_its_contract_item(
 
 @needs_strace
 def test_a_crash_mid_commit_without_a_journal_is_caught(tmp_path: Path) -> None:
-    result = check(
-        "--config",
-        str(SPEC),
-        *contracts("crash"),
-        cwd=tmp_path,
-        env={"SQLITETOOL_MUTANT": "journal-off"},
-    )
+    result = check_sqlitetool(tmp_path, "crash", mutant="journal-off")
     assert result.returncode == 1, result.stdout[-4000:] + result.stderr
     assert "check: FAILED: sqlitetool broke crash:" in result.stdout, result.stdout
     assert "broke the repo" in result.stdout
@@ -270,3 +258,14 @@ def test_a_backup_of_a_file_repo_restores_its_companions(tmp_path: Path) -> None
         assert repo.read_bytes() == b"database"
         assert [p.name for p in companions(repo)] == ["db-journal", "db-wal"]
         assert (tmp_path / "db-journal").read_bytes() == b"journal"
+
+
+def test_the_sweep_watches_the_companions(tmp_path: Path) -> None:
+    repo = make_file_repo(tmp_path)
+    before = tree_state(repo)
+    assert [entry[0] for entry in before] == ["db", "db-journal", "db-wal"]
+    (tmp_path / "db-journal").write_bytes(b"a longer journal")
+    changed = tree_state(repo)
+    assert changed != before
+    (tmp_path / "db.lock").write_bytes(b"not the repo's")
+    assert tree_state(repo) == changed

@@ -52,19 +52,21 @@ def tree_state(repo: Path) -> TreeState:
     """
     entries: list[tuple[str, int, int]] = []
     if os.path.isdir(repo):
+        base = str(repo)
         paths = [
             os.path.join(directory, name)
             for directory, dirnames, filenames in os.walk(repo)
             for name in (*dirnames, *filenames)
         ]
     else:
+        base = os.path.dirname(repo)
         paths = [str(repo), *map(str, companions(repo))]
     for path in paths:
         try:
             st = os.lstat(path)
         except OSError:
             continue
-        entries.append((os.path.relpath(path, repo), st.st_size, st.st_mtime_ns))
+        entries.append((os.path.relpath(path, base), st.st_size, st.st_mtime_ns))
     return tuple(sorted(entries))
 
 
