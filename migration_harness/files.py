@@ -15,6 +15,7 @@ import errno
 import fnmatch
 import hashlib
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from types import TracebackType
 from migration_harness._platform import StrPath
 
 __all__ = [
+    "SQLITE_LEFTOVERS",
     "TEMP_PATTERNS",
     "AtomicWriter",
     "FileState",
@@ -35,6 +37,8 @@ __all__ = [
     "assert_no_litter",
     "assert_tree_unchanged",
     "atomic_write",
+    "companions",
+    "copy_repo",
     "find_litter",
     "restore_backup",
     "snapshot_tree",
@@ -62,6 +66,16 @@ TEMP_PATTERNS: tuple[str, ...] = (
     "*.lock.tmp",
     ".~lock.*",
 )
+
+#: What SQLite keeps beside a database while a transaction or a connection is open. Once
+#: the last connection has closed none remains (in its default journal modes), so one
+#: left behind by a tool that exited is litter.
+SQLITE_LEFTOVERS: tuple[str, ...] = ("*-journal", "*-wal", "*-shm")
+
+# A single-file repo (a SQLite database) is the file plus its companions: every
+# non-directory beside it whose name is the file's name followed by this separator and
+# more. That covers SQLite's -journal, -wal, -shm and -mjXXXX (super-journal) files.
+COMPANION_SEPARATOR = "-"
 
 _TEMP_PREFIX = ".atomic-"
 _TEMP_SUFFIX = ".tmp"
@@ -184,6 +198,47 @@ def atomic_write(path: StrPath, data: bytes | str, *, mode: int | None = None) -
         writer.write(data)
 
 
+# --- single-file repos -----------------------------------------------------------------
+
+
+def companions(path: StrPath) -> list[Path]:
+    """The files beside the single file ``path`` that belong to it, sorted: every
+    non-directory whose name is ``path``'s name followed by ``-`` and more (SQLite's
+    ``-journal``, ``-wal`` and ``-shm``). ``path`` itself need not exist any more."""
+    base = Path(path)
+    prefix = base.name + COMPANION_SEPARATOR
+    try:
+        names = sorted(os.listdir(base.parent))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    siblings = (base.parent / name for name in names if name.startswith(prefix))
+    return [p for p in siblings if p.is_symlink() or not p.is_dir()]
+
+
+def in_repo(path: str, repo: str, *, single_file: bool) -> bool:
+    """True when the absolute ``path`` is part of the repo at ``repo``: the repo itself,
+    anything under it (a directory repo), or one of its companions (a single-file repo)."""
+    if path == repo:
+        return True
+    if not single_file:
+        return path.startswith(repo + os.sep)
+    return path.startswith(repo + COMPANION_SEPARATOR) and os.sep not in path[len(repo) :]
+
+
+def copy_repo(source: StrPath, dest: StrPath) -> None:
+    """Copy a repo to ``dest``, which must not exist: a directory with its whole tree
+    (symlinks stay symlinks), a single file with its :func:`companions`, renamed after
+    ``dest`` (``db-journal`` beside ``db`` becomes ``copy-journal`` beside ``copy``)."""
+    src, target = Path(source), Path(dest)
+    if src.is_dir() and not src.is_symlink():
+        shutil.copytree(src, target, symlinks=True)
+        return
+    shutil.copy2(src, target, follow_symlinks=False)
+    for companion in companions(src):
+        suffix = companion.name[len(src.name) :]
+        shutil.copy2(companion, target.with_name(target.name + suffix), follow_symlinks=False)
+
+
 # --- snapshots -------------------------------------------------------------------------
 
 
@@ -267,11 +322,14 @@ def snapshot_tree(root: StrPath, *, ignore: Sequence[str] = ()) -> TreeSnapshot:
 
     ``ignore``: fnmatch globs on the POSIX-style path relative to ``root``,
     e.g. ``"*.log"``, ``"repo.lock"``, ``"logs/*"``. A single file as ``root``
-    is recorded under its own name.
+    is recorded under its own name, with its :func:`companions` under theirs
+    (a SQLite database is not whole without its ``-journal`` or ``-wal``).
     """
     base = Path(root)
     if base.is_file():
-        entries: Iterator[tuple[str, Path]] = iter([(base.name, base)])
+        entries: Iterator[tuple[str, Path]] = iter(
+            [(path.name, path) for path in (base, *companions(base))]
+        )
         base = base.parent
     elif base.is_dir():
         entries = _walk_files(base)
@@ -311,8 +369,19 @@ def assert_tree_unchanged(
 def find_litter(
     root: StrPath, patterns: Sequence[str] = TEMP_PATTERNS, *, ignore: Sequence[str] = ()
 ) -> list[str]:
-    """Relative POSIX paths under ``root`` whose name matches one of ``patterns``."""
+    """Relative POSIX paths under ``root`` whose name matches one of ``patterns``.
+
+    A single file as ``root`` (a single-file repo) has nothing under it: the names
+    beside it are looked at instead, as they are (``db-journal``, ``db.tmp``), not below.
+    """
     base = Path(root)
+    if base.is_file():
+        beside = sorted(os.listdir(base.parent))
+        return [
+            name
+            for name in beside
+            if name != base.name and _matches_any(name, patterns) and not _matches_any(name, ignore)
+        ]
     found = []
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from migration_harness._platform import StrPath
 from migration_harness.errors import MigrationHarnessError
-from migration_harness.files import atomic_write
+from migration_harness.files import atomic_write, companions, copy_repo
 
 __all__ = ["OutsideScratch", "Scratch"]
 
@@ -39,8 +39,9 @@ class OutsideScratch(MigrationHarnessError):
 
 
 class Scratch:
-    """A directory the harness owns; :meth:`remove`, :meth:`write_text`, :meth:`copy_tree`
-    and :meth:`make_dirs` act only strictly inside it."""
+    """A directory the harness owns; :meth:`remove`, :meth:`remove_repo`,
+    :meth:`write_text`, :meth:`copy_tree` and :meth:`make_dirs` act only strictly inside
+    it."""
 
     def __init__(self, root: StrPath) -> None:
         # Resolved once, now: if the root is later swapped for a symlink, every path under
@@ -69,16 +70,25 @@ class Scratch:
         else:
             entry.unlink(missing_ok=True)
 
+    def remove_repo(self, path: StrPath, doing: str = "remove the repo at") -> None:
+        """Delete a repo: a directory tree, or a single file with its companions (a
+        SQLite journal left beside a fresh copy would be rolled back into it)."""
+        entry = self.entry(path, doing)
+        if not entry.is_dir() or entry.is_symlink():
+            for companion in companions(entry):
+                self.remove(companion, doing)
+        self.remove(entry, doing)
+
     def write_text(self, path: StrPath, text: str, doing: str = "write") -> None:
         """Replace ``path`` with ``text`` atomically (the entry is replaced, never written
         through)."""
         atomic_write(self.entry(path, doing), text)
 
     def copy_tree(self, source: StrPath, path: StrPath, doing: str = "copy a repo to") -> None:
-        """Put a copy of ``source`` at ``path``, replacing what is there; symlinks in the
-        copy stay symlinks."""
-        self.remove(path, doing)
-        shutil.copytree(source, self.entry(path, doing), symlinks=True)
+        """Put a copy of the repo ``source`` (a directory, or a single file with its
+        companions) at ``path``, replacing the repo there; symlinks stay symlinks."""
+        self.remove_repo(path, doing)
+        copy_repo(source, self.entry(path, doing))
 
     def make_dirs(self, path: StrPath, doing: str = "create") -> None:
         """Create ``path`` and its missing parents (the root itself is fine: nothing to do)."""

@@ -76,18 +76,22 @@ class Tool:
     def relative_ignores(self, repo: Path) -> list[str]:
         """What no byte comparison looks at, relative to the repo (as snapshot_tree wants
         it): the target's ignore globs, and the declared lock file, which belongs to the
-        lock, not to the data (a tool may create, write or remove it on any run)."""
+        lock, not to the data (a tool may create, write or remove it on any run). A
+        single-file repo's files are named as they are beside it (``repo-journal``)."""
+        base = repo if repo.is_dir() else repo.parent
         out = []
         for pattern in self.target.ignore:
             filled = fill(pattern, self.values(repo))
-            prefix = str(repo) + os.sep
+            prefix = str(base) + os.sep
             rel = filled[len(prefix) :] if filled.startswith(prefix) else filled
             out.append(rel.replace(os.sep, "/").replace("\\", "/"))
         lock = self.target.lock
-        if lock is not None and lock.path is not None:
+        # A sqlite-style lock is a transaction on a database (often the repo itself): that
+        # file is data, compared like the rest.
+        if lock is not None and lock.path is not None and lock.style != "sqlite":
             path = self.path(lock.path, repo)
-            if path.is_relative_to(repo):
-                out.append(path.relative_to(repo).as_posix())
+            if path.is_relative_to(base):
+                out.append(path.relative_to(base).as_posix())
         return out
 
     # --- running ---------------------------------------------------------------

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from migration_harness.files import copy_repo
 from migration_harness.scratch import Scratch
 
 
 class RepoBackup:
-    """A copy of ``repo`` taken on enter; ``restore()`` puts it back at the same path.
+    """A copy of ``repo`` (a directory, or a single file with its companions) taken on
+    enter; ``restore()`` puts it back at the same path.
 
     Backends that probe (hook, sweep, strace's fallback plans) run the migration
     several times, and each run changes the repo; the caller expects one fresh repo.
@@ -27,7 +28,7 @@ class RepoBackup:
     def __enter__(self) -> RepoBackup:
         self._tmp = tempfile.TemporaryDirectory(prefix="mh-crash-backup-")
         if self.repo.exists():
-            shutil.copytree(self.repo, self._copy, symlinks=True)
+            copy_repo(self.repo, self._copy)
         return self
 
     @property
@@ -40,7 +41,7 @@ class RepoBackup:
         if self._copy.exists():
             self._scratch.copy_tree(self._copy, self.repo, "restore the repo at")
         else:
-            self._scratch.remove(self.repo, "remove the repo at")
+            self._scratch.remove_repo(self.repo, "remove the repo at")
 
     def __exit__(
         self,

@@ -47,6 +47,7 @@ from migration_harness.crash._strace_trace import (
     parse_trace,
 )
 from migration_harness.errors import MigrationHarnessError
+from migration_harness.files import companions
 from migration_harness.proc import RunResult
 
 # Long enough that only our kill ends the parked call; strace takes "s" suffixes.
@@ -194,9 +195,12 @@ def _holds(injection: Injection) -> tuple[str, ...]:
 
 
 def _files_in(repo: Path) -> frozenset[str]:
-    """Absolute paths (as given and canonical) of every file under ``repo``."""
+    """Absolute paths (as given and canonical) of every file under ``repo``, or of a
+    single-file repo and its companions."""
     found: set[str] = set()
     for root in {os.path.abspath(repo), os.path.realpath(repo)}:
+        if os.path.isfile(root):
+            found.update([root, *map(str, companions(root))])
         for folder, _dirs, files in os.walk(root):
             found.update(os.path.join(folder, name) for name in files)
     return frozenset(found)

@@ -24,12 +24,13 @@ from pathlib import Path
 
 from migration_harness.crash._points import CrashPoint, Injection
 from migration_harness.crash._strace_trace import Call, decode_c_bytes, thread_groups
+from migration_harness.files import in_repo
 
 
 def mutations(calls: list[Call], repo: Path) -> list[tuple[str, tuple[str, ...]]]:
     """The repo mutations of a trace, comparable between runs."""
-    roots = {os.path.abspath(repo), os.path.realpath(repo)}
-    return [(c.name, signature(c)) for c in calls if c.mutating and _inside(c.resolved, roots)]
+    inside = _repo_test(repo)
+    return [(c.name, signature(c)) for c in calls if c.mutating and inside(c.resolved)]
 
 
 def signature(call: Call) -> tuple[str, ...]:
@@ -52,7 +53,7 @@ def plan_points(
     ``existing``: absolute paths of the files in the repo before the run; calls that
     overwrite one of them are marked (sampling keeps them first).
     """
-    roots = {os.path.abspath(repo), os.path.realpath(repo)}
+    inside = _repo_test(repo)
     group = thread_groups(calls)
     threaded = _threaded_processes(group)
     order: dict[int, int] = {}
@@ -69,7 +70,7 @@ def plan_points(
     unreachable: list[CrashPoint] = []
     previous = -1  # position of the last repo mutation, in any process
     for position, call in enumerate(calls):
-        if not (call.mutating and _inside(call.resolved, roots)):
+        if not (call.mutating and inside(call.resolved)):
             continue
         process = group.get(call.pid, call.pid)
         planner = _all_thread_plans if process in threaded else _plans
@@ -81,7 +82,7 @@ def plan_points(
         point = CrashPoint(
             index=len(reachable) + 1,
             syscall=call.name,
-            path=next(iter(p for p in call.resolved if _inside((p,), roots)), ""),
+            path=next(iter(p for p in call.resolved if inside((p,))), ""),
             detail=_detail(call, order[process], ordinal[call.seq], plans, anchor),
             backend="strace",
             process=order[process],
@@ -142,8 +143,14 @@ def _overwrites(call: Call, existing: frozenset[str]) -> bool:
     return touched and (truncating or call.name in _OVERWRITING)
 
 
-def _inside(paths: Sequence[str], roots: set[str]) -> bool:
-    return any(p == root or p.startswith(root + os.sep) for p in paths for root in roots)
+def _repo_test(repo: Path) -> Callable[[Sequence[str]], bool]:
+    """Whether any of some absolute paths is part of the repo (as given or canonical): under
+    a directory repo, or a single-file repo and its companions (SQLite's -journal)."""
+    single_file = os.path.isfile(repo)
+    roots = {os.path.abspath(repo), os.path.realpath(repo)}
+    return lambda paths: any(
+        in_repo(p, root, single_file=single_file) for p in paths for root in roots
+    )
 
 
 # tempfile's names (tmpk3j_x9a2); with names holding a pid they vary from run to run

@@ -30,6 +30,7 @@ from migration_harness.crash._points import (
     bounded_points,
 )
 from migration_harness.crash._repo import RepoBackup
+from migration_harness.files import companions
 from migration_harness.proc import RunResult
 
 DEFAULT_SLICES = 8
@@ -46,17 +47,26 @@ TreeState = tuple[tuple[str, int, int], ...]
 def tree_state(repo: Path) -> TreeState:
     """Every entry under ``repo`` with its size and mtime: changes when any file does.
 
-    Entries that vanish during the walk (the command is renaming them) are skipped.
+    Entries that vanish during the walk (the command is renaming them) are skipped. A
+    repo that is not a directory is a single file: it and its companions are looked at.
     """
     entries: list[tuple[str, int, int]] = []
-    for directory, dirnames, filenames in os.walk(repo):
-        for name in (*dirnames, *filenames):
-            path = os.path.join(directory, name)
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            entries.append((os.path.relpath(path, repo), st.st_size, st.st_mtime_ns))
+    if os.path.isdir(repo):
+        base = str(repo)
+        paths = [
+            os.path.join(directory, name)
+            for directory, dirnames, filenames in os.walk(repo)
+            for name in (*dirnames, *filenames)
+        ]
+    else:
+        base = os.path.dirname(repo)
+        paths = [str(repo), *map(str, companions(repo))]
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        entries.append((os.path.relpath(path, base), st.st_size, st.st_mtime_ns))
     return tuple(sorted(entries))
 
 

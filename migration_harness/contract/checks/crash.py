@@ -194,7 +194,8 @@ class Crasher:
     def prepare(cls, ctx: Context, backend: CrashBackend, repo: Path) -> Crasher:
         tool, target = ctx.tool, ctx.target
         tool.create(repo, target.oldest)
-        pristine = repo.with_name(repo.name + "-pristine")
+        # Not named "<repo>-...": beside a single-file repo that would be a companion.
+        pristine = repo.with_name("pristine-" + repo.name)
         tool.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
         args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
         return cls(ctx, backend, repo, pristine, args, tool)

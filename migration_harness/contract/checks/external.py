@@ -86,7 +86,7 @@ def _failing_step_stops_chain(ctx: Context, called: list[str]) -> None:
     """Make the last external step fail: the repo must stay at that step's start version."""
     target = ctx.target
     tool = Tool(target, ctx.workdir, env=None)
-    repo = ctx.workdir / "repo-failing-step"
+    repo = ctx.workdir / "failing-step-repo"  # "repo-...": a file repo's companion
     failing = called[-1]
     last_good = target.oldest + len(called) - 1
     tool.transcript = ctx.tool.transcript

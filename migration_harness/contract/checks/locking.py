@@ -127,7 +127,7 @@ def concurrent(ctx: Context, case: Case) -> None:
         ctx.progress(f"round {number} of {rounds}")
         tool.transcript.clear()  # the rounds before this one passed: show this one's commands
         if number > 1:
-            tool.scratch.remove(ctx.repo, "remove the previous round's repo")
+            tool.scratch.remove_repo(ctx.repo, "remove the previous round's repo")
         try:
             _race_once(ctx, case, spies)
         except ContractFailure as failure:

@@ -7,11 +7,13 @@ from pathlib import Path
 from migration_harness.contract._failure import ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
 from migration_harness.contract._tool import Tool
-from migration_harness.files import find_litter
+from migration_harness.files import SQLITE_LEFTOVERS, TEMP_PATTERNS, find_litter
 from migration_harness.target import Target
 
 # Injected failures tried per step before the contract decides the step has no more checkpoints.
 MAX_FAILURE_POINTS = 50
+# Temp files, and a SQLite journal or WAL still there after the tool exited.
+LITTER_PATTERNS = (*TEMP_PATTERNS, *SQLITE_LEFTOVERS)
 # Crash points (spread over a run) whose litter a re-run must cope with.
 CRASH_LITTER_POINTS = 3
 
@@ -98,7 +100,7 @@ def no_litter(ctx: Context, case: Case) -> None:
     tool, repo, target = ctx.tool, ctx.repo, ctx.target
     tool.create(repo, target.oldest)
     tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating to latest")
-    litter = find_litter(repo, ignore=tool.relative_ignores(repo))
+    litter = find_litter(repo, LITTER_PATTERNS, ignore=tool.relative_ignores(repo))
     if litter:
         raise tool.fail("temp files left behind after a successful migration: " + ", ".join(litter))
     _crash_litter_does_not_break_rerun(ctx)
