@@ -226,13 +226,15 @@ def in_repo(path: str, repo: str, *, single_file: bool) -> bool:
 
 
 def copy_repo(source: StrPath, dest: StrPath) -> None:
-    """Copy a repo to ``dest``, which must not exist: a directory with its whole tree
-    (symlinks stay symlinks), a single file with its :func:`companions`, renamed after
-    ``dest`` (``db-journal`` beside ``db`` becomes ``copy-journal`` beside ``copy``)."""
+    """Copy a repo to ``dest``, which must not exist (its missing parents are made): a
+    directory with its whole tree (symlinks stay symlinks), a single file with its
+    :func:`companions`, renamed after ``dest`` (``db-journal`` beside ``db`` becomes
+    ``copy-journal`` beside ``copy``)."""
     src, target = Path(source), Path(dest)
     if src.is_dir() and not src.is_symlink():
         shutil.copytree(src, target, symlinks=True)
         return
+    target.parent.mkdir(parents=True, exist_ok=True)  # as copytree does for a directory
     shutil.copy2(src, target, follow_symlinks=False)
     for companion in companions(src):
         suffix = companion.name[len(src.name) :]
