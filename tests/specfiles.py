@@ -8,6 +8,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 GOOD = """
 [target]
 name = "demo"
@@ -19,6 +21,9 @@ version = ["demo", "version", "{repo}"]
 dump = ["demo", "dump", "{repo}"]
 """
 CHECK_TIMEOUT_S = 900
+#: For modules whose tests run `check`: bounded by the check's own timeout, not the
+#: session's shorter per-test default, so that a loaded machine still gets a verdict.
+CHECK_RUNS = pytest.mark.timeout(CHECK_TIMEOUT_S + 60)
 
 
 def write(tmp_path: Path, text: str, name: str = "migration-harness.toml") -> Path:

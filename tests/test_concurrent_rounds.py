@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.specfiles import check
+from tests.specfiles import CHECK_RUNS, check
+
+pytestmark = CHECK_RUNS
 
 SPEC = Path(__file__).parent / "tools" / "roundtool" / "migration-harness.toml"
 

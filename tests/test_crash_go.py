@@ -27,7 +27,9 @@ from bench.gocrash import SPEC, build_gomigrator
 from migration_harness.crash._strace import strace_unavailable_reason
 from migration_harness.crash._strace_plan import plan_points
 from migration_harness.crash._strace_trace import parse_trace, thread_groups
-from tests.specfiles import check
+from tests.specfiles import CHECK_RUNS, check
+
+pytestmark = CHECK_RUNS
 
 needs_strace = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())

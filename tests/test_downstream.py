@@ -28,6 +28,9 @@ RUN_TIMEOUT_S = 900
 
 pytestmark = [
     pytest.mark.slow,
+    # The whole test (the installing fixture included) within its own bounds, not the
+    # session's per-test default: on a loaded machine a Wine start alone takes minutes.
+    pytest.mark.timeout(INSTALL_TIMEOUT_S + RUN_TIMEOUT_S),
     pytest.mark.skipif(
         running_under_wine(), reason="the embeddable Windows CPython under Wine has no pip/venv"
     ),

@@ -22,7 +22,9 @@ from migration_harness.files import (
     snapshot_tree,
 )
 from migration_harness.scratch import Scratch
-from tests.specfiles import check
+from tests.specfiles import CHECK_RUNS, check
+
+pytestmark = CHECK_RUNS
 
 SQLITETOOL = Path(__file__).parent / "tools" / "sqlitetool"
 SPEC = SQLITETOOL / "migration-harness.toml"

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.specfiles import check
+from tests.specfiles import CHECK_RUNS, check
 
 SPEC = Path(__file__).parent / "tools" / "waittool" / "migration-harness.toml"
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="waittool locks with fcntl")
+pytestmark = [
+    CHECK_RUNS,
+    pytest.mark.skipif(sys.platform == "win32", reason="waittool locks with fcntl"),
+]
 
 
 def lock_held(tmp_path: Path, mode: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,9 @@ from migration_harness.contract._failure import ContractFailure
 from migration_harness.contract._tool import Tool
 from migration_harness.spec import load_target
 from migration_harness.target import SpecError, Target
-from tests.specfiles import check, write
+from tests.specfiles import CHECK_RUNS, check, write
+
+pytestmark = CHECK_RUNS
 
 SCHEMATOOL = Path(__file__).parent / "tools" / "schematool"
 NAMES = ("0001_initial", "0002_note_slug", "0003_data")

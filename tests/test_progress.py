@@ -9,7 +9,9 @@ from pathlib import Path
 
 from migration_harness.contract.report import Reporter
 from migration_harness.contract.report_file import CaseResult
-from tests.specfiles import check
+from tests.specfiles import CHECK_RUNS, check
+
+pytestmark = CHECK_RUNS
 
 
 class Terminal(io.StringIO):

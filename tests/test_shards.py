@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from migration_harness.contract.selection import SelectionError, Shard, parse_shard
-from tests.specfiles import check
+from tests.specfiles import CHECK_RUNS, check
+
+pytestmark = CHECK_RUNS
 
 pytest_plugins = ["pytester"]
 

@@ -22,6 +22,8 @@ from migration_harness.contract._failure import harness_error
 TINYTOOL = Path(__file__).parent / "tools" / "tinytool"
 SPEC = TINYTOOL / "migration-harness.toml"
 CHECK_TIMEOUT_S = 300
+# Each test within the bound of the checks it runs, not the session's per-test default.
+pytestmark = pytest.mark.timeout(2 * CHECK_TIMEOUT_S + 60)
 # The contracts tinytool keeps (it has no lock, no stamp, no revert).
 KEPT = ["--contract", "forward", "idempotent"]
 # How long a test waits for the tool to reach its slow migration; only a bound, never a pause.
