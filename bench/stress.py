@@ -442,6 +442,18 @@ def restore_interrupt() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def stop_on_terminate() -> None:
+    """SIGTERM (how nox and CI runners stop a session) unwinds like Ctrl-C, so that the
+    suite run in progress is stopped with this runner instead of running on alone."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 if __name__ == "__main__":
     restore_interrupt()
+    stop_on_terminate()
     sys.exit(main())

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -510,3 +511,42 @@ def test_a_runner_started_with_ctrl_c_ignored_gives_the_suite_ctrl_c_back(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == "stress: 1 runs, 0 failed, 0 orphan processes"
+
+
+WAITS_FOR_TERMINATION = """
+import os, time
+from pathlib import Path
+
+def test_waits():
+    Path({started!r}).write_text(str(os.getpid()))
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_terminated_runner_stops_the_suite_run_in_progress(tmp_path: Path) -> None:
+    """nox and CI runners stop a session with SIGTERM: the suite run must not go on alone."""
+    started = tmp_path / "started"
+    argv = _inner_suite(tmp_path, WAITS_FOR_TERMINATION.format(started=str(started)))
+    repo_root = Path(__file__).resolve().parent.parent
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "bench.stress", "1", *argv],
+        cwd=repo_root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not started.exists():
+            assert runner.poll() is None, "the runner ended before its suite started"
+            assert time.monotonic() < deadline, "the inner suite never started"
+            time.sleep(0.05)
+        suite = psutil.Process(int(started.read_text()))
+        runner.terminate()
+        runner.wait(timeout=60)
+        psutil.wait_procs([suite], timeout=30)
+        assert not suite.is_running() or suite.status() == psutil.STATUS_ZOMBIE
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
