@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    check_speed,
     concurrency,
     crashsweep,
     daemons,
@@ -49,6 +50,7 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "plugin_import": lambda s, _: plugin_startup.measure_plugin_import(s),
     "go_crash": lambda s, _: gocrash.measure_go_crash(s),
     "xdist": lambda s, _: suite_speed.measure_xdist(s),
+    "check_speed": lambda s, _: check_speed.measure_check_speed(s),
 }
 # The results.json keys each step is responsible for (null with a reason if it fails).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -64,6 +66,12 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "plugin_import": ("plugin_import_ms",),
     "go_crash": ("go_crash_clean_rate",),
     "xdist": ("xdist_speedup",),
+    "check_speed": (
+        "check_ref_serial_s",
+        "check_ref_parallel_s",
+        "check_parallel_ratio",
+        "check_harness_share",
+    ),
 }
 
 

@@ -40,6 +40,10 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "plugin_import_ms",
     "go_crash_clean_rate",
     "xdist_speedup",
+    "check_ref_serial_s",
+    "check_ref_parallel_s",
+    "check_parallel_ratio",
+    "check_harness_share",
 )
 
 
@@ -69,6 +73,10 @@ TARGETS: dict[str, Target] = {
     "plugin_import_ms": Target("<=", 10.0, "<= 10 ms"),
     "go_crash_clean_rate": Target(">=", 1.0, "1.0"),
     "xdist_speedup": Target(">=", 1.6, ">= 1.6x"),
+    # The whole reference contract, on a quiet 2-core machine.
+    "check_ref_serial_s": Target("<=", 20.0, "<= 20 s quiet"),
+    "check_parallel_ratio": Target("<=", 0.6, "<= 0.6x"),
+    "check_harness_share": Target("<=", 0.15, "<= 0.15"),
 }
 
 _UNITS = {"_ms": "ms", "_s": "s", "_ratio": "x", "_speedup": "x"}

@@ -30,6 +30,9 @@ COLLECTOR_NAME = "contract"
 ERROR_PROPERTY = "migration_harness_error"
 # A case's notes (Context.notes), as a JUnit property and in the JSON report's message.
 NOTE_PROPERTY = "migration_harness_note"
+# How long the tool's own commands ran in a case (seconds), as a JUnit property and in
+# the JSON report's tool_seconds.
+TOOL_SECONDS_PROPERTY = "migration_harness_tool_s"
 
 # The scratch directories of the cases still running, by case name; what an interrupt
 # leaves here is removed (or named) by whoever stops the run.
@@ -104,6 +107,8 @@ class ContractTest(pytest.Item):
                 REGISTRY[self.case.contract].check(ctx, self.case)
             finally:
                 self.user_properties.extend((NOTE_PROPERTY, note) for note in ctx.notes)
+                seconds = round(ctx.tool.transcript.seconds, 3)
+                self.user_properties.append((TOOL_SECONDS_PROPERTY, seconds))
         except ContractSkip as exc:
             self._remove_scratch()
             pytest.skip(str(exc))

@@ -43,7 +43,7 @@ class Tool:
         self.env = env if env is not None else isolated_env_for(target)
         if env is None and target.console_scripts:
             self.env.prepend_path(str(self._make_console_scripts()))
-        self.transcript: list[RunResult] = []
+        self.transcript = Transcript()
 
     def _make_console_scripts(self) -> Path:
         """The target's console scripts, made for this case only (nothing goes on the
@@ -309,6 +309,35 @@ class _ReferenceDumps:
 
 
 REFERENCE_DUMPS = _ReferenceDumps()
+
+
+class Transcript(list[RunResult]):
+    """The commands a case ran, shown when it fails, and how long the tool's commands
+    took in all (``seconds``): `check` reports it per case, so a run can tell the tool's
+    time from its own. ``clear()`` trims only what a failure shows; the total stays.
+    Commands released together (a race) count once, as long as the longest of them.
+    """
+
+    def __init__(self, counts_into: Transcript | None = None) -> None:
+        super().__init__()
+        self.seconds = 0.0
+        self._counts_into = counts_into
+        self._lock = threading.Lock()  # the crash contract's lanes count from threads
+
+    def append(self, result: RunResult) -> None:
+        super().append(result)
+        self.add_seconds(result.duration)
+
+    def add_together(self, results: list[RunResult]) -> None:
+        """Commands that ran side by side: all shown, counted as the longest one."""
+        super().extend(results)
+        self.add_seconds(max((r.duration for r in results), default=0.0))
+
+    def add_seconds(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
+        if self._counts_into is not None:
+            self._counts_into.add_seconds(seconds)
 
 
 def isolated_env_for(target: Target) -> IsolatedEnv:

@@ -23,6 +23,7 @@ from migration_harness.contract._pytest import (
     LIVE_SCRATCH,
     NOTE_PROPERTY,
     PROGRESS,
+    TOOL_SECONDS_PROPERTY,
 )
 from migration_harness.contract.progress import ProgressLines
 from migration_harness.contract.report_file import CaseResult, Report, write_report
@@ -119,6 +120,9 @@ class Reporter:
         contract = name.split("[", 1)[0]
         result = self._pending.setdefault(name, CaseResult(contract, name, "passed", 0.0, ""))
         result.duration += report.duration
+        for key, value in report.user_properties if report.when == "call" else ():
+            if key == TOOL_SECONDS_PROPERTY and isinstance(value, (int, float)):
+                result.tool_seconds = float(value)
         if report.failed and result.outcome not in ("failed", "error"):
             errored = report.when != "call" or any(
                 key == ERROR_PROPERTY for key, _ in report.user_properties

@@ -5,12 +5,13 @@ Format 1::
     {"format": 1, "outcome": "passed", "reason": "", "running": [],
      "target": "refrepo", "platform": "linux", "python": "3.12.4", "mutant": null,
      "results": [{"contract": "forward", "case": "forward[1-4]", "outcome": "passed",
-                  "duration": 0.41, "message": ""}]}
+                  "duration": 0.41, "tool_seconds": 0.35, "message": ""}]}
 
 ``outcome`` is the run's verdict (see :data:`RUN_OUTCOMES`); ``reason`` says why a run
 ended in ``error`` or ``interrupted``; ``running`` names the cases an interrupt cut
 short. A file without ``format`` was written before the field existed: its outcome is
-read from its results.
+read from its results. ``tool_seconds`` (optional) is how long the tool's own commands
+ran in the case; the rest of ``duration`` is the harness's.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class CaseResult:
     outcome: str
     duration: float = 0.0
     message: str = ""
+    tool_seconds: float = 0.0
     details: str = field(default="", compare=False)  # the full failure text; not in the file
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class CaseResult:
             "case": self.case,
             "outcome": self.outcome,
             "duration": self.duration,
+            "tool_seconds": self.tool_seconds,
             "message": self.message,
         }
 
@@ -154,15 +157,17 @@ def _parse_result(item: Any, where: str, source: str) -> CaseResult:
     outcome = _required_str(item, "outcome", source, where)
     if outcome not in CASE_OUTCOMES:
         raise _bad(source, f"{where}.outcome", outcome, "one of " + ", ".join(CASE_OUTCOMES))
-    duration = item.get("duration", 0.0)
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-        raise _bad(source, f"{where}.duration", duration, "a number of seconds")
+    seconds = {key: item.get(key, 0.0) for key in ("duration", "tool_seconds")}
+    for key, value in seconds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _bad(source, f"{where}.{key}", value, "a number of seconds")
     return CaseResult(
         contract=_required_str(item, "contract", source, where),
         case=_required_str(item, "case", source, where),
         outcome=outcome,
-        duration=float(duration),
+        duration=float(seconds["duration"]),
         message=_optional_str(item, "message", source, where),
+        tool_seconds=float(seconds["tool_seconds"]),
     )
 
 

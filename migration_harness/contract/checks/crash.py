@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from migration_harness.contract._failure import ContractFailure, ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, single, span
-from migration_harness.contract._tool import Tool
+from migration_harness.contract._tool import Tool, Transcript
 
 if TYPE_CHECKING:
     from migration_harness.crash import CrashBackend, CrashPoint
@@ -205,6 +205,9 @@ class Crasher:
         point) and its own transcript, in the same environment."""
         target = self.ctx.target
         tool = Tool(target, self.ctx.workdir, env=self.tool.env)
+        # Lanes run side by side: their time is not the case's tool time, which counts
+        # the commands of lane 00 only (with one lane, every command of the case).
+        tool.transcript = Transcript()
         repo = lane_repo(self.ctx, number)
         args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
         return dataclasses.replace(

@@ -146,7 +146,7 @@ def _race_once(ctx: Context, case: Case, spies: StepSpies | None) -> None:
     args = tool.migrate_args(repo, target.latest, start)
     bound = target.timeout_s + (target.lock_wait_s if target.on_lock_held == "wait" else 0)
     results = start_together([args] * n, env=tool.env.vars, cwd=ctx.workdir, timeout=bound)
-    tool.transcript.extend(results)
+    tool.transcript.add_together(results)
     winners = [r for r in results if r.ok]
     for i, result in enumerate(results, 1):
         doing = f"racer {i} of {n}"
