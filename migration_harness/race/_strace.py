@@ -7,7 +7,9 @@ racer then runs as ``strace -f -P path... -e inject=SYSCALLS:delay_exit=D``: eve
 it makes on those paths returns, and the racer sleeps ``D`` before going on. ``D`` is
 the budget spread over the calls the traced run made there, so a racer loses about
 the budget whatever the tool's size. ``-f`` follows whatever the racer starts
-(external steps), and ``-o /dev/null -qqq`` leaves its output as it was.
+(external steps), and ``-o /dev/null -qqq`` leaves its output as it was. ``-D`` keeps
+the tracer out of the way: the racer is the process the harness started, its exit
+status is its own, and it ends when it exits, not when a child it left running does.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def plan_delays(
     delay_us = max(1, min(MAX_DELAY_US, round(budget_s * 1e6 / len(touched))))
     prefix = [
         _strace(),
+        "-D",
         "-f",
         "-qqq",
         "-o",
@@ -97,7 +100,7 @@ def _trace(
     """Run ``args`` once under ``strace -f -y``; its file and descriptor calls."""
     with tempfile.TemporaryDirectory(prefix="mh-race-") as tmp:
         trace_file = Path(tmp) / "trace"
-        command = [_strace(), "-f", "-qqq", "-y", "-e", "signal=none", "-o", str(trace_file)]
+        command = [_strace(), "-D", "-f", "-qqq", "-y", "-e", "signal=none", "-o", str(trace_file)]
         command += ["-e", "trace=%file,%desc", "--", *args]
         result = run(command, env=env, cwd=cwd, timeout=timeout)
         if not result.ok:
@@ -153,7 +156,10 @@ def _strace() -> str:
 
 
 def _inside(path: str, roots: set[str]) -> bool:
-    return any(path == root or path.startswith(root + os.sep) for root in roots)
+    # A plain prefix: a repo that is one file (a SQLite database) keeps its journal
+    # beside it (app.db-journal, -wal, -shm), and a lock file beside a repo directory
+    # (repo.lock) is as much part of the race.
+    return any(path.startswith(root) for root in roots)
 
 
 @functools.cache
