@@ -47,7 +47,8 @@ def measure_race_catch(settings: Settings) -> Measured:
         outcomes = [_check(settings, selection) for _ in range(runs)]
         caught = sum(outcome.caught for outcome in outcomes)
         out.values[key] = caught / runs
-        out.extra[key] = {"caught": caught, "runs": runs}
+        broken_in = sorted(outcome.rounds for outcome in outcomes if outcome.caught)
+        out.extra[key] = {"caught": caught, "runs": runs, "broken_in_round": broken_in}
         round_s[tool] = median([outcome.round_s for outcome in outcomes])
         racings.update(outcome.racing for outcome in outcomes)
     for selection in _reference_runs(settings):
@@ -70,7 +71,8 @@ class _Outcome:
         if match is None:
             raise RuntimeError(f"concurrent's message names no round: {message!r}")
         self.caught, self.message, self.racing = caught, message, match["racing"]
-        self.round_s = seconds / int(match["rounds"])
+        self.rounds = int(match["rounds"])
+        self.round_s = seconds / self.rounds
 
 
 def _check(settings: Settings, selection: tuple[str, ...]) -> _Outcome:
