@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
-from bench.common import Measured, Settings, scripts_env
+from bench.common import Measured, Settings, check_fails
 from bench.stats import median
 
 __all__ = ["KEYS", "SQLITE_SPEC", "measure_race_catch"]
@@ -31,7 +30,6 @@ KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "give-up-early": ("concurrent_catch_give_up_early", ("--mutant", "give-up-early")),
     "sqlitenolock": ("concurrent_catch_sqlite_nolock", ("--config", str(SQLITE_SPEC))),
 }
-CAUGHT, NOT_CAUGHT = 1, 0
 TIMEOUT_S = 900.0
 # "round 2 of 3 (strace delays; round 1 passed): ..." or "3 rounds of 4 racers (plain)"
 _BROKEN = re.compile(r"^round (?P<rounds>\d+) of \d+ \((?P<racing>[^;:)]*)")
@@ -77,22 +75,10 @@ class _Outcome:
 
 def _check(settings: Settings, selection: tuple[str, ...]) -> _Outcome:
     report = settings.workdir / "race-report.json"
-    command = [settings.python, "-m", "migration_harness", "check", *selection]
-    command += ["--contract", "concurrent", "--report-json", str(report)]
-    done = subprocess.run(
-        command,
-        cwd=settings.workdir,
-        env=scripts_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=TIMEOUT_S,
-    )
-    if done.returncode not in (CAUGHT, NOT_CAUGHT):
-        tail = (done.stdout + done.stderr)[-2000:]
-        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
+    args = [*selection, "--contract", "concurrent", "--report-json", str(report)]
+    caught = check_fails(settings, args, timeout=TIMEOUT_S)
     (row,) = json.loads(report.read_text(encoding="utf-8"))["results"]
-    return _Outcome(done.returncode == CAUGHT, row["message"], row["duration"])
+    return _Outcome(caught, row["message"], row["duration"])
 
 
 def _reference_runs(settings: Settings) -> list[tuple[str, ...]]:
