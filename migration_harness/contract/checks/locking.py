@@ -208,7 +208,6 @@ def _plan_delays(ctx: Context, case: Case, budget: float) -> Racing:
     from migration_harness.race import plan_delays
 
     tool, repo, target, start = ctx.tool, ctx.repo, ctx.target, case.params["from"]
-    ctx.progress("one traced migration to plan the race's delays")
     tool.create(repo, start)
     try:
         args = tool.env.resolve(tool.migrate_args(repo, target.latest, start))
