@@ -6,13 +6,14 @@ import atexit
 import functools
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Measured", "Settings", "reference_steps_dir", "scripts_env"]
+__all__ = ["Measured", "Settings", "check_fails", "reference_steps_dir", "scripts_env"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,25 @@ def scripts_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([reference_steps_dir(), env.get("PATH", os.defpath)])
     return env
+
+
+CAUGHT, NOT_CAUGHT = 1, 0
+
+
+def check_fails(settings: Settings, args: list[str], timeout: float | None = None) -> bool:
+    """Run ``migration-harness check ARGS`` in the bench's scratch directory: True when
+    it failed the tool (exit 1), False when it passed; anything else raises."""
+    command = [settings.python, "-m", "migration_harness", "check", *args]
+    done = subprocess.run(
+        command,
+        cwd=settings.workdir,
+        env=scripts_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if done.returncode not in (CAUGHT, NOT_CAUGHT):
+        tail = (done.stdout + done.stderr)[-2000:]
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
+    return done.returncode == CAUGHT

@@ -16,12 +16,11 @@ load (jitter in start-up and in the watcher's looks) is what lowers it.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from bench.common import Measured, Settings, scripts_env
+from bench.common import Measured, Settings, check_fails
 from migration_harness.crash import SweepBackend
 
 __all__ = ["measure_sweep_catch", "measure_sweep_window"]
@@ -30,7 +29,6 @@ MUTANT_KEYS = {
     "inplace-config": "sweep_catch_inplace_config_rate",
     "version-first": "sweep_catch_version_first_rate",
 }
-CAUGHT, NOT_CAUGHT = 1, 0
 
 
 def measure_sweep_catch(settings: Settings) -> Measured:
@@ -47,30 +45,8 @@ def measure_sweep_catch(settings: Settings) -> Measured:
 
 
 def _caught(settings: Settings, mutant: str) -> bool:
-    command = [
-        settings.python,
-        "-m",
-        "migration_harness",
-        "check",
-        "--mutant",
-        mutant,
-        "--contract",
-        "crash",
-        "--crash-backend",
-        "sweep",
-    ]
-    done = subprocess.run(
-        command,
-        cwd=settings.workdir,
-        env=scripts_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode not in (CAUGHT, NOT_CAUGHT):
-        tail = (done.stdout + done.stderr)[-2000:]
-        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
-    return done.returncode == CAUGHT
+    args = ["--mutant", mutant, "--contract", "crash", "--crash-backend", "sweep"]
+    return check_fails(settings, args)
 
 
 WINDOW_KEY = "sweep_window_hit_rate"

@@ -28,6 +28,7 @@ from bench import (
     gocrash,
     mocks,
     plugin_startup,
+    racecatch,
     startup,
     suite_speed,
 )
@@ -44,6 +45,7 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "stop_graceful": lambda s, _: daemons.measure_graceful(s),
     "stop_stubborn": lambda s, _: daemons.measure_stubborn(s),
     "concurrent": lambda s, _: concurrency.measure_concurrent(s),
+    "race_catch": lambda s, _: racecatch.measure_race_catch(s),
     "sweep_catch": lambda s, _: crashsweep.measure_sweep_catch(s),
     "sweep_window": lambda s, _: crashsweep.measure_sweep_window(s),
     "refrepo_startup": lambda s, _: startup.measure_refrepo_startup(s),
@@ -60,6 +62,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "stop_graceful": ("stop_graceful_ms",),
     "stop_stubborn": ("stop_stubborn_s", "mirakuru_stop_stubborn_s"),
     "concurrent": ("concurrent_ratio",),
+    "race_catch": tuple(key for key, _selection in racecatch.KEYS.values()),
     "sweep_catch": tuple(crashsweep.MUTANT_KEYS.values()),
     "sweep_window": (crashsweep.WINDOW_KEY,),
     "refrepo_startup": ("refrepo_version_over_python_ms",),

@@ -225,6 +225,7 @@ CONCURRENT_KEYS = {
     "from": (lambda v: _is_int(v) or _is_str(v), 'a version number or name, or "oldest"'),
     "n": INTEGER,
     "rounds": INTEGER,
+    "delays": STRING,
 }
 BACKUP_KEYS = {"at": STRING, "of": STRING}
 EXTERNAL_KEYS = {"name": STRING}
@@ -307,6 +308,7 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
         kwargs["concurrent_from"] = None if start == "oldest" else start
         kwargs["concurrent_n"] = concurrent.get("n", 4)
         kwargs["concurrent_rounds"] = concurrent.get("rounds", DEFAULT_ROUNDS)
+        kwargs["concurrent_delays"] = concurrent.get("delays", "auto")
     try:
         return Target(source=source, here=here, **kwargs)
     except SpecError as exc:

@@ -139,6 +139,7 @@ class Target:
     concurrent_from: int | str | None = None  # a version name when versions are named
     concurrent_n: int = 4
     concurrent_rounds: int = DEFAULT_ROUNDS
+    concurrent_delays: str = "auto"
     backups: tuple[BackupSpec, ...] = ()
     external: ExternalSpec | None = None
     tombstone: TombstoneSpec | None = None
@@ -265,6 +266,7 @@ _CHOICES = {
 }
 LOCK_STYLES = STYLES  # a target may name any style a holder can take
 CRASH_BACKENDS = ("auto", "strace", "hook", "sweep")
+RACE_DELAYS = ("auto", "strace", "off")
 
 # Which placeholders each templated key may use, beyond the global ones.
 _COMMAND_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
@@ -401,6 +403,11 @@ def _check_target(t: Target) -> None:
             "concurrent.from",
             f"expected a version from {t.oldest} to {t.latest - 1},"
             f" got {short_repr(t.concurrent_from)}",
+        )
+    if t.concurrent_delays not in RACE_DELAYS:
+        raise fail(
+            "concurrent.delays",
+            f"expected one of {_quoted(RACE_DELAYS)}, got {short_repr(t.concurrent_delays)}",
         )
     for key in ("lock_message", "ahead_message"):
         _check_regex(fail, key, getattr(t, key).replace("{version}", "0"))

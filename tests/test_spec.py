@@ -76,6 +76,11 @@ def test_find_spec_prefers_the_dedicated_file(tmp_path: Path) -> None:
             "target.concurrent.from",
             "from 0 to 1",
         ),
+        (
+            ('name = "demo"', 'name = "demo"\nconcurrent = { delays = "sometimes" }'),
+            "target.concurrent.delays",
+            'expected one of "auto", "strace", "off", got "sometimes"',
+        ),
         (('version = ["demo", "version", "{repo}"]\n', ""), "target.version", "version_file"),
         (("dump = [", "dumpx = ["), "target.dumpx", "unknown key"),
     ],

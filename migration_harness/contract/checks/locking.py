@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migration_harness.contract._failure import ContractFailure
+from migration_harness.contract._failure import ContractFailure, ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
 from migration_harness.contract._tool import HANG_MARGIN_S, Tool
 from migration_harness.files import TreeSnapshot, snapshot_tree
@@ -20,6 +21,7 @@ from migration_harness.target import Target
 
 if TYPE_CHECKING:
     from migration_harness.contract.checks.external import StepSpies
+    from migration_harness.race import Racing
 
 # fail-fast: how soon a refusal must come when the lock is held.
 FAIL_FAST_BOUND_S = 10.0
@@ -123,29 +125,35 @@ def concurrent(ctx: Context, case: Case) -> None:
     tool, rounds, target = ctx.tool, ctx.target.concurrent_rounds, ctx.target
     start = case.params["from"]
     spies = spy_on_steps(tool, ctx.workdir / "spies", start) if target.external else None
+    racing = _racing(ctx, case)
     for number in range(1, rounds + 1):
         ctx.progress(f"round {number} of {rounds}")
         tool.transcript.clear()  # the rounds before this one passed: show this one's commands
         if number > 1:
             tool.scratch.remove_repo(ctx.repo, "remove the previous round's repo")
         try:
-            _race_once(ctx, case, spies)
+            _race_once(ctx, case, spies, racing)
         except ContractFailure as failure:
-            passed = f" (rounds 1-{number - 1} passed)" if number > 1 else ""
-            failure.message = f"round {number} of {rounds}{passed}: {failure.message}"
+            passed = {1: "", 2: "; round 1 passed"}.get(number, f"; rounds 1-{number - 1} passed")
+            how = f"round {number} of {rounds} ({racing.describe()}{passed})"
+            failure.message = f"{how}: {failure.message}"
             raise
-    ctx.notes.append(f"{rounds} rounds of {case.params['n']} racers")
+    ctx.notes.append(f"{rounds} rounds of {case.params['n']} racers ({racing.describe()})")
 
 
-def _race_once(ctx: Context, case: Case, spies: StepSpies | None) -> None:
+def _race_once(ctx: Context, case: Case, spies: StepSpies | None, racing: Racing) -> None:
     tool, repo, target = ctx.tool, ctx.repo, ctx.target
     start, n = case.params["from"], case.params["n"]
     tool.create(repo, start)
     before = tool.dump(repo, "before the race")
     calls_before = len(spies.calls()) if spies is not None else 0
-    args = tool.migrate_args(repo, target.latest, start)
+    args = tool.env.resolve(tool.migrate_args(repo, target.latest, start))
     bound = target.timeout_s + (target.lock_wait_s if target.on_lock_held == "wait" else 0)
-    results = start_together([args] * n, env=tool.env.vars, cwd=ctx.workdir, timeout=bound)
+    raced = start_together(
+        [racing.wrap(args)] * n, env=tool.env.vars, cwd=ctx.workdir, timeout=bound
+    )
+    # The transcript shows each racer's own command; the round's message names the racing.
+    results = [dataclasses.replace(result, args=args) for result in raced]
     tool.transcript.add_together(results)
     winners = [r for r in results if r.ok]
     for i, result in enumerate(results, 1):
@@ -160,6 +168,61 @@ def _race_once(ctx: Context, case: Case, spies: StepSpies | None) -> None:
     tool.expect_content(repo, before, target.latest, "after the race")
     if spies is not None:
         spies.expect_each_once(tool, "during the race", since=calls_before)
+
+
+# Each racer under strace loses about this much to delays on the repo's files: well over
+# how far apart racers start on a busy machine, so unguarded steps overlap (a lock-free
+# SQLite migrator was caught in 10 of 10 rounds with 1 s, 7 of 10 with 0.2 s).
+DELAY_BUDGET_S = 1.0
+
+
+def _racing(ctx: Context, case: Case) -> Racing:
+    """Plain racing, or strace delays planned on one traced migration of the case's repo
+    (``concurrent.delays``: "auto" falls back to plain racing, "strace" skips)."""
+    from migration_harness.race import PLAIN, DelaysUnavailable, delays_unavailable_reason
+
+    target, mode = ctx.target, ctx.target.concurrent_delays
+    if mode == "off":
+        return PLAIN
+    budget = _delay_budget(target, case.params["n"])
+    try:
+        reason = delays_unavailable_reason(budget)
+        if reason is not None:
+            raise DelaysUnavailable(reason)
+        return _plan_delays(ctx, case, budget)
+    except DelaysUnavailable as exc:
+        if mode == "strace":
+            raise ContractSkip(f'concurrent.delays = "strace": {exc.reason}') from None
+        return PLAIN.because(exc.reason)
+
+
+def _delay_budget(target: Target, n: int) -> float:
+    """What delays may cost each racer without a correct tool running out of time: a
+    waiting tool's last racer waits out the other n - 1, and must still get the lock
+    well within lock_wait_s."""
+    budget = min(DELAY_BUDGET_S, target.timeout_s / 4)
+    if target.on_lock_held == "wait":
+        budget = min(budget, target.lock_wait_s / (4 * (n - 1)))
+    return budget
+
+
+def _plan_delays(ctx: Context, case: Case, budget: float) -> Racing:
+    from migration_harness.race import plan_delays
+
+    tool, repo, target, start = ctx.tool, ctx.repo, ctx.target, case.params["from"]
+    tool.create(repo, start)
+    try:
+        args = tool.env.resolve(tool.migrate_args(repo, target.latest, start))
+        return plan_delays(
+            args,
+            env=tool.env.vars,
+            cwd=ctx.workdir,
+            repo=repo,
+            budget_s=budget,
+            timeout=target.timeout_s,
+        )
+    finally:
+        tool.scratch.remove(repo, "remove the repo the race's delays were planned on")
 
 
 def _daemon_missing(target: Target) -> str | None:
@@ -311,8 +374,6 @@ def _held(tool: Tool, repo: Path) -> Iterator[LockHolder]:
             cwd=tool.workdir,
         )
     except UnsupportedLockStyle as exc:
-        from migration_harness.contract._failure import ContractSkip
-
         raise ContractSkip(f"lock style {lock.style!r} cannot be held here: {exc}") from None
     with holder:
         yield holder
