@@ -3,6 +3,7 @@ isolation, so no download), then checked with the same code the release workflow
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -195,6 +196,8 @@ def test_installed_wheel_reports_the_plain_version(dist: Path, tmp_path: Path) -
             "from migration_harness.origin import find_origin as f; print(f().describe())",
         ],
         cwd=tmp_path,
+        # The wheel's copy, not a checkout an inherited PYTHONPATH points at.
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
