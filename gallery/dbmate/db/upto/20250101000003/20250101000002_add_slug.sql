@@ -1,0 +1,1 @@
+../../migrations/20250101000002_add_slug.sql

@@ -1,0 +1,1 @@
+../../migrations/20250101000003_fill_slug.sql
