@@ -21,11 +21,11 @@ __all__ = ["CATCHERS", "LATEST", "MUTANTS", "MUTANT_ENV", "OLDEST", "SPEC_PATH"]
 
 
 def __getattr__(name: str) -> Path:
-    # SPEC_PATH is made on first use: every run of the tool imports this package first,
-    # and pathlib costs more to import than all of `version`.
+    # SPEC_PATH, the reference tool's own target spec (also the template users copy), is
+    # made on first use: every run of the tool imports this package first, and pathlib
+    # costs more to import than all of `version`.
     if name == "SPEC_PATH":
         from pathlib import Path
 
-        #: The reference tool's own target spec (also the template users copy).
         return Path(__file__).with_name("migration-harness.toml")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

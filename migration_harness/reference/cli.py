@@ -83,11 +83,6 @@ def _cmd_open_store(args: SimpleNamespace) -> int:
     return 0
 
 
-def _cmd_mutants() -> None:
-    for name, text in MUTANTS.items():
-        print(f"{name:20} {text}")
-
-
 def _dispatch(args: SimpleNamespace) -> int:
     from migration_harness.reference.locking import lock_wait_from_env
 
@@ -112,7 +107,8 @@ def _dispatch(args: SimpleNamespace) -> int:
     elif command == "open-store":
         return _cmd_open_store(args)
     elif command == "mutants":
-        _cmd_mutants()
+        for name, text in MUTANTS.items():
+            print(f"{name:20} {text}")
     return 0
 
 
