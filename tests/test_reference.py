@@ -268,6 +268,94 @@ def test_tombstone_refuses_old_backend_and_store_can_be_rebuilt(
     assert dump(repo) == sample_dump
 
 
+# ---- command line ---------------------------------------------------------------------------
+
+COMMANDS = ("init", "migrate", "version", "stamp", "dump", "daemon", "shutdown", "open-store")
+
+
+def test_help_lists_every_command() -> None:
+    listing = ok("--help").stdout
+    assert listing.startswith("usage: refrepo [-h] COMMAND ...")
+    for command in (*COMMANDS, "golden", "mutants"):
+        assert re.search(rf"^ +{command}\b", listing, re.M), listing
+    assert ok("version", "--help").stdout.startswith("usage: refrepo version [-h] repo")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), r"arguments are required: COMMAND \(see 'refrepo --help'\)"),
+        (("version",), r"arguments are required: repo \(see 'refrepo version --help'\)"),
+        (("dump", "repo", "extra"), r"unrecognized arguments: extra"),
+        (("dump", "repo", "--verbose"), r"unrecognized arguments: --verbose"),
+        (("ver", "repo"), r"invalid choice: 'ver' \(choose from 'init', 'migrate', "),
+    ],
+)
+def test_bad_usage_is_one_line_and_status_2(args: tuple[str, ...], message: str) -> None:
+    result = ref(*args)
+    assert result.returncode == 2, result.describe()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.describe()
+    assert re.search(message, lines[0]), result.describe()
+
+
+def test_plain_and_argparse_forms_agree(tmp_path: Path) -> None:
+    # `version REPO` and `dump REPO` are read without argparse; `--` sends them through it.
+    repo = make_repo(tmp_path, 3)
+    for command in ("version", "dump"):
+        assert ok(command, repo).stdout == ok(command, "--", repo).stdout
+
+
+def test_messages_name_the_repo_as_every_command_does(tmp_path: Path) -> None:
+    # `version` reads its file without pathlib, yet names it as pathlib prints it (as `dump`
+    # and `migrate` do): "./" and a trailing separator dropped.
+    sep = os.sep
+    missing = tmp_path / "nothing" / "version"
+    for command in ("version", "dump"):
+        result = ref(command, f"{tmp_path}{sep}.{sep}nothing{sep}")
+        assert_clean_error(result, re.escape(f"not a refrepo repo: {missing} does not exist"))
+    (tmp_path / "odd" / "version").mkdir(parents=True)  # a directory where the file belongs
+    for command in ("version", "dump"):
+        result = ref(command, f"{tmp_path}{sep}.{sep}odd{sep}")
+        assert_clean_error(result, re.escape(f"'{tmp_path / 'odd' / 'version'}'"))
+
+
+LAYOUT = "migration_harness.reference.layout"
+
+
+def _modules_imported(args: Sequence[str], env: dict[str, str]) -> set[str]:
+    """The modules ``python -X importtime ARGS`` imports, read from its report on stderr."""
+    result = run([sys.executable, "-X", "importtime", *args], env=env, timeout=120)
+    assert result.returncode == 0, result.describe()
+    lines = result.stderr.splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize(
+    ("command", "not_imported"),
+    [
+        (
+            "version",
+            ("argparse", "pathlib", "re", "typing", "json", "sqlite3", "filelock", LAYOUT),
+        ),
+        ("dump", ("argparse", "typing", "dataclasses", "filelock", "shutil", "hashlib")),
+    ],
+)
+def test_read_commands_import_only_what_they_need(
+    tmp_path: Path, command: str, not_imported: tuple[str, ...]
+) -> None:
+    # The harness runs `version` and `dump` hundreds of times per contract run: their start-up
+    # is timed by the benchmark (refrepo_version_over_python_ms); this pins, without a clock,
+    # that the modules they once loaded for nothing stay out. Compared with a bare start, so
+    # that what the interpreter or a .pth file loads anyway does not count.
+    repo = make_repo(tmp_path, LATEST)
+    env = tool_env()
+    bare = _modules_imported(["-c", "pass"], env)
+    used = _modules_imported([*TOOL[1:], command, str(repo)], env) - bare
+    assert "migration_harness.reference.cli" in used, sorted(used)
+    assert sorted(used & set(not_imported)) == [], sorted(used)
+
+
 # ---- locks, daemon, concurrency ---------------------------------------------------------------
 
 

@@ -8,12 +8,24 @@ set, the proof that every contract item can fail (see ``mutants``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from migration_harness.reference.layout import LATEST, OLDEST
 from migration_harness.reference.mutants import CATCHERS, MUTANT_ENV, MUTANTS
+from migration_harness.reference.versions import LATEST, OLDEST
 
-#: The reference tool's own target spec (also the template users copy).
-SPEC_PATH = Path(__file__).with_name("migration-harness.toml")
+# typing.TYPE_CHECKING without importing typing; type checkers take any name
+# TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["CATCHERS", "LATEST", "MUTANTS", "MUTANT_ENV", "OLDEST", "SPEC_PATH"]
+
+
+def __getattr__(name: str) -> Path:
+    # SPEC_PATH, the reference tool's own target spec (also the template users copy), is
+    # made on first use: every run of the tool imports this package first, and pathlib
+    # costs more to import than all of `version`.
+    if name == "SPEC_PATH":
+        from pathlib import Path
+
+        return Path(__file__).with_name("migration-harness.toml")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

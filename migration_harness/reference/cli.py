@@ -3,72 +3,39 @@
 Every failure is one ``error: ...`` line on stderr and exit status 1 (2 for bad
 usage); a traceback never reaches the user.
 
-Each command imports what it needs when it runs: a harness calls ``version`` and
-``dump`` hundreds of times, and they should cost little more than starting Python.
+A harness runs ``version`` and ``dump`` hundreds of times per contract run, so each
+command imports what it needs when it runs, and the plain ``version REPO`` and
+``dump REPO`` are read here without argparse (``parser`` has the full command line,
+``--help`` and usage errors). ``version`` then costs little more than starting Python;
+``tests/test_reference.py`` checks which modules it loads.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn
+from types import SimpleNamespace
 
-from migration_harness.reference import layout
 from migration_harness.reference.errors import RefError
-from migration_harness.reference.layout import Repo
 from migration_harness.reference.mutants import MUTANTS, active_mutant
 
-PROG = "refrepo"
+# Commands taking exactly one argument, the repo, that the harness runs most.
+_READ_COMMANDS = ("version", "dump")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+def parse_args(argv: Sequence[str]) -> SimpleNamespace:
+    """``version REPO`` and ``dump REPO`` read directly, anything else by argparse."""
+    if len(argv) == 2 and argv[0] in _READ_COMMANDS and not argv[1].startswith("-"):
+        return SimpleNamespace(command=argv[0], repo=argv[1])
+    from migration_harness.reference.parser import parse_args as parse_full
+
+    return parse_full(list(argv))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="The migration-harness reference migration tool.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text)
-
-    p = add("init", "create a repo with sample data at a version")
-    p.add_argument("repo", type=Path)
-    p.add_argument("--version", type=int, required=True, dest="at")
-    p = add("migrate", "migrate a repo to a version")
-    p.add_argument("repo", type=Path)
-    p.add_argument("--to", type=int, required=True)
-    p.add_argument("--allow-downgrade", action="store_true", help="permit a lower --to")
-    p = add("version", "print the repo's version")
-    p.add_argument("repo", type=Path)
-    p = add("stamp", "record a version without migrating")
-    p.add_argument("repo", type=Path)
-    p.add_argument("at", type=int, metavar="VERSION")
-    p = add("dump", "print the repo's logical content as canonical JSON")
-    p.add_argument("repo", type=Path)
-    p = add("daemon", "hold the repo lock and serve until 'shutdown' or a signal")
-    p.add_argument("repo", type=Path)
-    p.add_argument(
-        "--migrate", action="store_true", help="migrate the repo to the latest version first"
-    )
-    p = add("shutdown", "stop the repo's daemon and wait until it released the lock")
-    p.add_argument("repo", type=Path)
-    p = add("open-store", "open the repo's block store with a backend")
-    p.add_argument("repo", type=Path)
-    p.add_argument("--backend", choices=("files", "sqlite"), required=True)
-    p = add("golden", "write golden repos DIR/v1..DIR/vN")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--force", action="store_true", help="replace existing vN repos")
-    add("mutants", "list the mutants (REFREPO_MUTANT=<name>)")
-    return parser
-
-
-def _cmd_migrate(args: argparse.Namespace) -> int:
+def _cmd_migrate(args: SimpleNamespace) -> int:
     from migration_harness.reference.hooks import Checkpoints
+    from migration_harness.reference.layout import Repo
     from migration_harness.reference.migrate import migrate
     from migration_harness.reference.steps import Ctx
 
@@ -78,7 +45,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sample(args: argparse.Namespace, wait_s: float) -> None:
+def _cmd_sample(args: SimpleNamespace, wait_s: float) -> None:
     from migration_harness.reference import sample
 
     if args.command == "init":
@@ -91,8 +58,18 @@ def _cmd_sample(args: argparse.Namespace, wait_s: float) -> None:
             print(f"wrote {path}")
 
 
-def _cmd_open_store(args: argparse.Namespace) -> int:
-    repo = Repo(args.repo)
+def _cmd_dump(repo: str | os.PathLike[str]) -> None:
+    from pathlib import Path
+
+    from migration_harness.reference.layout import Repo, dump
+
+    sys.stdout.write(dump(Repo(Path(repo))))
+
+
+def _cmd_open_store(args: SimpleNamespace) -> int:
+    from migration_harness.reference import layout
+
+    repo = layout.Repo(args.repo)
     if args.backend == "files":
         if repo.tombstone.exists():
             raise RefError(
@@ -106,7 +83,7 @@ def _cmd_open_store(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: SimpleNamespace) -> int:
     from migration_harness.reference.locking import lock_wait_from_env
 
     wait_s = lock_wait_from_env(os.environ)
@@ -114,9 +91,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "migrate":
         return _cmd_migrate(args)
     if command == "version":
-        print(layout.read_version(Repo(args.repo)))
+        from migration_harness.reference.versions import read_version
+
+        print(read_version(args.repo))
     elif command == "dump":
-        sys.stdout.write(layout.dump(Repo(args.repo)))
+        _cmd_dump(args.repo)
     elif command in ("init", "stamp", "golden"):
         _cmd_sample(args, wait_s)
     elif command in ("daemon", "shutdown"):
@@ -144,7 +123,7 @@ def _utf8_std_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _utf8_std_streams()
-    args = build_parser().parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         active_mutant(os.environ)  # an unknown name fails every command, not just migrate
         return _dispatch(args)

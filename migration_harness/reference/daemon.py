@@ -18,9 +18,10 @@ from types import FrameType
 
 from migration_harness.reference import fsutil
 from migration_harness.reference.errors import RefError
-from migration_harness.reference.layout import LATEST, Repo, ahead_message, read_version
+from migration_harness.reference.layout import Repo
 from migration_harness.reference.locking import RepoLock
 from migration_harness.reference.steps import Ctx
+from migration_harness.reference.versions import LATEST, ahead_message, read_version
 
 READY_LINE = "Daemon is ready"
 _POLL_S = 0.05
@@ -48,7 +49,7 @@ def run_daemon(root: Path, *, wait_s: float, migrate: bool = False) -> int:
     """Serve ``root``; with ``migrate`` (kubo's ``daemon --migrate``) first bring the repo
     to the latest version, under the same lock."""
     repo = Repo(root)
-    version = read_version(repo)
+    version = read_version(repo.root)
     if version > LATEST:
         raise RefError(ahead_message(version))
     flag = _StopFlag()

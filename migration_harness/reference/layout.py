@@ -20,14 +20,22 @@ import contextlib
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from migration_harness.reference.errors import RefError
+from migration_harness.reference.versions import (
+    LATEST,
+    OLDEST,
+    VERSION_FILE,
+    ahead_message,
+    read_version,
+)
 
-OLDEST = 1
-LATEST = 4
+# typing.TYPE_CHECKING without importing typing, which would add a few ms to `dump`'s
+# start; type checkers take any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-VERSION_FILE = "version"
 CONFIG_FILE = "config"
 LOCK_FILE = "repo.lock"
 API_FILE = "api"
@@ -45,8 +53,8 @@ _KEY = re.compile(r"[0-9a-f]{20}")
 class Repo:
     """Paths inside one repo directory."""
 
-    # A plain class, not a dataclass: `version` and `dump` start in a few ms, and
-    # the dataclasses module alone would cost more than the rest of the start-up.
+    # A plain class, not a dataclass: a harness runs `dump` hundreds of times, and
+    # importing dataclasses would add to each start more than it saves here.
     __slots__ = ("root",)
 
     def __init__(self, root: Path) -> None:
@@ -87,30 +95,6 @@ class Repo:
 
     def backup(self, frm: int, to: int) -> Path:
         return self.root / f"config.{frm}-to-{to}.bak"
-
-
-def ahead_message(version: int) -> str:
-    return f"repo version {version} is newer than this refrepo supports ({LATEST})"
-
-
-# ---- version file ---------------------------------------------------------------------------
-
-
-def read_version(repo: Repo) -> int:
-    """The repo's version; a clear error if the file is missing or not an integer."""
-    path = repo.version_file
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise RefError(f"not a refrepo repo: {path} does not exist") from None
-    text = raw.decode("utf-8", "replace").strip()
-    if not re.fullmatch(r"[0-9]{1,9}", text):
-        raise RefError(f"corrupt version file {path}: expected an integer, found {text[:40]!r}")
-    return int(text)
-
-
-def version_bytes(version: int) -> bytes:
-    return f"{version}\n".encode()
 
 
 # ---- config ---------------------------------------------------------------------------------
@@ -257,7 +241,7 @@ def read_blocks(repo: Repo, version: int) -> dict[str, bytes]:
 
 def dump(repo: Repo) -> str:
     """The canonical logical content: identical at every version for the same data."""
-    version = read_version(repo)
+    version = read_version(repo.root)
     if version > LATEST:
         raise RefError(ahead_message(version))
     if version < OLDEST:

@@ -21,7 +21,13 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from migration_harness.reference.errors import RefError
-from migration_harness.reference.layout import Repo
+
+# typing.TYPE_CHECKING without importing typing: every command reads its lock wait from
+# here first (see cli), `version` included, and should not pay for typing or for layout.
+# Type checkers take any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from migration_harness.reference.layout import Repo
 
 WAIT_ENV = "REFREPO_LOCK_WAIT_S"
 DEFAULT_WAIT_S = 10.0

@@ -13,15 +13,10 @@ from collections.abc import Mapping
 from migration_harness.reference import external, fsutil
 from migration_harness.reference.errors import RefError
 from migration_harness.reference.layout import (
-    LATEST,
-    OLDEST,
-    ahead_message,
     config_bytes,
     config_shape,
     read_config,
-    read_version,
     reshape_config,
-    version_bytes,
 )
 from migration_harness.reference.locking import RepoLock, lock_wait_from_env
 from migration_harness.reference.steps import (
@@ -30,6 +25,13 @@ from migration_harness.reference.steps import (
     build_store,
     finish_step,
     rollback_step,
+)
+from migration_harness.reference.versions import (
+    LATEST,
+    OLDEST,
+    ahead_message,
+    read_version,
+    version_bytes,
 )
 
 
@@ -60,7 +62,7 @@ def migrate(ctx: Ctx, to: int, *, allow_downgrade: bool, environ: Mapping[str, s
 def migrate_locked(ctx: Ctx, to: int, *, allow_downgrade: bool, environ: Mapping[str, str]) -> str:
     """The chain itself, for a caller that already holds the repo lock (the daemon's
     ``--migrate``): the lock is taken once per process, never twice."""
-    current = read_version(ctx.repo)
+    current = read_version(ctx.repo.root)
     if current > LATEST:
         if ctx.mutant == "ahead-downgrade":
             return _downgrade_ahead(ctx, current)
@@ -131,7 +133,7 @@ def _undo(ctx: Ctx, frm: int, to: int, original: bytes) -> None:
     """
     with ctx.hooks.suspended():
         rollback_step(ctx, frm, to, original)
-        if read_version(ctx.repo) != frm:
+        if read_version(ctx.repo.root) != frm:
             ctx.write(ctx.repo.version_file, version_bytes(frm))
 
 

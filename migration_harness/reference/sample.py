@@ -8,17 +8,10 @@ from pathlib import Path
 
 from migration_harness.reference.errors import RefError
 from migration_harness.reference.hooks import Checkpoints
-from migration_harness.reference.layout import (
-    LATEST,
-    OLDEST,
-    Repo,
-    config_bytes,
-    flat_path,
-    read_version,
-    version_bytes,
-)
+from migration_harness.reference.layout import Repo, config_bytes, flat_path
 from migration_harness.reference.locking import RepoLock
 from migration_harness.reference.steps import Ctx, apply_step
+from migration_harness.reference.versions import LATEST, OLDEST, read_version, version_bytes
 
 SAMPLE_CONFIG = {"Addr": "127.0.0.1", "Port": 5001, "Name": "refrepo-sample"}
 SAMPLE_BLOCK_COUNT = 20
@@ -77,7 +70,7 @@ def stamp(root: Path, version: int, *, wait_s: float) -> None:
     if version < 0:
         raise RefError(f"version {version} must not be negative")
     repo = Repo(root)
-    read_version(repo)  # must already be a repo
+    read_version(repo.root)  # must already be a repo
     with RepoLock(repo, wait_s=wait_s):
         Ctx(repo).write(repo.version_file, version_bytes(version))
 

@@ -23,7 +23,6 @@ from migration_harness.reference import fsutil
 from migration_harness.reference.errors import RefError
 from migration_harness.reference.hooks import Checkpoints
 from migration_harness.reference.layout import (
-    LATEST,
     TOMBSTONE_TEXT,
     Repo,
     config_bytes,
@@ -36,6 +35,7 @@ from migration_harness.reference.layout import (
     reshape_config,
     sharded_path,
 )
+from migration_harness.reference.versions import LATEST
 
 
 @dataclass
