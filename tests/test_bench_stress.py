@@ -518,7 +518,8 @@ import os, time
 from pathlib import Path
 
 def test_waits():
-    Path({started!r}).write_text(str(os.getpid()))
+    Path({started!r} + ".tmp").write_text(str(os.getpid()))
+    os.replace({started!r} + ".tmp", {started!r})  # whole, never seen empty
     time.sleep(600)
 """
 

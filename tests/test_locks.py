@@ -367,7 +367,9 @@ if role == "leader":
         time.sleep(0.01)
     print("holding", flush=True)
 else:
-    ready.write_text(str(os.getpid()))
+    # Written whole, then renamed: the leader must never see the file empty.
+    ready.with_name("helper-ready.tmp").write_text(str(os.getpid()))
+    os.replace(ready.with_name("helper-ready.tmp"), ready)
 while True:
     time.sleep(0.1)
 """
