@@ -48,7 +48,11 @@ def _timed_check(args: list[str], workdir: Path, name: str) -> tuple[float, floa
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stdout[-600:]}")
+        # The whole output stays beside the report: a tail alone may miss the failure.
+        output = workdir / f"{name}.out"
+        output.write_text(done.stdout + done.stderr, encoding="utf-8")
+        verdict = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {verdict[0]} ({output})")
     results = json.loads(report.read_text(encoding="utf-8"))["results"]
     return wall, sum(float(r.get("tool_seconds", 0.0)) for r in results)
 
