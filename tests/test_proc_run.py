@@ -274,6 +274,48 @@ def test_reaping_orphans_leaves_a_popen_child_its_exit_status() -> None:
     assert child.wait(60) == 7
 
 
+@POSIX_ONLY
+def test_reaping_orphans_leaves_a_popen_subclass_child_its_exit_status() -> None:
+    from migration_harness.proc import _track
+
+    class Named(subprocess.Popen[bytes]):
+        pass
+
+    child = Named([PY, "-c", "raise SystemExit(5)"])
+    assert gone(child.pid)
+    _track.reap_orphans()
+    assert child.wait(60) == 5
+
+
+def test_looking_for_popen_children_is_safe_beside_a_thread_building_tuples() -> None:
+    # CPython grows tuple(generator) in place and refuses (SystemError) if anything else
+    # holds a reference to it meanwhile: a scan holding every object (gc.get_objects)
+    # broke a crash lane's trace parsing that way within a few scans.
+    import threading
+
+    from migration_harness.proc import _track
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def build_tuples() -> None:
+        try:
+            while not stop.is_set():
+                tuple(str(i) for i in range(200))
+        except SystemError as exc:
+            errors.append(exc)
+
+    builder = threading.Thread(target=build_tuples)
+    builder.start()
+    try:
+        for _ in range(300):
+            _track._waited_for_elsewhere()
+    finally:
+        stop.set()
+        builder.join()
+    assert errors == []
+
+
 def test_env_diff_folds_case_on_windows_only() -> None:
     base = {"PATH": "/bin", "Home": "/h", "GONE": "x"}
     env = {"Path": "/bin", "HOME": "/elsewhere", "NEW": "1"}

@@ -479,17 +479,35 @@ def _process_of(leftover: Leftover) -> psutil.Process | None:
 def _waited_for_elsewhere() -> set[int]:
     """Pids of children a live ``Popen`` object of this interpreter will wait for.
 
-    The garbage collector's view is the only list of them: subprocess keeps none.
+    The garbage collector's view is the only list of them: subprocess keeps none. Not
+    ``gc.get_objects()``: holding a reference to every object, it would hold a tuple that
+    another thread is still building, and CPython's resize of it would then fail with a
+    SystemError in that thread. Instances of a class written in Python refer to their
+    class, so the objects referring to the Popen classes are all we need.
     """
     pids = set(_popens.keys())
-    for obj in gc.get_objects():
-        if isinstance(obj, subprocess.Popen) and obj.returncode is None:
-            pids.add(obj.pid)
-        elif type(obj).__module__.startswith("multiprocessing.popen_"):
-            pid = getattr(obj, "pid", None)
-            if isinstance(pid, int) and getattr(obj, "returncode", 0) is None:
-                pids.add(pid)
+    for obj in gc.get_referrers(*_popen_classes()):
+        pid, returncode = getattr(obj, "pid", None), getattr(obj, "returncode", 0)
+        if isinstance(pid, int) and returncode is None and not isinstance(obj, type):
+            pids.add(pid)
     return pids
+
+
+def _popen_classes() -> list[type]:
+    """``subprocess.Popen`` and multiprocessing's, with their subclasses."""
+    roots: list[type] = [subprocess.Popen]
+    for name in ("popen_fork", "popen_spawn_posix", "popen_forkserver", "popen_spawn_win32"):
+        module = sys.modules.get(f"multiprocessing.{name}")
+        popen = getattr(module, "Popen", None)
+        if isinstance(popen, type):
+            roots.append(popen)
+    found: list[type] = []
+    while roots:
+        cls = roots.pop()
+        if cls not in found:
+            found.append(cls)
+            roots.extend(cls.__subclasses__())
+    return found
 
 
 def _cmdline(proc: psutil.Process) -> str:
