@@ -167,6 +167,26 @@ def test_strace_breaks_a_crash_mutant_at_the_same_point_every_run(
     assert seen[0] == seen[1]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="deterministic crash points need strace")
+def test_crash_lanes_suit_a_tool_that_keeps_its_repos_absolute_path_inside(
+    tmp_path: Path,
+) -> None:
+    # Like a config naming its database file: a lane with a copy of another lane's repo
+    # would migrate that other repo; each lane creates its own.
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    spec = _variant(
+        tmp_path,
+        ('    mkdir -p "$repo"\n', '    mkdir -p "$repo"\n    echo "$repo" > "$repo/home"\n'),
+        ('    to=${3:?target version}\n', '    to=${3:?target version}\n    repo=$(cat "$repo/home")\n'),
+    )
+    args = ("--config", str(spec), "--contract", "crash", "--crash-backend", "strace")
+    result = check(*args, "-j", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "2 lanes" in result.stdout, result.stdout[-4000:]
+    assert "not reproducible" not in result.stdout, result.stdout[-4000:]
+
+
 def _variant(tmp_path: Path, *edits: tuple[str, str]) -> Path:
     """A copy of shtool with ``edits`` applied, and its spec beside it."""
     tool_dir = tmp_path / "variant"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import queue
 from collections.abc import Sequence
@@ -68,12 +67,11 @@ def crash(ctx: Context, case: Case) -> None:
     backend = backend_for(ctx)
     lanes = wanted_lanes(ctx, backend)
     crasher = Crasher.prepare(ctx, backend, lane_repo(ctx, 0) if lanes > 1 else ctx.repo)
-    before = tool.dump(crasher.repo, "before migrating")
     points = crasher.points()
     if not points:
         raise tool.fail(f"the {backend.name} backend found no crash points in a migration run")
     crashers = [crasher, *(crasher.lane(n) for n in range(1, min(lanes, len(points))))]
-    outcomes = run_points(ctx, crashers, points, before)
+    outcomes = run_points(ctx, crashers, points)
     if all(o.unreachable is not None for o in outcomes):
         raise ContractSkip(
             f"the {backend.name} backend could not stop the migration at any of its "
@@ -110,7 +108,7 @@ def lane_repo(ctx: Context, number: int) -> Path:
 
 
 def run_points(
-    ctx: Context, crashers: list[Crasher], points: Sequence[CrashPoint], before: str
+    ctx: Context, crashers: list[Crasher], points: Sequence[CrashPoint]
 ) -> list[PointOutcome]:
     """Each point's outcome, in order, up to the first that broke the repo (the answer;
     the rest would be noise): the same list whether the points ran one by one or side by
@@ -120,18 +118,18 @@ def run_points(
         outcomes: list[PointOutcome] = []
         for point in points:
             ctx.progress(f"{len(outcomes)} of {len(points)} crash points ({name})")
-            outcomes.append(_survive(ctx, crashers[0], point, before))
+            outcomes.append(_survive(ctx, crashers[0], point))
             if outcomes[-1].problem is not None:
                 break
         return outcomes
-    done = _in_lanes(ctx, crashers, points, before)
+    done = _in_lanes(ctx, crashers, points)
     broken = [i for i, outcome in done.items() if outcome.problem is not None]
     last = min(broken) if broken else len(points) - 1
     return [done[i] for i in range(last + 1)]
 
 
 def _in_lanes(
-    ctx: Context, crashers: list[Crasher], points: Sequence[CrashPoint], before: str
+    ctx: Context, crashers: list[Crasher], points: Sequence[CrashPoint]
 ) -> dict[int, PointOutcome]:
     """Run the points in order over the lanes, each lane one point at a time; once a
     point breaks the repo, start no more, but finish those before it."""
@@ -142,7 +140,7 @@ def _in_lanes(
     def survive(index: int) -> tuple[int, PointOutcome]:
         lane = free.get()
         try:
-            return index, _survive(ctx, lane, points[index], before)
+            return index, _survive(ctx, lane, points[index])
         finally:
             free.put(lane)
 
@@ -188,31 +186,41 @@ class Crasher:
     pristine: Path
     args: list[str]
     tool: Tool
+    before: str | None = None  # the repo's dump at the oldest version, once created
     planned_at: Path | None = None  # where the points were planned, if not at ``repo``
 
     @classmethod
     def prepare(cls, ctx: Context, backend: CrashBackend, repo: Path) -> Crasher:
-        tool, target = ctx.tool, ctx.target
-        tool.create(repo, target.oldest)
+        crasher = cls._at(ctx, backend, repo, ctx.tool)
+        crasher._create()
+        return crasher
+
+    @classmethod
+    def _at(cls, ctx: Context, backend: CrashBackend, repo: Path, tool: Tool) -> Crasher:
+        target = ctx.target
         # Not named "<repo>-...": beside a single-file repo that would be a companion.
         pristine = repo.with_name("pristine-" + repo.name)
-        tool.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
         args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
         return cls(ctx, backend, repo, pristine, args, tool)
 
+    def _create(self) -> str:
+        self.tool.create(self.repo, self.ctx.target.oldest)
+        self.before = self.tool.dump(self.repo, "before migrating")
+        self.tool.scratch.copy_tree(self.repo, self.pristine, "keep a pristine copy of the repo at")
+        return self.before
+
     def lane(self, number: int) -> Crasher:
-        """Another lane: its own copy of the repo (made from the pristine one at each
-        point) and its own transcript, in the same environment."""
-        target = self.ctx.target
-        tool = Tool(target, self.ctx.workdir, env=self.tool.env)
+        """Another lane, with its own transcript, in the same environment. Its repo is
+        created at its own path on its first point, not copied from this one: a tool may
+        keep absolute paths inside its repo (a config naming its database file), and a
+        copy would migrate this lane's repo."""
+        tool = Tool(self.ctx.target, self.ctx.workdir, env=self.tool.env)
         # Lanes run side by side: their time is not the case's tool time, which counts
         # the commands of lane 00 only (with one lane, every command of the case).
         tool.transcript = Transcript()
-        repo = lane_repo(self.ctx, number)
-        args = tool.env.resolve(tool.migrate_args(repo, target.latest, target.oldest))
-        return dataclasses.replace(
-            self, repo=repo, args=args, tool=tool, planned_at=self.repo, backend=self.backend
-        )
+        crasher = self._at(self.ctx, self.backend, lane_repo(self.ctx, number), tool)
+        crasher.planned_at = self.repo
+        return crasher
 
     def _where(self) -> dict[str, Any]:
         return {"env": self.tool.env.vars, "cwd": self.ctx.workdir, "repo": self.repo}
@@ -221,10 +229,12 @@ class Crasher:
         timeout = self.ctx.target.timeout_s
         return self.backend.enumerate(self.args, timeout=timeout, **self._where())
 
-    def crash(self, point: CrashPoint) -> None:
-        """A fresh copy of the repo, migrated until killed at ``point``."""
+    def crash(self, point: CrashPoint) -> str:
+        """A fresh copy of the repo, migrated until killed at ``point``; returns the
+        repo's dump before migrating."""
         from migration_harness.crash import moved
 
+        before = self.before if self.before is not None else self._create()
         self.tool.copy_repo(self.pristine, self.repo)
         if self.planned_at is not None:
             point = moved(point, str(self.planned_at), str(self.repo))
@@ -232,14 +242,15 @@ class Crasher:
         result = self.backend.crash_at(point, self.args, timeout=timeout, **self._where())
         self.tool.transcript.append(result)
         clear_stale_lock(self.ctx, self.repo)
+        return before
 
 
-def _survive(ctx: Context, crasher: Crasher, point: CrashPoint, before: str) -> PointOutcome:
+def _survive(ctx: Context, crasher: Crasher, point: CrashPoint) -> PointOutcome:
     from migration_harness.crash import CrashPointMismatch, CrashPointMissed
 
     tool, repo, target = crasher.tool, crasher.repo, ctx.target
     try:
-        crasher.crash(point)
+        before = crasher.crash(point)
     except (CrashPointMissed, CrashPointMismatch) as exc:
         # A point this run's calls do not reproduce is left out, not a harness error.
         return PointOutcome(point, None, unreachable=str(exc).removeprefix(point.describe() + ": "))
