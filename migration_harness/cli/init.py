@@ -23,7 +23,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from migration_harness.cli import UsageError
 from migration_harness.files import atomic_write
 from migration_harness.origin import find_origin
+from migration_harness.presets import PresetError, all_options
+from migration_harness.presets import load as load_preset
+from migration_harness.presets import names as preset_names
 from migration_harness.scaffold import (
+    SPEC_FILE,
     ScaffoldValues,
     default_harness,
     default_workflow_ref,
@@ -69,6 +73,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the pip requirement that installs the harness in CI and nox (default: this "
         "harness's repository at its commit, else its release from the package index)",
     )
+    presets = parser.add_argument_group(
+        "presets",
+        "--preset NAME writes a spec for a framework you already use, read from your "
+        "project; each preset takes some of the options below",
+    )
+    presets.add_argument(
+        "--preset",
+        choices=preset_names(),
+        metavar="NAME",
+        help=f"one of: {', '.join(preset_names())}",
+    )
+    for option in all_options().values():
+        presets.add_argument(option.flag, dest=option.dest, metavar="VALUE", help=option.help)
     parser.set_defaults(func=run)
 
 
@@ -79,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     name = _tool_name(args.name, root)
     values, note = _values(name, args.workflow, args.harness_version)
     files = render(values)
+    if args.preset is not None:
+        files[SPEC_FILE] = _preset_spec(args, root)
+    else:
+        _refuse_preset_options(args, None)
     targets = {rel: root.joinpath(*rel.split("/")) for rel in files}
     existing = [rel for rel, path in targets.items() if path.exists()]
     if existing and not args.force:
@@ -95,12 +116,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"{verb} {path}")
     if note is not None:
         print(note, file=sys.stderr)
-    print(
-        f"next: edit {targets['migration-harness.toml']} to describe {name}, "
-        "then run 'migration-harness check'",
-        file=sys.stdout,
-    )
+    spec = targets[SPEC_FILE]
+    if args.preset is not None:
+        print(f"next: run 'migration-harness check --config {spec}'")
+    else:
+        print(f"next: edit {spec} to describe {name}, then run 'migration-harness check'")
     return 0
+
+
+def _preset_spec(args: argparse.Namespace, root: Path) -> str:
+    """The spec the chosen preset reads from the project at ``root``."""
+    preset = load_preset(args.preset)
+    _refuse_preset_options(args, args.preset)
+    options = {o.dest: getattr(args, o.dest) for o in preset.OPTIONS}
+    try:
+        return preset.spec(root.resolve(), options)
+    except PresetError as exc:
+        raise UsageError(f"--preset {args.preset}: {exc}") from None
+
+
+def _refuse_preset_options(args: argparse.Namespace, name: str | None) -> None:
+    """An option given that the chosen preset (or no preset) does not read is a mistake."""
+    own = {o.flag for o in load_preset(name).OPTIONS} if name is not None else set()
+    given = [o.flag for o in all_options().values() if getattr(args, o.dest) is not None]
+    stray = [flag for flag in given if flag not in own]
+    if not stray:
+        return
+    if name is None:
+        raise UsageError(f"{', '.join(stray)} only apply with --preset NAME")
+    takes = ", ".join(sorted(own)) or "no options"
+    raise UsageError(f"--preset {name} does not read {', '.join(stray)} (it takes: {takes})")
 
 
 def _values(

@@ -1,0 +1,73 @@
+"""Presets: the contract for a migration framework people already use, in one command.
+
+``migration-harness init --preset NAME`` reads the user's project (settings, config files,
+the migrations directory) and writes a ``migration-harness.toml`` that works as written.
+Where the framework lacks a command the contract needs (print one version, a canonical
+dump, stamp a future version, migrate to a named version), the spec calls an adapter
+shipped in this package and run as a module, ``python -m migration_harness.presets.NAME``,
+so nothing is copied into the user's tree.
+
+Each preset is a module here with:
+
+- ``SUMMARY``: one line for ``init --help``;
+- ``OPTIONS``: the :class:`Option` values init asks for with flags;
+- ``spec(root, options) -> str``: the spec's text, or :class:`PresetError`;
+- ``main(argv) -> int``: the adapter's commands, if it has any.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol, cast
+
+from migration_harness.errors import MigrationHarnessError
+
+#: Preset name (as the user types it) -> module in this package.
+MODULES: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Option:
+    """A value a preset may need from the user: ``init --preset NAME --FLAG VALUE``."""
+
+    flag: str  # e.g. "--app"
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+class PresetError(MigrationHarnessError):
+    """The project does not have what the preset reads; the message says what was looked
+    for, where, and which flag supplies it."""
+
+
+class Preset(Protocol):
+    SUMMARY: str
+    OPTIONS: tuple[Option, ...]
+
+    def spec(self, root: Path, options: Mapping[str, str | None]) -> str: ...
+
+
+def names() -> list[str]:
+    return list(MODULES)
+
+
+def load(name: str) -> Preset:
+    """The preset module named ``name`` (one of :func:`names`)."""
+    module: ModuleType = importlib.import_module(f"{__name__}.{MODULES[name]}")
+    return cast(Preset, module)
+
+
+def all_options() -> dict[str, Option]:
+    """Every preset's options by flag (init registers the union, each preset reads its own)."""
+    found: dict[str, Option] = {}
+    for name in MODULES:
+        for option in load(name).OPTIONS:
+            found.setdefault(option.flag, option)
+    return found
