@@ -38,7 +38,9 @@ from pathlib import Path
 
 GALLERY = Path(__file__).resolve().parent
 TOOLS = Path(os.environ.get("GALLERY_TOOLS", GALLERY / ".tools"))
-VENV_BIN = TOOLS / "venv" / "bin"
+# The Python tools' executables: a venv under $GALLERY_TOOLS, or one named by
+# $GALLERY_VENV_BIN (nox -s gallery runs the probes with its own session's venv).
+VENV_BIN = Path(os.environ.get("GALLERY_VENV_BIN", TOOLS / "venv" / "bin"))
 HOLD_LONG_S = 20.0  # longer than any tool's default busy timeout we know of (5 s)
 HOLD_SHORT_S = 2.0  # shorter than it: a tool that waits should then succeed
 RUN_TIMEOUT_S = 120.0
@@ -78,6 +80,11 @@ class Run:
             f"$ {shlex.join(self.argv)}\n  -> exit {self.rc} after {self.seconds:.2f} s\n"
             + indent(text)
         )
+
+
+def verdict(case: str, defect: bool, evidence: str) -> None:
+    """The case's last line, which `gallery/run.py` reads: did the probe show a defect?"""
+    print(f"VERDICT {case}: {'DEFECT' if defect else 'OK'}: {anonymize(evidence)}", flush=True)
 
 
 def anonymize(text: str) -> str:
@@ -252,6 +259,7 @@ def hold_write_lock(db: Path, seconds: float) -> subprocess.Popen[str]:
 
 def case_held_lock(c: Case) -> None:
     c.say(f"## held-lock ({c.a.name}): BEGIN IMMEDIATE held by another process, db at v1")
+    problems: list[str] = []
     for hold in (HOLD_SHORT_S, HOLD_LONG_S):
         db = c.db("held")
         c.a.create_at(db, 1)
@@ -259,9 +267,22 @@ def case_held_lock(c: Case) -> None:
         r = c.a.run(c.a.migrate, db)
         holder.wait()
         c.say(f"### lock held for {hold:.0f} s\n{r.show()}")
-        c.say(f"after: {c.state(db)}; traceback in output: {'Traceback' in r.out}")
+        state = c.state(db)
+        c.say(f"after: {state}; traceback in output: {'Traceback' in r.out}")
+        if "Traceback" in r.out:
+            problems.append(
+                f"held {hold:.0f} s: exit {r.rc} with a traceback: " + first_error_line(r.out)
+            )
+        if r.rc != 0 and not state.startswith("v1 "):
+            problems.append(f"held {hold:.0f} s: exit {r.rc} and the database changed: {state}")
         again = c.a.run(c.a.migrate, db)
         c.say(f"re-run after release: exit {again.rc}; {c.state(db)}\n")
+        if hold == HOLD_LONG_S and not problems:
+            verdict(
+                "held-lock", False, f"held {hold:.0f} s: exit {r.rc}: " + first_error_line(r.out)
+            )
+    if problems:
+        verdict("held-lock", True, problems[0])
 
 
 def case_stale_lock(c: Case) -> None:
@@ -279,18 +300,27 @@ def case_stale_lock(c: Case) -> None:
     holder.wait()
     c.say("SQLite write lock holder SIGKILLed while holding BEGIN IMMEDIATE:")
     r = c.a.run(c.a.migrate, db)
-    c.say(f"{r.show()}after: {c.state(db)}\n")
+    state = c.state(db)
+    c.say(f"{r.show()}after: {state}\n")
+    latest = len(c.a.versions)
+    fine = r.rc == 0 and state.startswith(f"v{latest} ")
+    verdict("stale-lock", not fine, f"migrate after the holder was killed: exit {r.rc}; {state}")
 
 
 def case_future(c: Case) -> None:
     c.say(f"## future ({c.a.name}): the database records a migration the tool does not know")
     latest = len(c.a.versions)
-    for argv in [c.a.migrate, *c.a.future_variants]:
-        for start in (latest, latest - 1):
-            future_once(c, argv, start)
+    problems = [
+        problem
+        for argv in [c.a.migrate, *c.a.future_variants]
+        for start in (latest, latest - 1)
+        if (problem := future_once(c, argv, start))
+    ]
+    verdict("future", bool(problems), problems[0] if problems else "no data changed, no traceback")
 
 
-def future_once(c: Case, argv: list[str], start: int) -> None:
+def future_once(c: Case, argv: list[str], start: int) -> str:
+    """What went wrong ('' if nothing) when migrating a database from the future."""
     db = c.db("future")
     c.a.create_at(db, start)
     name = c.a.stamp_future(db)
@@ -303,6 +333,11 @@ def future_once(c: Case, argv: list[str], start: int) -> None:
         f"after: applied = {applied_or_empty(c.a, db)}; data changed: {before != after}; "
         f"traceback in output: {'Traceback' in r.out}\n"
     )
+    if "Traceback" in r.out:
+        return f"at v{start} + {name}: exit {r.rc} with a traceback: {first_error_line(r.out)}"
+    if before != after and r.rc != 0:
+        return f"at v{start} + {name}: exit {r.rc}, and the data changed"
+    return ""
 
 
 def barrier_argv(go: Path, argv: list[str]) -> list[str]:
@@ -358,6 +393,7 @@ def case_race(c: Case, rounds: int, racers: int = 4) -> None:
         f"{rounds} rounds from v0 and from v1"
     )
     latest = len(c.a.versions)
+    problems: list[str] = []
     for start in (0, 1):
         broken = 0
         kinds: Counter[str] = Counter()
@@ -390,6 +426,10 @@ def case_race(c: Case, rounds: int, racers: int = 4) -> None:
         if example is not None:
             c.say("first failing racer's output:\n" + example.show())
         c.say("")
+        if broken:
+            top = kinds.most_common(1)[0][0] if kinds else "a wrong end state"
+            problems.append(f"from v{start}: {broken}/{rounds} rounds broken, e.g. {top}")
+    verdict("race", bool(problems), "; ".join(problems) or "every round reached latest, no error")
 
 
 def spawn(c: Case, db: Path) -> subprocess.Popen[bytes]:
@@ -463,6 +503,11 @@ def case_kill(c: Case, rounds: int) -> None:
         f"=> killed mid-run (not already done): {landed}/{rounds}; "
         f"valid version after kill: {valid}/{rounds}; re-run reached v{latest} with "
         f"intact data: {recovered}/{rounds}\n"
+    )
+    verdict(
+        "kill",
+        valid < rounds or recovered < rounds,
+        f"valid after the kill {valid}/{rounds}, re-run reached latest {recovered}/{rounds}",
     )
 
 

@@ -44,3 +44,12 @@ def check(
         env={**os.environ, **env} if env else None,
         timeout=CHECK_TIMEOUT_S,
     )
+
+
+def summary_row(stdout: str, contract: str) -> list[str]:
+    """The summary table's row of ``contract``: cases, passed, failed, skipped, [error,] time."""
+    for line in stdout.splitlines():
+        cells = line.split()
+        if cells and cells[0] == contract and len(cells) in (6, 7):
+            return cells[1:]
+    raise AssertionError(f"no summary row for {contract}:\n{stdout}")

@@ -178,7 +178,10 @@ def test_crash_lanes_suit_a_tool_that_keeps_its_repos_absolute_path_inside(
     spec = _variant(
         tmp_path,
         ('    mkdir -p "$repo"\n', '    mkdir -p "$repo"\n    echo "$repo" > "$repo/home"\n'),
-        ('    to=${3:?target version}\n', '    to=${3:?target version}\n    repo=$(cat "$repo/home")\n'),
+        (
+            "    to=${3:?target version}\n",
+            '    to=${3:?target version}\n    repo=$(cat "$repo/home")\n',
+        ),
     )
     args = ("--config", str(spec), "--contract", "crash", "--crash-backend", "strace")
     result = check(*args, "-j", "2", cwd=tmp_path)

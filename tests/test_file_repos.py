@@ -22,7 +22,7 @@ from migration_harness.files import (
     snapshot_tree,
 )
 from migration_harness.scratch import Scratch
-from tests.specfiles import CHECK_RUNS, check
+from tests.specfiles import CHECK_RUNS, check, summary_row
 
 pytestmark = CHECK_RUNS
 
@@ -64,15 +64,6 @@ def tool(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         timeout=120,
     )
-
-
-def summary_row(stdout: str, contract: str) -> list[str]:
-    """The summary table's row of ``contract``: cases, passed, failed, skipped, time."""
-    for line in stdout.splitlines():
-        cells = line.split()
-        if cells and cells[0] == contract and len(cells) == 6:
-            return cells[1:]
-    raise AssertionError(f"no summary row for {contract}:\n{stdout}")
 
 
 # --- the whole contract ------------------------------------------------------------------

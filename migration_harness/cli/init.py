@@ -143,7 +143,8 @@ def _refuse_preset_options(args: argparse.Namespace, name: str | None) -> None:
     if not stray:
         return
     if name is None:
-        raise UsageError(f"{', '.join(stray)} only apply with --preset NAME")
+        verb = "applies" if len(stray) == 1 else "apply"
+        raise UsageError(f"{', '.join(stray)} only {verb} with --preset NAME")
     takes = ", ".join(sorted(own)) or "no options"
     raise UsageError(f"--preset {name} does not read {', '.join(stray)} (it takes: {takes})")
 

@@ -1,0 +1,351 @@
+"""The gallery: each preset on a fresh copy of its sample project, and docs/gallery.md.
+
+For every tool: copy gallery/<tool> (without its probes and hand-written spec) to a
+scratch directory, run `migration-harness init --preset <tool>` there, then
+`migration-harness check` (``--runs`` times; every case must give the same outcome each
+time). Every contract that FAILs is then shown again without the harness, by the tool's
+probe (gallery/<tool>/probes/probe.py): a FAIL the probe does not reproduce is marked so,
+and the run ends non-zero. A tool whose installer is missing is skipped with the reason.
+
+Run through nox (it installs the pinned tools): nox -s gallery [-- --runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import probelib
+
+GALLERY = Path(__file__).resolve().parent
+ROOT = GALLERY.parent
+PY = sys.executable
+#: Left out of the sample a preset starts from: a user's project has none of these.
+NOT_THE_PROJECT = ("probes", "README.md", "migration-harness.toml", "__pycache__", "upto")
+#: The probe case that shows a contract's failure without the harness.
+PROBES = {
+    "lock-held": "held-lock",
+    "stale-lock": "stale-lock",
+    "concurrent": "race",
+    "ahead": "future",
+    "crash": "kill",
+}
+CHECK_TIMEOUT_S = 1800
+PROBE_TIMEOUT_S = 900
+
+
+@dataclass
+class Tool:
+    name: str  # the preset's name
+    sample: str  # gallery/<sample>
+    missing: Callable[[Path], str | None]  # why it cannot run here, or None
+    init_flags: Callable[[Path], list[str]] = lambda tools: []
+
+
+def _python_module(*modules: str) -> Callable[[Path], str | None]:
+    def missing(tools: Path) -> str | None:
+        absent = [m for m in modules if importlib.util.find_spec(m) is None]
+        if absent:
+            return f"{', '.join(absent)} not installed (pip install -r gallery/requirements.txt)"
+        return None
+
+    return missing
+
+
+def _dbmate(tools: Path) -> Path | None:
+    found = sorted((tools / "node_modules" / "@dbmate").glob("*/bin/dbmate*"))
+    return found[0] if found else None
+
+
+def _dbmate_missing(tools: Path) -> str | None:
+    if _dbmate(tools) is None:
+        return "dbmate not installed (needs npm: npm install dbmate, see gallery/package.json)"
+    return None
+
+
+def _sql_migrate_missing(tools: Path) -> str | None:
+    if shutil.which("sql-migrate") is None:
+        return "sql-migrate not on PATH (Debian/Ubuntu: apt-get install sql-migrate)"
+    return None
+
+
+TOOLS = [
+    Tool("django", "django", _python_module("django")),
+    Tool("alembic", "alembic", _python_module("alembic", "sqlalchemy")),
+    Tool("dbmate", "dbmate", _dbmate_missing, lambda tools: ["--dbmate", str(_dbmate(tools))]),
+    Tool("sql-migrate", "sql-migrate", _sql_migrate_missing),
+]
+
+
+@dataclass
+class Outcome:
+    """One tool's verdicts over the runs."""
+
+    tool: str
+    skipped: str = ""
+    error: str = ""
+    cases: dict[str, list[str]] = field(default_factory=dict)  # case -> outcome per run
+    contracts: dict[str, str] = field(default_factory=dict)  # case -> contract
+    messages: dict[str, str] = field(default_factory=dict)  # failed case -> harness's line
+    said: dict[str, str] = field(default_factory=dict)  # failed case -> what the tool said
+    probes: dict[str, str] = field(default_factory=dict)  # contract -> probe's VERDICT line
+    seconds: float = 0.0
+
+    def unstable(self) -> list[str]:
+        return [case for case, seen in self.cases.items() if len(set(seen)) > 1]
+
+    def failed_contracts(self) -> list[str]:
+        failed = {self.contracts[c] for c, seen in self.cases.items() if "failed" in seen}
+        return sorted(failed)
+
+    def unreproduced(self) -> list[str]:
+        return [c for c in self.failed_contracts() if "DEFECT" not in self.probes.get(c, "DEFECT?")]
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    tools = Path(args.tools).resolve()
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="mh-gallery-") as scratch:
+        for tool in TOOLS:
+            if args.only and tool.name not in args.only:
+                continue
+            outcomes.append(_one_tool(tool, tools, Path(scratch), args))
+    text = render(outcomes, args.runs)
+    out = Path(args.out)
+    if not args.only:
+        out.write_text(text, encoding="utf-8")
+        print(f"gallery: wrote {out}")
+    else:
+        print(text)
+    return _exit_code(outcomes)
+
+
+def _one_tool(tool: Tool, tools: Path, scratch: Path, args: argparse.Namespace) -> Outcome:
+    outcome = Outcome(tool.name)
+    reason = tool.missing(tools)
+    if reason is not None:
+        outcome.skipped = reason
+        print(f"gallery: {tool.name}: skipped: {reason}", flush=True)
+        return outcome
+    started = time.monotonic()
+    project = scratch / tool.sample
+    shutil.copytree(GALLERY / tool.sample, project, ignore=shutil.ignore_patterns(*NOT_THE_PROJECT))
+    argv = [PY, "-m", "migration_harness", "init", "--preset", tool.name, "--force"]
+    init = _run([*argv, *tool.init_flags(tools)], project, 120)
+    if init.returncode != 0:
+        outcome.error = f"init --preset {tool.name} failed: {init.stderr.strip()[-500:]}"
+        print(f"gallery: {tool.name}: {outcome.error}", flush=True)
+        return outcome
+    for run in range(1, args.runs + 1):
+        if not _one_check(outcome, project, run, args.runs):
+            return outcome
+    for contract in outcome.failed_contracts():
+        outcome.probes[contract] = _probe(tool, contract, tools, args.rounds)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _one_check(outcome: Outcome, project: Path, run: int, runs: int) -> bool:
+    report, junit = project / f"report-{run}.json", project / f"junit-{run}.xml"
+    argv = [PY, "-m", "migration_harness", "check", "--report-json", str(report)]
+    result = _run([*argv, "--junitxml", str(junit)], project, CHECK_TIMEOUT_S)
+    verdict = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    print(f"gallery: {outcome.tool}: run {run} of {runs}: {verdict}", flush=True)
+    if result.returncode not in (0, 1) or not report.exists():
+        outcome.error = f"check ended with exit {result.returncode}: {verdict or result.stderr}"
+        return False
+    details = _failure_texts(junit)
+    for case in json.loads(report.read_text(encoding="utf-8"))["results"]:
+        name = case["case"]
+        outcome.cases.setdefault(name, []).append(case["outcome"])
+        outcome.contracts[name] = case["contract"]
+        if case["outcome"] == "failed" and name not in outcome.messages:
+            outcome.messages[name] = case["message"]
+            outcome.said[name] = _tool_said(details.get(name, ""))
+    return True
+
+
+def _failure_texts(junit: Path) -> dict[str, str]:
+    """Case name -> its full failure text, from the JUnit report."""
+    texts: dict[str, str] = {}
+    for testcase in ET.parse(junit).getroot().iter("testcase"):
+        for failure in testcase.iter("failure"):
+            texts[testcase.get("name", "")] = failure.text or failure.get("message", "")
+    return texts
+
+
+def _tool_said(details: str) -> str:
+    """The error line of the last command's stderr in a failure text ('' if it had none)."""
+    parts = re.split(r"^--- stderr(.*)---$", details, flags=re.M)
+    if len(parts) < 3 or "(empty)" in parts[-2]:
+        return ""
+    output = parts[-1].split("\nscratch directory kept for inspection:", 1)[0]
+    return probelib.first_error_line(output) if output.strip() else ""
+
+
+def _probe(tool: Tool, contract: str, tools: Path, rounds: int) -> str:
+    case = PROBES.get(contract)
+    if case is None:
+        return f"no probe shows a {contract} failure without the harness"
+    script = GALLERY / tool.sample / "probes" / "probe.py"
+    argv = [PY, str(script), case, "--rounds", str(rounds), "--kills", str(rounds)]
+    env = {"GALLERY_TOOLS": str(tools), "GALLERY_VENV_BIN": str(Path(PY).parent)}
+    result = _run(argv, GALLERY / tool.sample, PROBE_TIMEOUT_S, env)
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith(f"VERDICT {case}:")]
+    found = lines[-1] if lines else f"probe {case} printed no verdict (exit {result.returncode})"
+    print(f"gallery: {tool.name}: {contract}: {found}", flush=True)
+    return found
+
+
+def _run(
+    argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+def render(outcomes: list[Outcome], runs: int) -> str:
+    contracts = _contract_order(outcomes)
+    lines = [
+        "# Gallery: the contract on migration tools people use",
+        "",
+        "Each row is a real tool on a small sample project (three migrations on one SQLite",
+        "file: create `notes` with three rows, add a `slug` column, fill it), set up with",
+        "`migration-harness init --preset NAME` and checked with `migration-harness check`,",
+        "unchanged. Written by `nox -s gallery`, which installs the pinned tools",
+        f"(gallery/requirements.txt, gallery/package.json, Debian's sql-migrate); {runs} run(s)",
+        f"of `check` per tool on {platform.system()} (Python {platform.python_version()}).",
+        "",
+        "Every FAIL is shown again without migration-harness by the tool's probe",
+        "(`gallery/<tool>/probes/probe.py`), so what the table says is what the tool does.",
+        "",
+        "| tool | " + " | ".join(contracts) + " |",
+        "| --- | " + " | ".join("---" for _ in contracts) + " |",
+    ]
+    for outcome in outcomes:
+        if outcome.skipped or outcome.error:
+            lines.append(f"| {outcome.tool} | " + " | ".join("-" for _ in contracts) + " |")
+            continue
+        cells = [_cell(outcome, c) for c in contracts]
+        lines.append(f"| {outcome.tool} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "PASS: every case passed; FAIL: a case failed; skip: the contract does not",
+        "apply (the tool has no such feature); FLAKY: outcomes differed between runs.",
+        "",
+    ]
+    for outcome in outcomes:
+        if outcome.skipped:
+            lines.append(f"- {outcome.tool}: not run here: {outcome.skipped}")
+        elif outcome.error:
+            lines.append(f"- {outcome.tool}: could not run: {outcome.error}")
+    lines += [""] if any(o.skipped or o.error for o in outcomes) else []
+    for outcome in outcomes:
+        lines += _evidence(outcome)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _contract_order(outcomes: list[Outcome]) -> list[str]:
+    order: list[str] = []
+    for outcome in outcomes:
+        for contract in outcome.contracts.values():
+            if contract not in order:
+                order.append(contract)
+    return order
+
+
+def _cell(outcome: Outcome, contract: str) -> str:
+    seen = [
+        o
+        for case, runs in outcome.cases.items()
+        if outcome.contracts[case] == contract
+        for o in runs
+    ]
+    unstable = [c for c in outcome.unstable() if outcome.contracts[c] == contract]
+    if unstable:
+        return "FLAKY"
+    if "failed" in seen:
+        return "FAIL"
+    if "error" in seen:
+        return "ERROR"
+    if seen and all(o == "skipped" for o in seen):
+        return "skip"
+    return "PASS" if seen else ""
+
+
+def _evidence(outcome: Outcome) -> list[str]:
+    failed = [c for c, runs in outcome.cases.items() if "failed" in runs]
+    if not failed:
+        return []
+    lines = [f"## {outcome.tool}", ""]
+    for case in failed:
+        contract = outcome.contracts[case]
+        said = outcome.said.get(case, "")
+        lines.append(
+            f"- **{case}**: {outcome.messages.get(case, '')}"
+            + (f"; the tool said: `{said}`" if said else "")
+        )
+        probe = outcome.probes.get(contract, "")
+        if probe:
+            lines.append(
+                f"  - without the harness ({PROBES.get(contract, '-')} probe): "
+                + probe.split(":", 1)[-1].strip()
+            )
+    unstable = outcome.unstable()
+    if unstable:
+        lines.append(f"- outcomes differed between runs: {', '.join(unstable)}")
+    return [*lines, ""]
+
+
+def _exit_code(outcomes: list[Outcome]) -> int:
+    code = 0
+    for outcome in outcomes:
+        for problem, cases in (
+            ("not the same in every run", outcome.unstable()),
+            ("not reproduced without the harness", outcome.unreproduced()),
+        ):
+            if cases:
+                print(f"gallery: {outcome.tool}: {problem}: {', '.join(cases)}", file=sys.stderr)
+                code = 1
+        if outcome.error:
+            print(f"gallery: {outcome.tool}: {outcome.error}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tools", default=str(probelib.TOOLS), help="where npm put dbmate")
+    parser.add_argument("--runs", type=int, default=1, help="check runs per tool (default 1)")
+    parser.add_argument("--rounds", type=int, default=8, help="probe rounds per FAIL")
+    parser.add_argument("--only", nargs="*", default=[], help="these tools only; print the page")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "gallery.md"))
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
