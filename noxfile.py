@@ -17,8 +17,9 @@ TEST_TIMEOUT_S = "300"
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the project's own test suite in parallel and in random order."""
-    session.install("-e", ".[test]")
+    """Run the project's own test suite in parallel and in random order (with the pinned
+    Python migration tools the presets' tests run against)."""
+    session.install("-e", ".[test]", "-r", "gallery/requirements.txt")
     args = session.posargs or ["-n", "auto"]
     session.run("pytest", "tests", f"--timeout={TEST_TIMEOUT_S}", *args)
 

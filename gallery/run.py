@@ -8,6 +8,10 @@ probe (gallery/<tool>/probes/probe.py): a FAIL the probe does not reproduce is m
 and the run ends non-zero. A tool whose installer is missing is skipped with the reason.
 
 Run through nox (it installs the pinned tools): nox -s gallery [-- --runs 10]
+
+`--verify PAGE` is CI's quick form: one run per tool, no probes, and the verdicts must be
+the ones PAGE (the committed docs/gallery.md, whose FAILs were re-shown when it was
+written) says; the page is not rewritten.
 """
 
 from __future__ import annotations
@@ -124,6 +128,8 @@ def main() -> int:
             if args.only and tool.name not in args.only:
                 continue
             outcomes.append(_one_tool(tool, tools, Path(scratch), args))
+    if args.verify:
+        return _verify(outcomes, Path(args.verify))
     text = render(outcomes, args.runs)
     out = Path(args.out)
     if not args.only:
@@ -153,7 +159,7 @@ def _one_tool(tool: Tool, tools: Path, scratch: Path, args: argparse.Namespace) 
     for run in range(1, args.runs + 1):
         if not _one_check(outcome, project, run, args.runs):
             return outcome
-    for contract in outcome.failed_contracts():
+    for contract in outcome.failed_contracts() if not args.verify else ():
         outcome.probes[contract] = _probe(tool, contract, tools, args.rounds)
     outcome.seconds = time.monotonic() - started
     return outcome
@@ -321,6 +327,44 @@ def _evidence(outcome: Outcome) -> list[str]:
     return [*lines, ""]
 
 
+def _verify(outcomes: list[Outcome], page: Path) -> int:
+    """0 if every tool that ran gave the verdicts ``page``'s table gives it."""
+    committed = _table(page.read_text(encoding="utf-8"))
+    code = 0
+    for outcome in outcomes:
+        if outcome.skipped or outcome.error:
+            print(f"gallery: {outcome.tool}: {outcome.skipped or outcome.error}")
+            code = code or (1 if outcome.error else 0)
+            continue
+        expected = committed.get(outcome.tool, {})
+        now = {c: _cell(outcome, c) for c in expected if c in set(outcome.contracts.values())}
+        changed = [f"{c}: {expected[c]} -> {now[c]}" for c in now if now[c] != expected[c]]
+        if changed or not expected:
+            print(
+                f"gallery: {outcome.tool}: not what {page} says: "
+                + ("; ".join(changed) or "no row for it"),
+                file=sys.stderr,
+            )
+            code = 1
+        else:
+            print(f"gallery: {outcome.tool}: the verdicts {page} shows")
+    return code
+
+
+def _table(text: str) -> dict[str, dict[str, str]]:
+    """The verdict table of a gallery page: tool -> contract -> cell."""
+    rows = [
+        [c.strip() for c in ln.strip().strip("|").split("|")]
+        for ln in text.splitlines()
+        if ln.startswith("| ")
+    ]
+    if not rows or rows[0][0] != "tool":
+        return {}
+    header = rows[0][1:]
+    body = [row for row in rows[1:] if row[0] and not row[0].startswith("---")]
+    return {row[0]: dict(zip(header, row[1:], strict=False)) for row in body}
+
+
 def _exit_code(outcomes: list[Outcome]) -> int:
     code = 0
     for outcome in outcomes:
@@ -344,6 +388,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=8, help="probe rounds per FAIL")
     parser.add_argument("--only", nargs="*", default=[], help="these tools only; print the page")
     parser.add_argument("--out", default=str(ROOT / "docs" / "gallery.md"))
+    parser.add_argument("--verify", metavar="PAGE", help="compare with PAGE; no probes")
     return parser
 
 
