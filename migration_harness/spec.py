@@ -191,6 +191,7 @@ TARGET_KEYS: dict[str, tuple[Checker, str]] = {
     "future_version": STRING,
     "content": STRING,
     "create": COMMAND,
+    "create_once": BOOL,
     "migrate": COMMAND,
     "revert": COMMAND,
     "version": COMMAND,

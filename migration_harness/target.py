@@ -156,6 +156,7 @@ class Target:
     versions: tuple[str, ...] | None = None
     future_version: str | None = None
     content: str = "same"
+    create_once: bool = True  # copy a repo created once per run, where it is self-contained
 
     def __post_init__(self) -> None:
         _resolve_versions(self)

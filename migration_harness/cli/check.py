@@ -455,7 +455,11 @@ def _stop_leftovers(reporter: Reporter, *, keep: bool) -> None:
 def _tidy_scratch_root(root: Path, reporter: Reporter, *, keep: bool) -> None:
     """The run's scratch root holds what failed cases kept for inspection; after an
     interrupt also what the cases cut short left (a parallel run's workers are killed,
-    not unwound). Those are removed, or named with --keep-scratch; an empty root goes."""
+    not unwound). Those are removed, or named with --keep-scratch; an empty root goes.
+    The repos created once for the run's cases always go: nothing failed there."""
+    from migration_harness.contract.created import CREATED_DIR
+
+    shutil.rmtree(root / CREATED_DIR, ignore_errors=True)
     if reporter.outcome() == "interrupted":
         kept = {r.case for r in reporter.results if r.outcome in ("failed", "error")}
         named = set(reporter.scratch.values())  # the plugin removed or named these itself

@@ -20,6 +20,7 @@ from migration_harness.contract._failure import (
 )
 from migration_harness.contract._registry import REGISTRY, Case, Context, Options
 from migration_harness.contract._tool import Tool
+from migration_harness.contract.created import CREATED_DIR, CreatedRepos
 from migration_harness.names import plain_name
 from migration_harness.target import Target
 
@@ -98,7 +99,10 @@ class ContractTest(pytest.Item):
         )
         live = self.config.stash.setdefault(LIVE_SCRATCH, {})
         live[self.case.name] = self.workdir
-        ctx = Context(target, Tool(target, self.workdir), self.workdir, self.collector.options)
+        tool = Tool(target, self.workdir)
+        if self.collector.scratch_root is not None:
+            tool.created = CreatedRepos(self.collector.scratch_root / CREATED_DIR)
+        ctx = Context(target, tool, self.workdir, self.collector.options)
         show = self.config.stash.get(PROGRESS, None)
         if show is not None:
             ctx.progress = functools.partial(show, self.case.name)

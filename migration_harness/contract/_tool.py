@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migration_harness.contract._failure import (
     ContractFailure,
@@ -20,6 +21,9 @@ from migration_harness.proc import RunResult, run, stop_left_running
 from migration_harness.proc._run import format_command
 from migration_harness.scratch import Scratch
 from migration_harness.target import Command, Target, fill, fill_command, global_values
+
+if TYPE_CHECKING:
+    from migration_harness.contract.created import CreatedRepos
 
 # Extra time a command gets beyond the target's own bound before the contract calls it hung.
 HANG_MARGIN_S = 30.0
@@ -44,6 +48,8 @@ class Tool:
         if env is None and target.console_scripts:
             self.env.prepend_path(str(self._make_console_scripts()))
         self.transcript = Transcript()
+        # The run's repos created once (check sets it); None: every create runs the tool.
+        self.created: CreatedRepos | None = None
 
     def _make_console_scripts(self) -> Path:
         """The target's console scripts, made for this case only (nothing goes on the
@@ -162,7 +168,20 @@ class Tool:
     def name(self, version: int) -> str:
         return self.target.version_name(version)
 
-    def create(self, repo: Path, version: int) -> None:
+    def create(self, repo: Path, version: int, *, fresh: bool = False) -> None:
+        """A repo at ``version`` at ``repo``: a copy of the one this run created once, if
+        that is self-contained (see :mod:`.created`), else made by the tool's ``create``
+        (always with ``fresh``)."""
+        source = None
+        if not fresh and self.created is not None and self.target.create_once:
+            source = self.created.source(self, version)
+        if source is None:
+            self.run_create(repo, version)
+            return
+        self.scratch.make_dirs(repo.parent)
+        self.scratch.copy_tree(source, repo, "copy the repo created once per run to")
+
+    def run_create(self, repo: Path, version: int) -> None:
         self.scratch.make_dirs(repo.parent)
         result = self.run(self.command(self.target.create, repo, version=version))
         self.expect_ok(result, f"setup: creating a repo at version {self.name(version)}")

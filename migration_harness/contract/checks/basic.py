@@ -165,7 +165,7 @@ def _hostile_repo(ctx: Context, case: Case) -> Path:
 def hostile_paths(ctx: Context, case: Case) -> None:
     tool, target = ctx.tool, ctx.target
     repo = _hostile_repo(ctx, case)
-    tool.create(repo, target.oldest)
+    tool.create(repo, target.oldest, fresh=True)  # the tool itself at the hostile path
     before = tool.dump(repo, "before migrating")
     tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating to latest")
     tool.expect_version(repo, target.latest, "after migrating")

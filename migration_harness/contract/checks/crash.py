@@ -218,6 +218,7 @@ class Crasher:
         # Lanes run side by side: their time is not the case's tool time, which counts
         # the commands of lane 00 only (with one lane, every command of the case).
         tool.transcript = Transcript()
+        tool.created = self.tool.created
         crasher = self._at(self.ctx, self.backend, lane_repo(self.ctx, number), tool)
         crasher.planned_at = self.repo
         return crasher
