@@ -441,8 +441,10 @@ def resolve_dbmate(given: str) -> str:
     found = shutil.which(given)
     if found is None:
         raise AdapterError(f"dbmate: {given!r} is not an executable (on PATH or as a path)")
-    binary = _npm_binary(Path(found))
-    return str(binary) if binary is not None else found
+    # Absolute: dbmate runs from the database's directory.
+    absolute = Path(os.path.abspath(found))
+    binary = _npm_binary(absolute)
+    return str(binary if binary is not None else absolute)
 
 
 def _npm_binary(found: Path) -> Path | None:
@@ -480,7 +482,10 @@ def _node_platform() -> str:
 
 def _run(argv: list[str], cwd: Path) -> int:
     """Run dbmate with our stdout and stderr, stopping it if the adapter is stopped."""
-    child = subprocess.Popen(argv, cwd=cwd, **_child_kwargs())
+    try:
+        child = subprocess.Popen(argv, cwd=cwd, **_child_kwargs())
+    except OSError as exc:
+        raise AdapterError(f"cannot run {argv[0]}: {exc}") from None
     try:
         return child.wait()
     finally:
