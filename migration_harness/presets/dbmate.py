@@ -341,10 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.migrations_table,
             "--no-dump-schema",
         ]
-        with _stops_on_signals():
-            if args.command == "up":
-                return _up(db, base, files[: versions.index(args.to) + 1])
-            return _rollback(db, base, args, files)
+        _stop_on_signals()
+        if args.command == "up":
+            return _up(db, base, files[: versions.index(args.to) + 1])
+        return _rollback(db, base, args, files)
     except AdapterError as exc:
         print(f"dbmate adapter: {exc}", file=sys.stderr)
         return 2
@@ -527,9 +527,11 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
     return preexec
 
 
-@contextlib.contextmanager
-def _stops_on_signals() -> Iterator[None]:
-    """SIGTERM, SIGINT and SIGHUP unwind the adapter (stopping dbmate, removing its files)."""
+def _stop_on_signals() -> None:
+    """SIGTERM, SIGINT and SIGHUP unwind the adapter (stopping dbmate, removing its files).
+
+    Not restored after: ``main`` is the process's command, run once.
+    """
     wanted = [signal.SIGTERM, signal.SIGINT]
     if hasattr(signal, "SIGHUP"):
         wanted.append(signal.SIGHUP)
@@ -537,12 +539,8 @@ def _stops_on_signals() -> Iterator[None]:
     def stop(signum: int, _frame: FrameType | None) -> NoReturn:
         raise _Stopped(signum)
 
-    previous = {s: signal.signal(s, stop) for s in wanted}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    for signum in wanted:
+        signal.signal(signum, stop)
 
 
 def _parser() -> argparse.ArgumentParser:
