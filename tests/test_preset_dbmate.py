@@ -265,17 +265,25 @@ def test_paths_dbmate_can_and_cannot_open(tmp_path: Path, directory: str, ok: bo
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([directory, "notes"])
 
 
-def test_an_unknown_version_is_one_line(tmp_path: Path) -> None:
-    root = project(tmp_path)
+@pytest.mark.parametrize("mistake", ["version", "directory"])
+def test_an_unknown_version_or_directory_is_one_line(tmp_path: Path, mistake: str) -> None:
+    migrations = project(tmp_path) / "db" / "migrations"
+    if mistake == "directory":
+        migrations = migrations.parent / "nowhere"
     result = adapter(
-        "up", "repo", "--to", "2025", "--migrations-dir", str(root / "db" / "migrations"),
-        cwd=tmp_path,
+        "up", "repo", "--to", "2025" if mistake == "version" else VERSIONS[0],
+        "--migrations-dir", str(migrations), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr == (
-        f"dbmate adapter: no migration file with version 2025 in {root / 'db' / 'migrations'} "
-        f"(versions: {', '.join(VERSIONS)})\n"
-    )
+    if mistake == "version":
+        assert result.stderr == (
+            f"dbmate adapter: no migration file with version 2025 in {migrations} "
+            f"(versions: {', '.join(VERSIONS)})\n"
+        )
+    else:
+        assert result.stderr.startswith("dbmate adapter: cannot read the migrations directory:")
+        assert str(migrations) in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "repo").exists()
 
 
 @pytest.fixture

@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     db = Path(args.db).absolute()
     try:
-        files = migration_files([Path(d) for d in args.migrations_dir])
+        files = _adapter_files(args.migrations_dir)
         versions = [_version(f) for f in files]
         if args.to not in versions:
             raise AdapterError(
@@ -350,6 +350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except _Stopped as stop:
         return 128 + stop.signum
+
+
+def _adapter_files(dirs: Sequence[str]) -> list[Path]:
+    try:
+        return migration_files([Path(d) for d in dirs])
+    except OSError as exc:
+        raise AdapterError(f"cannot read the migrations directory: {exc}") from None
 
 
 def _up(db: Path, base: list[str], files: Sequence[Path]) -> int:
