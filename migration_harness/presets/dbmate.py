@@ -44,6 +44,7 @@ from urllib.parse import quote, unquote
 
 from dotenv import dotenv_values
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.presets import Option, PresetError
 
 SUMMARY = "dbmate with a SQLite database (migrations dir and DATABASE_URL read from .env)"
@@ -312,11 +313,11 @@ def _toml(text: str) -> str:
 # --- the adapter ----------------------------------------------------------------------
 
 
-class AdapterError(Exception):
+class AdapterError(MigrationHarnessError):
     """A message for stderr and exit status 2: the adapter cannot do what it was asked."""
 
 
-class _Stopped(Exception):
+class _Stopped(MigrationHarnessError):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
