@@ -27,7 +27,10 @@ from typing import Protocol, cast
 from migration_harness.errors import MigrationHarnessError
 
 #: Preset name (as the user types it) -> module in this package.
-MODULES: dict[str, str] = {"django": "django"}
+MODULES: dict[str, str] = {
+    "django": "django",
+    "dbmate": "dbmate",
+}
 
 
 @dataclass(frozen=True)
