@@ -70,8 +70,10 @@ def _python_module(*modules: str) -> Callable[[Path], str | None]:
 
 
 def _dbmate(tools: Path) -> Path | None:
-    found = sorted((tools / "node_modules" / "@dbmate").glob("*/bin/dbmate*"))
-    return found[0] if found else None
+    """The npm package's `dbmate` command (the preset's adapter runs the Go binary it
+    starts)."""
+    wrapper = tools / "node_modules" / ".bin" / "dbmate"
+    return wrapper if wrapper.exists() else None
 
 
 def _dbmate_missing(tools: Path) -> str | None:
