@@ -143,10 +143,7 @@ class Tool:
         if result.timed_out:
             raise self.fail(f"{doing}: hung; killed after the {result.timeout:g}s bound")
         if result.returncode != 0:
-            raise self.fail(
-                f"{doing}: exit {result.returncode}, expected 0\n"
-                f"  stderr: {excerpt(result.stderr) or '(empty)'}"
-            )
+            raise self.fail(f"{doing}: exit {result.returncode}, expected 0\n  {_said(result)}")
         return result
 
     def expect_refusal(self, result: RunResult, doing: str, message: str, regex: str) -> None:
@@ -371,3 +368,12 @@ def isolated_env_for(target: Target) -> IsolatedEnv:
 
 def _or(value: int | None, default: int) -> int:
     return default if value is None else value
+
+
+def _said(result: RunResult) -> str:
+    """What a failed command printed: its stderr, else its stdout (some tools, sql-migrate
+    among them, print their errors on stdout)."""
+    for stream, text in (("stderr", result.stderr), ("stdout", result.stdout)):
+        if text.strip():
+            return f"{stream}: {excerpt(text)}"
+    return "output: (empty)"
