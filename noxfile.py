@@ -161,7 +161,7 @@ def gallery(session: nox.Session) -> None:
     import shutil
     from pathlib import Path
 
-    session.install("-e", ".", "-r", "gallery/requirements.txt")
+    session.install("-e", ".[sql-migrate]", "-r", "gallery/requirements.txt")
     tools = Path(session.create_tmp()).resolve() / "tools"
     tools.mkdir(exist_ok=True)
     if shutil.which("npm") is None:

@@ -28,11 +28,9 @@ from migration_harness.errors import MigrationHarnessError
 
 #: Preset name (as the user types it) -> module in this package.
 MODULES: dict[str, str] = {
-MODULES: dict[str, str] = {
     "django": "django",
     "dbmate": "dbmate",
     "sql-migrate": "sql_migrate",
-}
 }
 
 
