@@ -30,8 +30,8 @@ from migration_harness.presets import Option, PresetError
 
 SUMMARY = "Django: one app's migrations (manage.py migrate) on a SQLite file"
 OPTIONS = (
-    Option("--app", "the app label whose migrations to test (default: the one app with any)"),
-    Option("--settings", "the settings module (default: the one manage.py sets)"),
+    Option("--app", "django: the app whose migrations to test (default: the one app with any)"),
+    Option("--settings", "django: the settings module (default: the one manage.py sets)"),
 )
 
 MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.py")
