@@ -27,7 +27,7 @@ from typing import Protocol, cast
 from migration_harness.errors import MigrationHarnessError
 
 #: Preset name (as the user types it) -> module in this package.
-MODULES: dict[str, str] = {}
+MODULES: dict[str, str] = {"alembic": "alembic"}
 
 
 @dataclass(frozen=True)
