@@ -19,6 +19,7 @@ import pytest
 
 from migration_harness.crash._strace import strace_unavailable_reason
 from migration_harness.spec import load_target
+from tests.specfiles import CHECK_RUNS, check
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -211,27 +212,19 @@ def test_adapter_passes_alembic_refusals_through(project: Path, tmp_path: Path) 
 # --- end to end ---------------------------------------------------------------------------
 
 
-def check(project: Path, *contracts: str) -> dict[str, str]:
+def outcomes_of_check(project: Path, *contracts: str) -> dict[str, str]:
     """The outcome of each case of `check --contract CONTRACTS` in the project."""
     report = project.parent / "report.json"
-    result = run(
-        "-m",
-        "migration_harness",
-        "check",
-        "--report-json",
-        report,
-        "--contract",
-        *contracts,
-        cwd=project,
-    )
+    result = check("--report-json", str(report), "--contract", *contracts, cwd=project)
     assert result.returncode in (0, 1), result.stdout + result.stderr
     data = json.loads(report.read_text("utf-8"))
     return {r["case"]: r["outcome"] for r in data["results"]}
 
 
+@CHECK_RUNS
 def test_check_gives_alembic_s_measured_verdicts(project: Path) -> None:
     assert init(project).returncode == 0
-    outcomes = check(project, "forward", "ahead", "lock-held", "stale-lock")
+    outcomes = outcomes_of_check(project, "forward", "ahead", "lock-held", "stale-lock")
     first, mid, last = REVISIONS
     assert outcomes == {
         f"forward[{first}-{last}]": "passed",
@@ -245,6 +238,7 @@ def test_check_gives_alembic_s_measured_verdicts(project: Path) -> None:
     }
 
 
+@CHECK_RUNS
 @pytest.mark.slow
 @pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())
@@ -252,7 +246,7 @@ def test_check_gives_alembic_s_measured_verdicts(project: Path) -> None:
 def test_check_finds_the_committed_ddl_a_kill_leaves(project: Path) -> None:
     # strace kills at every write: one lands right after ALTER TABLE committed on its own.
     assert init(project).returncode == 0
-    outcomes = check(project, "revert", "crash")
+    outcomes = outcomes_of_check(project, "revert", "crash")
     first, mid, last = REVISIONS
     assert outcomes == {
         f"revert[{last}-{first}]": "passed",
