@@ -172,11 +172,16 @@ dump = [{sqlite}, "dump", "{{repo}}"]
 # the lock is SQLite's write lock, which alembic waits for for 5 s (Python's sqlite3
 # default timeout) and then gives up on with a traceback ending
 # `sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked`.
-# A holder killed hard leaves nothing behind: the next run goes ahead.
+# The bounds below count the whole command, and before it waits Python imports alembic
+# and SQLAlchemy: 1 s on a quiet machine, over 5 s on a busy 2-core one. So the command
+# gives up within 10 s (5 s for start-up, 5 s of waiting) ...
 lock = {{ path = "{{repo}}", style = "sqlite" }}
 on_lock_held = "wait"
-lock_wait_s = 5
+lock_wait_s = 10
 lock_message = "database is locked"
+# ... and a holder killed hard leaves nothing behind: the next run goes ahead at once,
+# after the same start-up (stale_after_s is that start-up, not a wait for the lock).
+stale_after_s = 5
 # A database at a revision no script knows is refused, untouched, exit 255:
 # `FAILED: Can't locate revision identified by '...'`.
 on_ahead = "refuse"
@@ -221,10 +226,12 @@ def _run_alembic(command: str, revision: str, db: Path, ini: Path) -> int:
     from sqlalchemy import event
     from sqlalchemy.engine import URL, Engine
 
+    same = os.path.normcase(str(db))
+
     def only_db(dialect: Any, _record: Any, cargs: Sequence[Any], _cparams: Any) -> None:
         # Before the DBAPI connects: a refused connection creates and touches nothing.
         target = str(cargs[0]) if cargs else ""
-        if dialect.name != "sqlite" or os.path.abspath(target) != str(db):
+        if dialect.name != "sqlite" or os.path.normcase(os.path.abspath(target)) != same:
             raise ForeignDatabase(f"{dialect.name} database {target or '(none)'}")
 
     # Relative paths in the config (script_location, prepend_sys_path) are the project
