@@ -142,7 +142,7 @@ def test_missing_migrations_directory_names_the_value(project: Path) -> None:
 
 def test_branched_history_is_refused(project: Path) -> None:
     add_revision(project, "9f9f9f9f9f01", REVISIONS[0])  # a second child of the first
-    refused(init(project), "2 heads", "alembic merge heads")
+    refused(init(project), "2 heads", "9f9f9f9f9f01", "one line of revisions")
 
 
 def test_a_single_revision_is_not_enough(project: Path) -> None:

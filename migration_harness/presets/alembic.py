@@ -100,7 +100,7 @@ def _one_line(ini: Path, location: str, revisions: list[Any], heads: Sequence[st
     if len(heads) > 1:
         raise PresetError(
             f"{where}: the history has {len(heads)} heads ({', '.join(sorted(heads))}); the "
-            "contract needs one line of revisions: merge them (`alembic merge heads`)"
+            "contract needs one line of revisions, each revising the one before"
         )
     forks = [r.revision for r in revisions if r.is_merge_point or r.is_branch_point]
     if forks:
