@@ -8,6 +8,7 @@ it here): ``pip install alembic==1.20.1 SQLAlchemy==2.1.9``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -118,6 +119,23 @@ def refused(result: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert "Traceback" not in result.stderr
     for needle in needles:
         assert needle in result.stderr, result.stderr
+
+
+def test_alembic_missing_from_this_python_says_where_to_install(
+    project: Path, tmp_path: Path
+) -> None:
+    shadow = tmp_path / "shadow" / "alembic"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("no alembic here")\n', "utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "migration_harness", "init", "--preset", "alembic", "."],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(shadow.parent)},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    refused(result, "alembic is not importable by", sys.executable)
 
 
 def test_missing_config_names_the_file_and_the_flag(project: Path) -> None:
