@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migration_harness.errors import MigrationHarnessError
 from migration_harness.presets import Option, PresetError
 
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run_alembic(args.command, args.revision, db, ini)
 
 
-class ForeignDatabase(Exception):
+class ForeignDatabase(MigrationHarnessError):
     """env.py opened a database other than the one the harness gave."""
 
 
