@@ -44,3 +44,16 @@ def check(
         env={**os.environ, **env} if env else None,
         timeout=CHECK_TIMEOUT_S,
     )
+
+
+def python_m(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m ARGS`` in ``cwd`` with this interpreter, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=CHECK_TIMEOUT_S,
+        check=False,
+    )

@@ -20,7 +20,7 @@ import pytest
 
 from migration_harness.crash._strace import strace_unavailable_reason
 from migration_harness.spec import load_target
-from tests.specfiles import CHECK_RUNS, check
+from tests.specfiles import CHECK_RUNS, check, python_m
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,24 +37,12 @@ REVISIONS = ["1a2b3c4d5e01", "2b3c4d5e6f02", "3c4d5e6f7a03"]
 TIMEOUT_S = 600
 
 
-def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-
-
 def init(project: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    return run("-m", "migration_harness", "init", "--preset", "alembic", *flags, ".", cwd=project)
+    return python_m("migration_harness", "init", "--preset", "alembic", *flags, ".", cwd=project)
 
 
 def adapter(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run("-m", "migration_harness.presets.alembic", *args, cwd=cwd)
+    return python_m("migration_harness.presets.alembic", *args, cwd=cwd)
 
 
 @pytest.fixture
