@@ -53,3 +53,16 @@ def summary_row(stdout: str, contract: str) -> list[str]:
         if cells and cells[0] == contract and len(cells) in (6, 7):
             return cells[1:]
     raise AssertionError(f"no summary row for {contract}:\n{stdout}")
+
+
+def python_m(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m ARGS`` in ``cwd`` with this interpreter, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=CHECK_TIMEOUT_S,
+        check=False,
+    )

@@ -29,6 +29,7 @@ from migration_harness.errors import MigrationHarnessError
 #: Preset name (as the user types it) -> module in this package.
 MODULES: dict[str, str] = {
     "django": "django",
+    "alembic": "alembic",
     "dbmate": "dbmate",
     "sql-migrate": "sql_migrate",
 }
