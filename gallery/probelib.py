@@ -548,6 +548,7 @@ def kill_after_statements(adapter: Adapter, child: str, cases: list[tuple[str, i
     driving the tool in-process, SIGKILLing itself right after the statement containing
     sys.argv[1]), show the state, then run the tool's migrate again."""
     py = str(VENV_BIN / "python")
+    problems: list[str] = []
     for marker, start in cases:
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "notes.db"
@@ -557,9 +558,17 @@ def kill_after_statements(adapter: Adapter, child: str, cases: list[tuple[str, i
             print(f"killed run: exit {killed.rc}")
             print(f"after kill: {version_of(adapter, db)}")
             print(indent(canonical_dump(db, adapter.table)))
+            after_kill = version_of(adapter, db)
             again = adapter.run(adapter.migrate, db)
             print(anonymize(again.show(limit=900)))
-            print(f"after re-run: {version_of(adapter, db)}\n")
+            final = version_of(adapter, db)
+            print(f"after re-run: {final}\n")
+            if again.rc != 0 or not final.startswith(f"v{len(adapter.versions)} "):
+                problems.append(
+                    f"killed right after {marker!r}: the database reads {after_kill.split(';')[0]}"
+                    f", the re-run exits {again.rc}: {first_error_line(again.out)}"
+                )
+    verdict("kill-after-statement", bool(problems), "; ".join(problems) or "every re-run OK")
 
 
 def main(adapter: Adapter) -> None:
