@@ -48,6 +48,8 @@ PROBES = {
     "crash": "kill",
 }
 CHECK_TIMEOUT_S = 1800
+#: A case's scratch directory in a message: `<anything>/mh-run-xxxx/mh-<case>-xxxx/`.
+SCRATCH_PATH = re.compile(r"[^\s<>(),;'\"`]*/mh-run-[^/\s]+/(?:mh-[^/\s]+/)?")
 PROBE_TIMEOUT_S = 900
 
 
@@ -141,7 +143,7 @@ def main() -> int:
             outcomes.append(_one_tool(tool, tools, Path(scratch), args))
     if args.verify:
         return _verify(outcomes, Path(args.verify))
-    text = render(outcomes, args.runs)
+    text = anonymize(render(outcomes, args.runs))
     out = Path(args.out)
     if not args.only:
         out.write_text(text, encoding="utf-8")
@@ -290,6 +292,12 @@ def render(outcomes: list[Outcome], runs: int) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def anonymize(text: str) -> str:
+    """The page is committed: scratch and tool paths by role, not by where they were."""
+    text = SCRATCH_PATH.sub("<scratch>/", text)
+    return probelib.anonymize(text).replace(str(ROOT), ".")
+
+
 def _contract_order(outcomes: list[Outcome]) -> list[str]:
     order: list[str] = []
     for outcome in outcomes:
@@ -332,10 +340,9 @@ def _evidence(outcome: Outcome) -> list[str]:
         )
         probe = outcome.probes.get(contract, "")
         if probe:
-            lines.append(
-                f"  - without the harness ({PROBES.get(contract, '-')} probe): "
-                + probe.split(":", 1)[-1].strip()
-            )
+            name = probe.removeprefix("VERDICT ").split(":", 1)[0]
+            evidence = probe.split(":", 1)[-1].strip()
+            lines.append(f"  - without the harness ({name} probe): {evidence}")
     unstable = outcome.unstable()
     if unstable:
         lines.append(f"- outcomes differed between runs: {', '.join(unstable)}")
@@ -400,7 +407,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tools", default=str(probelib.TOOLS), help="where npm put dbmate")
     parser.add_argument("--runs", type=int, default=1, help="check runs per tool (default 1)")
-    parser.add_argument("--rounds", type=int, default=8, help="probe rounds per FAIL")
+    parser.add_argument("--rounds", type=int, default=16, help="probe rounds per FAIL")
     parser.add_argument("--only", nargs="*", default=[], help="these tools only; print the page")
     parser.add_argument("--out", default=str(ROOT / "docs" / "gallery.md"))
     parser.add_argument("--verify", metavar="PAGE", help="compare with PAGE; no probes")
