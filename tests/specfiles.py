@@ -55,7 +55,9 @@ def summary_row(stdout: str, contract: str) -> list[str]:
     raise AssertionError(f"no summary row for {contract}:\n{stdout}")
 
 
-def python_m(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def python_m(
+    *args: str | Path, cwd: Path, timeout: float = CHECK_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
     """``python -m ARGS`` in ``cwd`` with this interpreter, output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", *map(str, args)],
@@ -63,6 +65,6 @@ def python_m(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         encoding="utf-8",
-        timeout=CHECK_TIMEOUT_S,
+        timeout=timeout,
         check=False,
     )

@@ -5,16 +5,14 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from migration_harness import spec
-from tests.specfiles import CHECK_RUNS, check, summary_row
+from tests.specfiles import CHECK_RUNS, check, python_m, summary_row
 
 SAMPLE = Path(__file__).resolve().parents[1] / "gallery" / "django"
-TIMEOUT_S = 120
 
 needs_django = pytest.mark.skipif(
     importlib.util.find_spec("django") is None,
@@ -23,15 +21,7 @@ needs_django = pytest.mark.skipif(
 
 
 def init(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migration_harness", "init", "--preset", "django", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    return python_m("migration_harness", "init", "--preset", "django", *args, cwd=cwd)
 
 
 @pytest.fixture
@@ -98,14 +88,7 @@ def test_what_the_project_lacks_is_named_with_the_flag_that_supplies_it(
 
 
 def test_a_presets_option_without_the_preset_is_refused(project: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "migration_harness", "init", "--app", "notes"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    result = python_m("migration_harness", "init", "--app", "notes", cwd=project)
     assert result.returncode == 2
     assert "--app only applies with --preset NAME" in result.stderr
     assert not (project / "migration-harness.toml").exists()

@@ -15,6 +15,7 @@ import pytest
 
 from migration_harness.presets.sql_migrate import migration_ids, plan
 from migration_harness.scaffold import SPEC_FILE
+from tests.specfiles import python_m
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,15 +37,7 @@ needs_sql_migrate = pytest.mark.skipif(
 def run(
     *args: str | Path, cwd: Path, timeout: float = TIMEOUT_S
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migration_harness", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        check=False,
-    )
+    return python_m("migration_harness", *args, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture
