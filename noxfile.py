@@ -1,5 +1,5 @@
 """Sessions: tests, check (the contract against the reference tool), lint, typecheck,
-windows, bench, stress.
+windows, bench, stress, gallery (the presets on real migration tools).
 
 Every session installs what it needs, so nox is the only prerequisite.
 """

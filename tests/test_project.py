@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SESSIONS = {"tests", "check", "lint", "typecheck", "windows", "bench", "stress"}
+SESSIONS = {"tests", "check", "lint", "typecheck", "windows", "bench", "stress", "gallery"}
 
 
 def nox_sessions() -> set[str]:
