@@ -110,4 +110,6 @@ def test_a_repo_mentions_its_path_in_utf8_utf16_or_a_link(tmp_path: Path) -> Non
         os.symlink(repo / "sub" / "data", repo / "link")
     except OSError:  # Windows without the symlink privilege
         return
+    if not (repo / "link").is_symlink():
+        return  # Wine: the call succeeds without making a link Windows Python sees
     assert _mentions(repo, [str(repo)])

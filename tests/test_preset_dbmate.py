@@ -58,6 +58,8 @@ def fake_dbmate(root: Path) -> Path:
     wrapper.parent.mkdir(parents=True)
     wrapper.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
     wrapper.chmod(0o755)
+    if sys.platform == "win32":  # what npm writes there for Windows
+        wrapper.with_suffix(".cmd").write_text("@exit /b 0\r\n", encoding="utf-8")
     return wrapper
 
 
@@ -178,7 +180,8 @@ def test_flags_name_the_directory_and_dbmate(tmp_path: Path) -> None:
             id="server-url",
         ),
         pytest.param(
-            "no-dbmate", (), ["node_modules/.bin/dbmate", "--dbmate PATH"], id="no-dbmate"
+            "no-dbmate", (), [os.path.join("node_modules", ".bin", "dbmate"), "--dbmate PATH"],
+            id="no-dbmate",
         ),
         pytest.param(
             "dup", (), ["more than one migration file with version 20250101000002"],
@@ -322,11 +325,12 @@ def dbmate_child(adapter_proc: subprocess.Popen[str]) -> psutil.Process:
 
 @needs_dbmate
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGKILL"], ids=["term", "kill"])
 def test_dbmate_stops_with_the_adapter(
-    held_db: tuple[Path, subprocess.Popen[str]], signum: int
+    held_db: tuple[Path, subprocess.Popen[str]], name: str
 ) -> None:
-    if signum == signal.SIGKILL and not sys.platform.startswith("linux"):
+    signum = int(getattr(signal, name))  # by name: Windows has no SIGKILL to collect
+    if name == "SIGKILL" and not sys.platform.startswith("linux"):
         pytest.skip("only Linux kills a child with its parent (PR_SET_PDEATHSIG)")
     db, holder = held_db
     migrations = str(project(db.parent, name="again") / "db" / "migrations")

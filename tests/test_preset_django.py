@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -63,7 +64,7 @@ def test_flags_choose_the_app_and_the_settings(project: Path) -> None:
         ("no-manage", ["manage.py", "--settings"]),
         ("two-apps", ["notes", "shop", "--app"]),
         ("branched", ["0003_fill_slug", "0003_other", "one line"]),
-        ("unknown-app", ["--app nope", "nope/migrations"]),
+        ("unknown-app", ["--app nope", os.path.join("nope", "migrations")]),
     ],
 )
 def test_what_the_project_lacks_is_named_with_the_flag_that_supplies_it(

@@ -7,8 +7,9 @@ case gets a copy at its own path.
 
 A copy stands in for a fresh ``create`` only if the created repo is self-contained, which
 is checked once per version: ``create`` left nothing in its scratch directory but the
-repo, and no file of the repo holds the repo's own absolute path (a config naming its
-database file would point every copy back at the original). Otherwise, or with
+repo, no file of the repo holds the repo's own absolute path (a config naming its
+database file would point every copy back at the original), and no link in it has an
+absolute target. Otherwise, or with
 ``create_once = false`` in the spec, every case runs ``create`` itself. The workers of a
 parallel run share the repos; a file lock (filelock) lets one of them create each.
 """
@@ -84,8 +85,8 @@ def _create(tool: Tool, version: int, workdir: Path) -> str:
 
 
 def _mentions(repo: Path, paths: list[str]) -> bool:
-    """True if a file or link of ``repo`` holds one of ``paths`` (as UTF-8 or UTF-16),
-    or the repo is too big to tell."""
+    """True if a file of ``repo`` holds one of ``paths`` (as UTF-8 or UTF-16), a link of
+    it has an absolute target, or the repo is too big to tell."""
     needles = [p.encode(codec) for p in paths for codec in ("utf-8", "utf-16-le")]
     inside = [] if repo.is_file() else list(repo.rglob("*"))
     files = [repo] if repo.is_file() else [p for p in inside if p.is_symlink() or not p.is_dir()]
@@ -93,7 +94,9 @@ def _mentions(repo: Path, paths: list[str]) -> bool:
     read = 0
     for path in files:
         if path.is_symlink():
-            if any(p in os.readlink(path) for p in paths):
+            # A copy of an absolute link points where the original did; the spelling of
+            # its target varies (Windows prefixes), so any absolute target counts.
+            if os.path.isabs(os.readlink(path)):
                 return True
             continue
         data = path.read_bytes()

@@ -357,7 +357,10 @@ def _adapter_files(dirs: Sequence[str]) -> list[Path]:
     try:
         return migration_files([Path(d) for d in dirs])
     except OSError as exc:
-        raise AdapterError(f"cannot read the migrations directory: {exc}") from None
+        where = exc.filename if exc.filename is not None else ", ".join(dirs)
+        raise AdapterError(
+            f"cannot read the migrations directory: {where}: {exc.strerror or exc}"
+        ) from None
 
 
 def _up(db: Path, base: list[str], files: Sequence[Path]) -> int:
