@@ -87,3 +87,20 @@ def test_errors_name_the_file_and_the_problem_without_a_traceback(tmp_path: Path
     assert "found no version" in empty.stderr
     for result in (missing, bad, empty):
         assert "Traceback" not in result.stderr
+
+
+def test_the_command_line_imports_no_preset_until_one_is_used() -> None:
+    # Every command builds init's parser; the presets' flags must not cost their imports
+    # (nor need their libraries, e.g. python-dotenv for dbmate).
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "migration_harness", "init", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines()]
+    assert "migration_harness.presets" in imported
+    assert [m for m in imported if m.startswith("migration_harness.presets.")] == []
+    assert "dotenv" not in imported

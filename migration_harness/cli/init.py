@@ -23,6 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from migration_harness.cli import UsageError
 from migration_harness.files import atomic_write
 from migration_harness.origin import find_origin
+from migration_harness.presets import OPTIONS as PRESET_OPTIONS
 from migration_harness.presets import PresetError, all_options
 from migration_harness.presets import load as load_preset
 from migration_harness.presets import names as preset_names
@@ -126,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _preset_spec(args: argparse.Namespace, root: Path) -> str:
     """The spec the chosen preset reads from the project at ``root``."""
-    preset = load_preset(args.preset)
     _refuse_preset_options(args, args.preset)
-    options = {o.dest: getattr(args, o.dest) for o in preset.OPTIONS}
+    preset = load_preset(args.preset)
+    options = {o.dest: getattr(args, o.dest) for o in PRESET_OPTIONS[args.preset]}
     try:
         return preset.spec(root.resolve(), options)
     except PresetError as exc:
@@ -137,7 +138,7 @@ def _preset_spec(args: argparse.Namespace, root: Path) -> str:
 
 def _refuse_preset_options(args: argparse.Namespace, name: str | None) -> None:
     """An option given that the chosen preset (or no preset) does not read is a mistake."""
-    own = {o.flag for o in load_preset(name).OPTIONS} if name is not None else set()
+    own = {o.flag for o in PRESET_OPTIONS[name]} if name is not None else set()
     given = [o.flag for o in all_options().values() if getattr(args, o.dest) is not None]
     stray = [flag for flag in given if flag not in own]
     if not stray:

@@ -10,7 +10,8 @@ so nothing is copied into the user's tree.
 Each preset is a module here with:
 
 - ``SUMMARY``: one line for ``init --help``;
-- ``OPTIONS``: the :class:`Option` values init asks for with flags;
+- ``OPTIONS``: the :class:`Option` values init asks for with flags (declared here, in
+  :data:`OPTIONS`, so that building the command line imports no preset);
 - ``spec(root, options) -> str``: the spec's text, or :class:`PresetError`;
 - ``main(argv) -> int``: the adapter's commands, if it has any.
 """
@@ -26,14 +27,6 @@ from typing import Protocol, cast
 
 from migration_harness.errors import MigrationHarnessError
 
-#: Preset name (as the user types it) -> module in this package.
-MODULES: dict[str, str] = {
-    "django": "django",
-    "alembic": "alembic",
-    "dbmate": "dbmate",
-    "sql-migrate": "sql_migrate",
-}
-
 
 @dataclass(frozen=True)
 class Option:
@@ -45,6 +38,47 @@ class Option:
     @property
     def dest(self) -> str:
         return self.flag.removeprefix("--").replace("-", "_")
+
+
+#: Preset name (as the user types it) -> module in this package.
+MODULES: dict[str, str] = {
+    "django": "django",
+    "alembic": "alembic",
+    "dbmate": "dbmate",
+    "sql-migrate": "sql_migrate",
+}
+
+_MIGRATIONS_DIR = Option(
+    "--migrations-dir",
+    "the directory of the migration files, relative to the project root (dbmate, "
+    "sql-migrate; default: what the project's config says)",
+)
+_CONFIG_FILE = Option(
+    "--config-file",
+    "the tool's config file, relative to the project root (alembic: default alembic.ini; "
+    "sql-migrate: default dbconfig.yml)",
+)
+#: Preset name -> the flags it reads.
+OPTIONS: dict[str, tuple[Option, ...]] = {
+    "django": (
+        Option("--app", "django: the app whose migrations to test (default: the one with any)"),
+        Option("--settings", "django: the settings module (default: the one manage.py sets)"),
+    ),
+    "alembic": (_CONFIG_FILE,),
+    "dbmate": (
+        _MIGRATIONS_DIR,
+        Option(
+            "--dbmate",
+            "dbmate: executable name or path (default: dbmate on PATH, else the project's "
+            "node_modules/.bin/dbmate)",
+        ),
+    ),
+    "sql-migrate": (
+        _CONFIG_FILE,
+        Option("--env-name", "sql-migrate: the config's environment (default: development)"),
+        _MIGRATIONS_DIR,
+    ),
+}
 
 
 class PresetError(MigrationHarnessError):
@@ -72,7 +106,7 @@ def load(name: str) -> Preset:
 def all_options() -> dict[str, Option]:
     """Every preset's options by flag (init registers the union, each preset reads its own)."""
     found: dict[str, Option] = {}
-    for name in MODULES:
-        for option in load(name).OPTIONS:
+    for options in OPTIONS.values():
+        for option in options:
             found.setdefault(option.flag, option)
     return found

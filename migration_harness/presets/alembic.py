@@ -25,19 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_harness.errors import MigrationHarnessError
-from migration_harness.presets import Option, PresetError
+from migration_harness.presets import OPTIONS as PRESET_OPTIONS
+from migration_harness.presets import PresetError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 SUMMARY = "alembic + SQLAlchemy on SQLite: revisions from alembic.ini's script_location"
 
-OPTIONS = (
-    Option(
-        "--config-file",
-        "the framework's config file, relative to DIR (alembic: default alembic.ini)",
-    ),
-)
+OPTIONS = PRESET_OPTIONS["alembic"]
 
 DEFAULT_CONFIG = "alembic.ini"
 #: Names for the revision ``ahead`` stamps: the first one the project does not use.

@@ -42,24 +42,13 @@ from types import FrameType
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote
 
-from dotenv import dotenv_values
-
 from migration_harness.errors import MigrationHarnessError
-from migration_harness.presets import Option, PresetError
+from migration_harness.presets import OPTIONS as PRESET_OPTIONS
+from migration_harness.presets import PresetError
 
 SUMMARY = "dbmate with a SQLite database (migrations dir and DATABASE_URL read from .env)"
 
-OPTIONS = (
-    Option(
-        "--migrations-dir",
-        "the directory of the migration files (default: what the project uses)",
-    ),
-    Option(
-        "--dbmate",
-        "dbmate: executable name or path (default: dbmate on PATH, else the project's "
-        "node_modules/.bin/dbmate)",
-    ),
-)
+OPTIONS = PRESET_OPTIONS["dbmate"]
 
 DEFAULT_MIGRATIONS_DIR = "db/migrations"
 DEFAULT_TABLE = "schema_migrations"
@@ -128,6 +117,8 @@ def _read_env(root: Path) -> dict[str, str]:
     try:
         # interpolate=False: dbmate's loader (godotenv) expands ${VAR} from the process
         # environment, which at init time is not the one the project runs in.
+        from dotenv import dotenv_values  # only for init, and only with a .env
+
         values = dotenv_values(path, interpolate=False)
     except (OSError, UnicodeDecodeError) as exc:
         raise PresetError(f"{path}: cannot read it ({exc})") from None

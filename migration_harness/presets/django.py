@@ -26,13 +26,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from migration_harness.presets import Option, PresetError
+from migration_harness.presets import OPTIONS as PRESET_OPTIONS
+from migration_harness.presets import PresetError
 
 SUMMARY = "Django: one app's migrations (manage.py migrate) on a SQLite file"
-OPTIONS = (
-    Option("--app", "django: the app whose migrations to test (default: the one app with any)"),
-    Option("--settings", "django: the settings module (default: the one manage.py sets)"),
-)
+OPTIONS = PRESET_OPTIONS["django"]
 
 MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.py")
 SETTINGS_DEFAULT = re.compile(

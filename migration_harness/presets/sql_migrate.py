@@ -33,22 +33,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from migration_harness.presets import Option, PresetError
+from migration_harness.presets import OPTIONS as PRESET_OPTIONS
+from migration_harness.presets import PresetError
 from migration_harness.target import VERSION_NAME
 
 SUMMARY = "sql-migrate (Go): dbconfig.yml, one environment, SQLite databases"
-OPTIONS = (
-    Option(
-        "--config-file",
-        "the tool's config file, relative to the project root (sql-migrate: default dbconfig.yml)",
-    ),
-    Option("--env-name", "the config's environment (sql-migrate: default development)"),
-    Option(
-        "--migrations-dir",
-        "the migrations directory, relative to the project root (sql-migrate: default the "
-        "environment's dir:)",
-    ),
-)
+OPTIONS = PRESET_OPTIONS["sql-migrate"]
 
 DEFAULT_CONFIG = "dbconfig.yml"
 DEFAULT_ENV = "development"
