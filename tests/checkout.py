@@ -4,8 +4,9 @@ the harness's own lookup, which some tests check against it)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
+
+from tests import sub
 
 GIT_TIMEOUT_S = 60
 
@@ -14,7 +15,7 @@ def git_head(root: Path) -> str | None:
     """``root``'s HEAD commit, or None without git or outside a checkout."""
     if shutil.which("git") is None or not (root / ".git").exists():
         return None
-    done = subprocess.run(
+    done = sub.run(
         ["git", "-C", str(root), "rev-parse", "HEAD"],
         capture_output=True,
         text=True,

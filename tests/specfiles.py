@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import sub
+
 GOOD = """
 [target]
 name = "demo"
@@ -36,7 +38,7 @@ def check(
     *args: str, cwd: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -m migration_harness check`` as a user runs it (``env``: variables added)."""
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness", "check", *args],
         capture_output=True,
         text=True,
@@ -59,7 +61,7 @@ def python_m(
     *args: str | Path, cwd: Path, timeout: float = CHECK_TIMEOUT_S
 ) -> subprocess.CompletedProcess[str]:
     """``python -m ARGS`` in ``cwd`` with this interpreter, output captured as text."""
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", *map(str, args)],
         cwd=cwd,
         capture_output=True,

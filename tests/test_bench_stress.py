@@ -26,6 +26,7 @@ from bench.schema import REQUIRED_KEYS, format_table, target_status, validate_re
 from bench.stats import median, ratio, repeat
 from bench.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
 from bench.suite_speed import summary_line as pytest_summary
+from tests import sub
 from tests.procwait import gone, read_pid
 
 # -- stats ----------------------------------------
@@ -341,7 +342,7 @@ def test_process_description_names_pid_command_and_cwd() -> None:
 
 def test_scan_processes_sees_a_real_process_with_its_marker_and_cwd(tmp_path: Path) -> None:
     env = {"PATH": "", stress.MARKER_ENV: "marker-123"}
-    child = subprocess.Popen(
+    child = sub.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", str(tmp_path / "arg")],
         cwd=tmp_path,
         env=env,
@@ -462,7 +463,7 @@ def test_a_burner_ends_by_itself_when_its_runner_dies(tmp_path: Path) -> None:
         f"pathlib.Path({str(pidfile)!r}).write_text(f'{{load.pids[0]}}\\n')\n"
         "time.sleep(600)\n"
     )
-    runner = subprocess.Popen([sys.executable, "-c", runner_code], cwd=repo_root)
+    runner = sub.Popen([sys.executable, "-c", runner_code], cwd=repo_root)
     try:
         burner = read_pid(pidfile)
         assert psutil.Process(burner).status() != psutil.STATUS_ZOMBIE
@@ -501,7 +502,7 @@ def test_a_runner_started_with_ctrl_c_ignored_gives_the_suite_ctrl_c_back(
 ) -> None:
     argv = _inner_suite(tmp_path, SEES_CTRL_C)
     repo_root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-c", IGNORING_SIGINT, "1", *argv],
         cwd=repo_root,
         capture_output=True,
@@ -530,7 +531,7 @@ def test_a_terminated_runner_stops_the_suite_run_in_progress(tmp_path: Path) -> 
     started = tmp_path / "started"
     argv = _inner_suite(tmp_path, WAITS_FOR_TERMINATION.format(started=str(started)))
     repo_root = Path(__file__).resolve().parent.parent
-    runner = subprocess.Popen(
+    runner = sub.Popen(
         [sys.executable, "-m", "bench.stress", "1", *argv],
         cwd=repo_root,
         stdout=subprocess.DEVNULL,

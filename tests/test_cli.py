@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from migration_harness import __version__
+from tests import sub
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness", *args],
         capture_output=True,
         text=True,
@@ -35,7 +36,7 @@ def test_version_via_module() -> None:
 def test_console_script_is_installed() -> None:
     scripts = Path(sysconfig.get_path("scripts"))
     exe = scripts / ("migration-harness.exe" if sys.platform == "win32" else "migration-harness")
-    result = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    result = sub.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert __version__ in result.stdout
 

@@ -4,7 +4,6 @@ isolation, so no download), then checked with the same code the release workflow
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import pytest
 
 from migration_harness import __version__
 from migration_harness.windows import running_under_wine
+from tests import sub
 from tests.dist_check import (
     ROOT,
     RUNTIME_FILES,
@@ -36,7 +36,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ROOT / "migration_harness").is_dir():
         pytest.skip("no source tree to build (the suite runs against an installed wheel)")
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
         capture_output=True,
         text=True,
@@ -164,14 +164,14 @@ def test_sdist_check_catches_a_missing_license() -> None:
 def test_installed_wheel_reports_the_plain_version(dist: Path, tmp_path: Path) -> None:
     """A wheel knows no commit: --version says the release alone (no git is run)."""
     venv = tmp_path / "venv"
-    subprocess.run(
+    sub.run(
         [sys.executable, "-m", "venv", "--without-pip", str(venv)],
         check=True,
         timeout=BUILD_TIMEOUT_S,
     )
     python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
     # This interpreter's pip installs into the new venv; the origin module needs no deps.
-    installed = subprocess.run(
+    installed = sub.run(
         [
             sys.executable,
             "-m",
@@ -189,7 +189,7 @@ def test_installed_wheel_reports_the_plain_version(dist: Path, tmp_path: Path) -
         check=False,
     )
     assert installed.returncode == 0, installed.stderr
-    described = subprocess.run(
+    described = sub.run(
         [
             str(python),
             "-c",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from migration_harness.windows import CACHE_ENV, default_cache_dir, running_under_wine
+from tests import sub
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = "Scripts" if sys.platform == "win32" else "bin"
@@ -84,7 +84,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def _check(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
-    done = subprocess.run(
+    done = sub.run(
         cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     output = done.stdout + done.stderr

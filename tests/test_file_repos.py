@@ -22,6 +22,7 @@ from migration_harness.files import (
     snapshot_tree,
 )
 from migration_harness.scratch import Scratch
+from tests import sub
 from tests.specfiles import CHECK_RUNS, check, summary_row
 
 pytestmark = CHECK_RUNS
@@ -57,7 +58,7 @@ def check_sqlitetool(
 
 
 def tool(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, str(TOOL), *map(str, args)],
         capture_output=True,
         text=True,

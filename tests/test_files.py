@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -25,6 +24,7 @@ from migration_harness.files import (
     restore_backup,
     snapshot_tree,
 )
+from tests import sub
 
 posix_modes = pytest.mark.skipif(
     sys.platform == "win32", reason="Windows keeps only the read-only bit of a mode"
@@ -120,7 +120,7 @@ with AtomicWriter(sys.argv[1]) as writer:
 def test_killed_writer_leaves_target_intact_and_litter_is_detected(tmp_path: Path) -> None:
     target = tmp_path / "config"
     target.write_bytes(b"original")
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-c", textwrap.dedent(KILLED_MID_WRITE), str(target)],
         capture_output=True,
         text=True,

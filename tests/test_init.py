@@ -21,6 +21,7 @@ from migration_harness.origin import find_origin, git_requirement, index_require
 from migration_harness.scaffold import NOX_FILE, SPEC_FILE, WORKFLOW_FILE
 from migration_harness.target import REFERENCE_SPEC, SpecError
 from migration_harness.windows import running_under_wine
+from tests import sub
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,7 +33,7 @@ SCAFFOLD = (SPEC_FILE, WORKFLOW_FILE, NOX_FILE)
 
 
 def init(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness", "init", *map(str, args)],
         cwd=cwd,
         capture_output=True,
@@ -198,7 +199,7 @@ def init_with_umask(umask: int, *args: str | Path, cwd: Path) -> subprocess.Comp
         "from migration_harness.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-c", code, "init", *map(str, args)],
         cwd=cwd,
         capture_output=True,
@@ -230,7 +231,7 @@ def test_overwritten_file_keeps_its_mode(project: Path) -> None:
 def test_nox_file_is_a_real_noxfile(project: Path) -> None:
     assert init(project, "--name", "demo", cwd=project).returncode == 0
     ast.parse(read(project / NOX_FILE))
-    listed = subprocess.run(
+    listed = sub.run(
         [sys.executable, "-m", "nox", "-f", NOX_FILE, "--list"],
         cwd=project,
         capture_output=True,
@@ -311,7 +312,7 @@ def test_init_from_a_changed_checkout_says_the_pin_lacks_the_changes(
     git = build_mock(tmp_path / "bin", "git", {"exit_code": 0, "stdout": fake + "\n"})
     env = dict(os.environ)  # a copy for the child: os.environ itself is never changed
     env["PATH"] = os.pathsep.join([str(git.directory), env.get("PATH", "")])
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-m", "migration_harness", "init", str(project)],
         env=env,
         capture_output=True,

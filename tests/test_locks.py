@@ -7,7 +7,6 @@ each tries its style once without blocking and exits 0 (took it) or 1 (busy).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -30,6 +29,7 @@ from migration_harness.locks import (
     unsupported_reason,
 )
 from migration_harness.proc import DEFAULT_GRACE
+from tests import sub
 
 PROBES: dict[str, str] = {
     "posix": """
@@ -110,7 +110,7 @@ STALE_STYLES = {"mkdir", "pidfile"}
 
 def probe(style: str, path: Path) -> bool:
     """True if an independent process could take ``style`` on ``path`` right now."""
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-c", textwrap.dedent(PROBES[style]), str(path)],
         capture_output=True,
         text=True,
@@ -330,7 +330,7 @@ def test_command_style_release_command(
         release_command=[*row_tool, "break", str(db)],
     )
     assert lock_rows(db) == 1
-    second = subprocess.run(
+    second = sub.run(
         [*row_tool, "hold", str(db)], capture_output=True, text=True, timeout=60, check=False
     )
     assert second.returncode == 1 and "already taken" in second.stdout
@@ -465,7 +465,7 @@ class Ran:
 
 def run_python(program: str, *args: str) -> Ran:
     started = time.monotonic()
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-c", textwrap.dedent(program), *args],
         capture_output=True,
         text=True,

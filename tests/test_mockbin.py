@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from migration_harness.mockbin import (
 )
 from migration_harness.mockbin._build import INTERPRETER_ARGS, stub_source
 from migration_harness.proc import run, start_together
+from tests import sub
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX script launcher")
 
@@ -382,7 +382,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, argv: list[str], messa
     argv = [a.replace("SPEC", str(spec)) for a in argv]
     target = tmp_path / "bin"
     full = ["mock", *argv] + ([] if message == "--dir" else ["--dir", str(target)])
-    result = subprocess.run(
+    result = sub.run(
         [sys.executable, "-m", "migration_harness", *full],
         capture_output=True,
         text=True,

@@ -16,6 +16,7 @@ import migration_harness
 from migration_harness import __version__
 from migration_harness.mockbin import build_mock
 from migration_harness.origin import HOME, Origin, git_requirement, home_url, workflow_ref
+from tests import sub
 from tests.checkout import git_head
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ THIRD_PARTY = re.compile(r"^(actions|pypa)/")
 
 def repository_files(root: Path) -> list[Path]:
     """Tracked and new (not ignored) files of the checkout."""
-    listed = subprocess.run(
+    listed = sub.run(
         ["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         capture_output=True,
         text=True,
@@ -117,7 +118,7 @@ def run_python(code: str, path_dirs: list[Path]) -> subprocess.CompletedProcess[
     # The child imports the package this process imported (an embedded Python, as on the
     # Windows leg, would otherwise find its installed copy first).
     code = f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r})\n{code}"
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-c", code],
         env=env,
         capture_output=True,

@@ -19,6 +19,7 @@ import pytest
 
 from migration_harness import proc
 from migration_harness.windows import running_under_wine
+from tests import sub
 from tests.procwait import gone, guardians_finished, read_pid
 
 PY = sys.executable
@@ -418,7 +419,7 @@ def test_check_fails_a_migrate_that_leaves_a_detached_process_and_kills_it(
     spec = re.sub(r"^migrate = .*$", lambda _: leaky, spec, flags=re.M)
     (tool / "migration-harness.toml").write_text(spec, encoding="utf-8")
     try:
-        result = subprocess.run(
+        result = sub.run(
             [
                 PY,
                 "-m",
@@ -465,7 +466,7 @@ def test_a_job_object_kills_what_an_interpreter_started_when_it_dies(how: str) -
         "print(child.pid, flush=True)\n"
         "os._exit(0)\n"
     )
-    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=300)
+    out = sub.run([PY, "-c", code], capture_output=True, text=True, timeout=300)
     pid = int(out.stdout.split()[0])
     try:
         assert gone(pid), out.stderr
@@ -476,7 +477,7 @@ def test_a_job_object_kills_what_an_interpreter_started_when_it_dies(how: str) -
 def test_the_windows_side_imports_and_degrades_off_windows() -> None:
     from migration_harness.proc import _windows
 
-    child = subprocess.Popen([PY, "-c", "pass"])
+    child = sub.Popen([PY, "-c", "pass"])
     try:
         assert _windows.contain(child) is (sys.platform == "win32" and bool(_windows._job))
     finally:

@@ -5,7 +5,6 @@ uses none of them."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from pytest import Pytester
 
 from migration_harness import __version__
+from tests import sub
 
 FIXTURES = (
     "isolated_env", "safe_tmp_path", "mockbin", "run", "start_together", "daemon", "lock_holder"
@@ -20,7 +20,7 @@ FIXTURES = (
 
 
 def test_fixtures_listed_in_an_unrelated_directory(tmp_path: Path) -> None:
-    result = subprocess.run(
+    result = sub.run(
         [sys.executable, "-m", "pytest", "--fixtures", "-p", "no:randomly"],
         capture_output=True,
         text=True,

@@ -20,6 +20,7 @@ import pytest
 
 from migration_harness.crash._strace import strace_unavailable_reason
 from migration_harness.spec import load_target
+from tests import sub
 from tests.specfiles import CHECK_RUNS, check, python_m
 
 if sys.version_info >= (3, 11):
@@ -115,7 +116,7 @@ def test_alembic_missing_from_this_python_says_where_to_install(
     shadow = tmp_path / "shadow" / "alembic"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text('raise ImportError("no alembic here")\n', "utf-8")
-    result = subprocess.run(
+    result = sub.run(
         [sys.executable, "-m", "migration_harness", "init", "--preset", "alembic", "."],
         cwd=project,
         env={**os.environ, "PYTHONPATH": str(shadow.parent)},

@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from migration_harness.spec import load_target
+from tests import sub
 from tests.specfiles import CHECK_RUNS, check
 
 try:
@@ -73,7 +74,7 @@ def env_without_dbmate() -> dict[str, str]:
 def init(
     root: Path, *flags: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness", "init", str(root), "--preset", "dbmate",
          *flags],
         capture_output=True, text=True, env=env if env is not None else env_without_dbmate(),
@@ -89,7 +90,7 @@ def spec_of(root: Path) -> dict[str, object]:
 
 
 def adapter(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness.presets.dbmate", *args],
         capture_output=True, text=True, cwd=cwd, timeout=120,
     )  # fmt: skip
@@ -296,7 +297,7 @@ def held_db(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     db = tmp_path / "repo"
     dirs = ("--migrations-dir", str(root / "db" / "migrations"))
     assert adapter("up", str(db), "--to", VERSIONS[0], *dirs, cwd=tmp_path).returncode == 0
-    holder = subprocess.Popen(
+    holder = sub.Popen(
         [sys.executable, "-c",
          "import sqlite3, sys, time\n"
          "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
@@ -334,7 +335,7 @@ def test_dbmate_stops_with_the_adapter(
         pytest.skip("only Linux kills a child with its parent (PR_SET_PDEATHSIG)")
     db, holder = held_db
     migrations = str(project(db.parent, name="again") / "db" / "migrations")
-    proc = subprocess.Popen(
+    proc = sub.Popen(
         [sys.executable, "-m", "migration_harness.presets.dbmate", "up", str(db),
          "--to", VERSIONS[2], "--migrations-dir", migrations],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=db.parent,

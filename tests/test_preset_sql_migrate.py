@@ -15,6 +15,7 @@ import pytest
 
 from migration_harness.presets.sql_migrate import migration_ids, plan
 from migration_harness.scaffold import SPEC_FILE
+from tests import sub
 from tests.specfiles import python_m
 
 if sys.version_info >= (3, 11):
@@ -198,7 +199,7 @@ def test_adapter_migrates_a_database_up_and_down_by_name(project: Path, tmp_path
     before = sorted(p.name for p in project.rglob("*"))
 
     def to(version: str) -> list[str]:
-        result = subprocess.run(
+        result = sub.run(
             [*adapter, str(db), version, "--dir", str(project / "migrations")],
             capture_output=True,
             text=True,

@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import sub
+
 TIMEOUT_S = 60
 
 
 def adapter(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness.presets.sqlite", *map(str, args)],
         capture_output=True,
         text=True,
@@ -92,7 +94,7 @@ def test_errors_name_the_file_and_the_problem_without_a_traceback(tmp_path: Path
 def test_the_command_line_imports_no_preset_until_one_is_used() -> None:
     # Every command builds init's parser; the presets' flags must not cost their imports
     # (nor need their libraries, e.g. python-dotenv for dbmate).
-    result = subprocess.run(
+    result = sub.run(
         [sys.executable, "-X", "importtime", "-m", "migration_harness", "init", "--help"],
         capture_output=True,
         text=True,

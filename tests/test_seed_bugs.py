@@ -17,10 +17,11 @@ import pytest
 
 from migration_harness.fixtures import LockHolderFactory
 from migration_harness.locks import STYLES, unsupported_reason
+from tests import sub
 
 
 def run_program(program: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-c", textwrap.dedent(program), *args],
         capture_output=True,
         text=True,
@@ -124,7 +125,7 @@ def test_fcntl_lock_is_lost_when_the_same_process_closes_another_descriptor(
     """The classic POSIX record-lock pitfall (why SQLite keeps one fd per inode):
     reading the lock file through a second descriptor and closing it unlocks the repo."""
     path = tmp_path / "repo.lock"
-    holder = subprocess.Popen(
+    holder = sub.Popen(
         [sys.executable, "-c", textwrap.dedent(FCNTL_CLOSE_DROPS_LOCK), str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

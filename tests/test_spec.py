@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from migration_harness.spec import find_spec, load_reference_target, load_target
 from migration_harness.target import SpecError, Target, fill, fill_command
+from tests import sub
 from tests.specfiles import GOOD, write
 
 
@@ -132,7 +132,7 @@ def test_placeholders_fill_per_argument_never_through_a_shell() -> None:
 
 def test_check_with_a_bad_spec_is_exit_2_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("latest = 2", "latest = 'x'"))
-    result = subprocess.run(
+    result = sub.run(
         [sys.executable, "-m", "migration_harness", "check", "--config", str(path)],
         capture_output=True,
         text=True,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from migration_harness.cli.summary import ReportError, load_report, parse_report, render_summary
+from tests import sub
 
 TIMEOUT_S = 120
 
@@ -50,7 +51,7 @@ def write(directory: Path, name: str, data: Any) -> Path:
 
 
 def summary(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness", "summary", *map(str, args)],
         cwd=cwd,
         capture_output=True,

@@ -18,6 +18,7 @@ import pytest
 
 from migration_harness.cli import check as check_module
 from migration_harness.contract._failure import harness_error
+from tests import sub
 
 TINYTOOL = Path(__file__).parent / "tools" / "tinytool"
 SPEC = TINYTOOL / "migration-harness.toml"
@@ -39,7 +40,7 @@ def check_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def check(
     *args: str, tmp_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         [sys.executable, "-m", "migration_harness", "check", *args],
         capture_output=True,
         text=True,
@@ -294,7 +295,7 @@ def test_an_interrupted_run_says_so_everywhere_and_leaves_nothing(
     assert [e.text for e in errors] == [f"interrupted by {signame} while running forward[1-2]"]
     assert survivors(mark) == []
     assert list((tmp_path / "scratch").glob("mh-*")) == []
-    summary = subprocess.run(
+    summary = sub.run(
         [sys.executable, "-m", "migration_harness", "summary", str(tmp_path / "r.json")],
         capture_output=True,
         text=True,
@@ -347,7 +348,7 @@ def interrupted_check(
     env = check_env(tmp_path, TINYTOOL_MODE="slow", TINYTOOL_MARK=str(mark))
     args = ["--config", str(SPEC), "--contract", "forward", *extra]
     args += ["--report-json", str(tmp_path / "r.json"), "--junitxml", str(tmp_path / "j.xml")]
-    proc = subprocess.Popen(
+    proc = sub.Popen(
         [sys.executable, "-m", "migration_harness", "check", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

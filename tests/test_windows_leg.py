@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import io
 import os
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -35,6 +34,7 @@ from migration_harness.windows._requirements import (
     project_requirements,
 )
 from migration_harness.windows._wheels import unpack_scripts, unpack_wheel
+from tests import sub
 
 # The file exactly as the embeddable CPython 3.13 ships it.
 SHIPPED_PTH = (
@@ -267,11 +267,11 @@ def test_dependencies_come_from_the_cache_when_their_inputs_match(tmp_path: Path
 def test_default_cache_dir_honours_the_override_variable(tmp_path: Path) -> None:
     code = "from migration_harness.windows import default_cache_dir; print(default_cache_dir())"
     env = {**os.environ, "MIGRATION_HARNESS_WINDOWS_CACHE": str(tmp_path / "c")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    done = sub.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.stdout.strip() == str(tmp_path / "c"), done.stderr
     env = {k: v for k, v in os.environ.items() if k != "MIGRATION_HARNESS_WINDOWS_CACHE"}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    done = sub.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert Path(done.stdout.strip()) == tmp_path / "xdg" / "migration-harness" / "windows"
 
 
@@ -309,7 +309,7 @@ def test_cli_without_wine_fails_with_one_clear_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MIGRATION_HARNESS_WINE"}
     env["PATH"] = str(tmp_path)  # no wine here; the interpreter is started by full path
     env["MIGRATION_HARNESS_WINDOWS_CACHE"] = str(tmp_path / "cache")
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-m", "migration_harness", "windows", "check"],
         env=env,
         capture_output=True,
@@ -347,7 +347,7 @@ def test_the_harness_is_copied_as_installed_with_its_entry_points(tmp_path: Path
         " as m; print(migration_harness.__file__); print(m.distribution('migration-harness')"
         ".locate_file(''))"
     )
-    done = subprocess.run(
+    done = sub.run(
         [sys.executable, "-I", "-c", code, str(tmp_path)], capture_output=True, text=True
     )
     assert done.stdout.splitlines()[0].startswith(str(tmp_path)), done.stderr
@@ -420,7 +420,7 @@ def test_wine_fixes_are_imported_by_a_pth_line(tmp_path: Path) -> None:
     assert pth.read_text() == f"import {_provision.WINE_FIXES_MODULE}\n"
     module = layout.site_packages / f"{_provision.WINE_FIXES_MODULE}.py"
     code = f"import site; site.addsitedir({str(layout.site_packages)!r}); print('ok')"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = sub.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "ok" and done.stderr == "", done.stderr
     assert "CopyFile2" in module.read_text()
 
@@ -447,7 +447,7 @@ def test_sigterm_to_the_runner_kills_the_whole_child_tree(tmp_path: Path) -> Non
     import psutil
 
     pidfile = tmp_path / "grandchild.pid"
-    runner = subprocess.Popen([sys.executable, "-c", WRAPPER, str(pidfile)])
+    runner = sub.Popen([sys.executable, "-c", WRAPPER, str(pidfile)])
     grandchild = None
     try:
         deadline = time.monotonic() + 120  # a bound for "must start", not a speed check

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import sub
+
 pytestmark = pytest.mark.skipif(
     sys.platform != "win32", reason="Windows semantics; runs in the Windows leg (nox -s windows)"
 )
@@ -119,11 +121,11 @@ def test_executables_are_found_by_pathext(tmp_path: Path) -> None:
 def test_createprocess_searches_the_parents_path_not_the_childs(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     exe = make_exe(bin_dir, "probe", "print('probe ran')")
-    direct = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    direct = sub.run([str(exe)], capture_output=True, text=True, timeout=120)
     assert direct.stdout.strip() == "probe ran", direct.stderr
     child_env = {**os.environ, "PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")}
     with pytest.raises(FileNotFoundError):
-        subprocess.run(["probe"], env=child_env, cwd=tmp_path, capture_output=True, timeout=120)
+        sub.run(["probe"], env=child_env, cwd=tmp_path, capture_output=True, timeout=120)
 
 
 def test_a_polite_sigterm_is_a_hard_kill(tmp_path: Path) -> None:
@@ -136,7 +138,7 @@ def test_a_polite_sigterm_is_a_hard_kill(tmp_path: Path) -> None:
         "time.sleep(120)\n"
     )
     assert not hasattr(signal, "SIGKILL") and not hasattr(os, "fork")
-    child = subprocess.Popen(
+    child = sub.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:

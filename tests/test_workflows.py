@@ -34,6 +34,7 @@ from migration_harness.scaffold import (
 )
 from migration_harness.target import REFERENCE_SPEC
 from migration_harness.windows import running_under_wine
+from tests import sub
 from tests.checkout import git_head
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +77,7 @@ def run_tool(
     env: Mapping[str, str] | None = None,
     timeout: float = TOOL_TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return sub.run(
         args,
         cwd=cwd,
         env=None if env is None else dict(env),
@@ -637,7 +638,7 @@ def test_scaffolded_install_step_installs_the_harness_from_a_local_copy(tmp_path
     script = _step_script("contract.yml", "contract", "Install migration-harness")
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=TOOL_TIMEOUT_S)
+    sub.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=TOOL_TIMEOUT_S)
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
     env.update(
         HARNESS_VERSION=requirement,

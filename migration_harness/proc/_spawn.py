@@ -23,12 +23,13 @@ SPAWN_RETRY_DELAY = 0.2
 Starter = Callable[..., "subprocess.Popen[Any]"]
 
 
-def spawn(args: Sequence[str], *, start: Starter = subprocess.Popen, **kwargs: Any) -> Any:
+def spawn(args: str | Sequence[str], *, start: Starter = subprocess.Popen, **kwargs: Any) -> Any:
     """``start(args, **kwargs)`` (``subprocess.Popen`` by default), retried on WinError 1359."""
+    command = args if isinstance(args, str) else list(args)
     delay = SPAWN_RETRY_DELAY
     for attempt in range(1, SPAWN_ATTEMPTS + 1):
         try:
-            return start(list(args), **kwargs)
+            return start(command, **kwargs)
         except OSError as exc:
             if not is_transient_spawn_error(exc) or attempt == SPAWN_ATTEMPTS:
                 raise
