@@ -52,6 +52,7 @@ WINE_DESELECT = (
     "--deselect=tests/test_contract.py::test_reference_tool_passes_every_contract",
     "--deselect=tests/test_contract.py::test_every_mutant_is_caught_by_its_contract[inplace-config]",
     "--deselect=tests/test_contract.py::test_every_mutant_is_caught_by_its_contract[version-first]",
+    "--deselect=tests/test_contract.py::test_progress_counts_cases_when_check_runs_them_in_parallel",
 )
 # Test modules whose subject reads the same on every OS (text, parsing, packaging, the
 # project's own files and dev tools): under Wine every process start costs 0.5-2 s, so
@@ -59,16 +60,22 @@ WINE_DESELECT = (
 WINE_SAME_ON_EVERY_OS = (
     "test_bench_stress.py",  # the stress runner and benchmarks: dev tools, run on Linux
     "test_concurrent_rounds.py",  # round counting; Windows races: test_contract's mutants
+    "test_database_contract.py",  # no database server under Wine (native Windows has one)
+    "test_databases.py",  # the same
     "test_dist.py",  # building and checking the sdist and wheel
     "test_docs.py",  # the docs against the code; examples run on Linux
     "test_errors.py",  # the exception hierarchy
+    "test_named_versions.py",  # version names in specs and messages
     "test_origin.py",  # version text and git
     "test_plugin_options.py",  # option precedence
+    "test_progress.py",  # progress lines
     "test_project.py",  # README, nox sessions, project files
     "test_selection.py",  # contract id and mutant wording
+    "test_shards.py",  # which cases a shard runs
     "test_spec.py",  # spec parsing
     "test_spec_limits.py",  # spec bounds
     "test_summary.py",  # the report table
+    "test_verdicts.py",  # verdicts, exit statuses and options passed to pytest
     "test_workflows.py",  # GitHub workflow YAML and its bash steps
 )
 

@@ -7,6 +7,8 @@
 - ``daemon`` (``mh_daemon``): :class:`DaemonFactory`
 - ``start_together`` (``mh_start_together``): :class:`StartTogether`
 - ``lock_holder`` (``mh_lock_holder``): :class:`LockHolderFactory`
+- ``postgres``, ``mariadb`` (``mh_postgres``, ``mh_mariadb``): :class:`Database`
+- ``postgres_server``, ``mariadb_server`` (session-scoped; ``mh_`` twins too): :class:`Server`
 
 Each fixture is also reachable as its ``mh_`` twin, the same object in the same test:
 a project whose own ``run`` or ``daemon`` fixture hides the plugin's still reaches it
@@ -21,6 +23,8 @@ from typing import Any
 import pytest
 
 from migration_harness._platform import StrPath
+from migration_harness.databases import Database, Server
+from migration_harness.databases._locks import LOCK_OPERAND, SERVER_LOCK_STYLES, hold_server_lock
 from migration_harness.env import IsolatedEnv
 from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
 from migration_harness.mockbin import MockBin
@@ -30,10 +34,12 @@ from migration_harness.proc import start_together as proc_start_together
 
 __all__ = [
     "DaemonFactory",
+    "Database",
     "IsolatedEnv",
     "LockHolderFactory",
     "MockBin",
     "Runner",
+    "Server",
     "StartTogether",
 ]
 
@@ -113,19 +119,37 @@ class DaemonFactory:
         return [daemon.stop() for daemon in reversed(self.started)]
 
 
+def _hold_server_lock(style: str, database: Database | None, kwargs: dict[str, Any]) -> LockHolder:
+    operand_name = LOCK_OPERAND[style]
+    operand = kwargs.pop(operand_name, None)
+    if database is None or operand is None:
+        raise ValueError(
+            f"lock style {style!r} is a lock on a database server: call it as"
+            f" lock_holder({style!r}, database=<a Database, e.g. the postgres fixture>,"
+            f" {operand_name}=...)"
+        )
+    return hold_server_lock(database, style, operand, **kwargs)
+
+
 class LockHolderFactory:
     """``lock_holder(style, path, **kw)``: :func:`migration_harness.locks.hold_lock`, but an
     unsupported style skips the test with the reason, and every holder still
-    alive at teardown is released (or killed)."""
+    alive at teardown is released (or killed). A server lock style takes the database
+    instead of a path: ``lock_holder("postgresql-advisory", database=postgres, key=42)``."""
 
     def __init__(self) -> None:
         self.holders: list[LockHolder] = []
 
-    def __call__(self, style: str, path: Any = None, **kwargs: Any) -> LockHolder:
-        try:
-            holder = hold_lock(style, path, **kwargs)
-        except UnsupportedLockStyle as exc:
-            pytest.skip(str(exc))
+    def __call__(
+        self, style: str, path: Any = None, *, database: Database | None = None, **kwargs: Any
+    ) -> LockHolder:
+        if style in SERVER_LOCK_STYLES:
+            holder = _hold_server_lock(style, database, kwargs)
+        else:
+            try:
+                holder = hold_lock(style, path, **kwargs)
+            except UnsupportedLockStyle as exc:
+                pytest.skip(str(exc))
         self.holders.append(holder)
         return holder
 

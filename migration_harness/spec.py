@@ -21,6 +21,7 @@ from migration_harness.target import (
     BackupSpec,
     CrashSpec,
     DaemonSpec,
+    DatabaseSpec,
     ExternalSpec,
     LockSpec,
     SpecError,
@@ -219,9 +220,20 @@ TARGET_KEYS: dict[str, tuple[Checker, str]] = {
     "failure_hook": BOOL,
     "timeout_s": NUMBER,
     "daemon": TABLE,
+    "database": TABLE,
 }
-REQUIRED = ("create", "migrate", "dump")  # and versions, or oldest and latest
-LOCK_KEYS = {"path": STRING, "style": STRING, "hold": COMMAND, "ready": STRING, "release": COMMAND}
+# And versions, or oldest and latest; and dump, unless there is a [target.database].
+REQUIRED = ("create", "migrate")
+LOCK_KEYS = {
+    "path": STRING,
+    "style": STRING,
+    "hold": COMMAND,
+    "ready": STRING,
+    "release": COMMAND,
+    "key": INTEGER,
+    "table": STRING,
+    "name": STRING,
+}
 CONCURRENT_KEYS = {
     "from": (lambda v: _is_int(v) or _is_str(v), 'a version number or name, or "oldest"'),
     "n": INTEGER,
@@ -238,6 +250,7 @@ CRASH_KEYS = {
     "sweep_k": INTEGER,
     "jobs": INTEGER,
 }
+DATABASE_KEYS = {"engine": STRING, "bindir": STRING}
 DAEMON_KEYS = {
     "start": COMMAND,
     "ready": STRING,
@@ -286,13 +299,21 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
     r = _Reader(table, prefix, source, TARGET_KEYS)
     for key in REQUIRED:
         r.require(key)
+    if "dump" not in table and "database" not in table:
+        raise SpecError(
+            source,
+            r.key("dump"),
+            "missing; expected a command that prints the repo's logical content, e.g."
+            ' ["mytool", "dump", "{repo}"] (a target with a [target.database] may leave it'
+            " out: the database's own dump is used)",
+        )
     _versions_or_range(r)
     kwargs: dict[str, Any] = {
         key: r.get(key)
         for key in TARGET_KEYS
         if key in table
         and key not in {"lock", "concurrent", "backups", "external_migrations", "tombstone"}
-        and key not in {"env", "crash", "daemon", "console_scripts"}
+        and key not in {"env", "crash", "daemon", "console_scripts", "database"}
     }
     kwargs.setdefault("name", Path(here).name)
     kwargs["env"] = _string_table(r, "env", source)
@@ -303,6 +324,7 @@ def _build(table: dict[str, Any], prefix: str, source: str, *, here: str) -> Tar
     kwargs["tombstone"] = _tombstone(r, source)
     kwargs["daemon"] = _daemon(r, source)
     kwargs["crash"] = _crash(r)
+    kwargs["database"] = _database(r)
     concurrent = r.sub("concurrent", CONCURRENT_KEYS)
     if concurrent is not None:
         start = concurrent.get("from")
@@ -361,6 +383,9 @@ def _lock(r: _Reader) -> LockSpec | None:
         hold=lock.get("hold"),
         ready=lock.get("ready"),
         release=lock.get("release"),
+        key=lock.get("key"),
+        table=lock.get("table"),
+        name=lock.get("name"),
     )
 
 
@@ -423,6 +448,13 @@ def _daemon(r: _Reader, source: str) -> DaemonSpec | None:
         migrates_on_start=d.get("migrates_on_start", False),
         start_timeout_s=d.get("start_timeout_s", 30.0),
     )
+
+
+def _database(r: _Reader) -> DatabaseSpec | None:
+    d = r.sub("database", DATABASE_KEYS)
+    if d is None:
+        return None
+    return DatabaseSpec(engine=d.require("engine"), bindir=d.get("bindir"))
 
 
 def _crash(r: _Reader) -> CrashSpec:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, cast
 
+from migration_harness.databases._locks import LOCK_OPERAND, SERVER_LOCK_STYLES
 from migration_harness.errors import MigrationHarnessError
 from migration_harness.locks import STYLES
 
@@ -31,6 +32,10 @@ Command = tuple[str, ...]
 
 # Placeholders every template may use, filled per argument (never through a shell).
 GLOBAL_PLACEHOLDERS = ("python", "here", "scripts")
+# And, with a [target.database], everywhere {repo} may be used: the repo's own database.
+DATABASE_PLACEHOLDERS = ("database_url", "db_host", "db_port", "db_name", "db_user")
+#: The database servers a target may ask for.
+DATABASE_ENGINES = ("postgresql", "mariadb")
 
 
 class SpecError(MigrationHarnessError, ValueError):
@@ -66,6 +71,16 @@ class LockSpec:
     hold: Command | None = None
     ready: str | None = None
     release: Command | None = None
+    # What names a server lock (see SERVER_LOCK_STYLES): an advisory lock's number, a
+    # table, a GET_LOCK name.
+    key: int | None = None
+    table: str | None = None
+    name: str | None = None
+
+    @property
+    def operand(self) -> int | str | None:
+        """What a server lock style locks: its ``key``, ``table`` or ``name``."""
+        return self.key if self.key is not None else self.table or self.name
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,15 @@ class ExternalSpec:
 
 
 @dataclass(frozen=True)
+class DatabaseSpec:
+    """The tool keeps its data on a database server the harness starts: each repo gets a
+    database of its own on it (``{database_url}``, ``{db_name}``, ...)."""
+
+    engine: str
+    bindir: str | None = None
+
+
+@dataclass(frozen=True)
 class CrashSpec:
     backend: str = "auto"
     hook: bool = False
@@ -121,7 +145,8 @@ class Target:
     latest: int = _UNSET
     create: Command = field(kw_only=True)
     migrate: Command = field(kw_only=True)
-    dump: Command = field(kw_only=True)
+    # None: the database's canonical dump (a target with a database only)
+    dump: Command | None = field(default=None, kw_only=True)
     version: Command | None = None
     stamp: Command | None = None
     version_file: str | None = None
@@ -157,6 +182,7 @@ class Target:
     future_version: str | None = None
     content: str = "same"
     create_once: bool = True  # copy a repo created once per run, where it is self-contained
+    database: DatabaseSpec | None = None
 
     def __post_init__(self) -> None:
         _resolve_versions(self)
@@ -265,7 +291,8 @@ _CHOICES = {
     "idempotent": ("bytes", "dump"),
     "content": ("same", "per-version"),
 }
-LOCK_STYLES = STYLES  # a target may name any style a holder can take
+# A target may name any style a holder can take: a file's, a command's or a server's.
+LOCK_STYLES = (*STYLES, *SERVER_LOCK_STYLES)
 CRASH_BACKENDS = ("auto", "strace", "hook", "sweep")
 RACE_DELAYS = ("auto", "strace", "off")
 
@@ -279,6 +306,8 @@ _COMMAND_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "stamp": ("repo", "version"),
     "lock.hold": ("repo",),
     "lock.release": ("repo",),
+    "lock.table": ("repo",),
+    "lock.name": ("repo",),
     "daemon.start": ("repo",),
     "daemon.stop": ("repo",),
     "tombstone.open_old": ("repo",),
@@ -387,6 +416,17 @@ def _check_target(t: Target) -> None:
         raise fail(
             "version", "expected a `version` command or a `version_file` path; neither is set"
         )
+    if t.dump is None and t.database is None:
+        raise fail(
+            "dump",
+            "missing; expected a command that prints the repo's logical content (a target"
+            " with a [target.database] may leave it out: the database's own dump is used)",
+        )
+    if t.database is not None and t.database.engine not in DATABASE_ENGINES:
+        raise fail(
+            "database.engine",
+            f"expected one of {_quoted(DATABASE_ENGINES)}, got {short_repr(t.database.engine)}",
+        )
     for key, choices in _CHOICES.items():
         value = getattr(t, key)
         if value not in choices:
@@ -413,7 +453,7 @@ def _check_target(t: Target) -> None:
     for key in ("lock_message", "ahead_message"):
         _check_regex(fail, key, getattr(t, key).replace("{version}", "0"))
     if t.lock is not None:
-        _check_lock(t.lock, fail)
+        _check_lock(t.lock, fail, t.database)
     if t.tombstone is not None:
         _check_regex(fail, "tombstone.message", t.tombstone.message)
     if t.daemon is not None and t.daemon.ready is not None:
@@ -424,6 +464,8 @@ def _check_target(t: Target) -> None:
         )
     for key, template in _templates(t):
         allowed = GLOBAL_PLACEHOLDERS + _allowed_for(key)
+        if t.database is not None and "repo" in allowed:
+            allowed += DATABASE_PLACEHOLDERS
         for arg in template:
             _check_placeholders(fail, key, arg, allowed)
     for key, path in _scratch_paths(t):
@@ -434,9 +476,29 @@ def _check_target(t: Target) -> None:
         _check_console_script(fail, name, entry_point)
 
 
-def _check_lock(lock: LockSpec, fail: Any) -> None:
+def _check_server_lock(lock: LockSpec, database: DatabaseSpec | None, fail: Any) -> None:
+    engine, operand = SERVER_LOCK_STYLES[lock.style], LOCK_OPERAND[lock.style]
+    if database is None or database.engine != engine:
+        raise fail(
+            "lock.style",
+            f"style {lock.style!r} is a lock on a {engine} server: it needs"
+            f' [target.database] with engine = "{engine}"',
+        )
+    if getattr(lock, operand) is None:
+        what = {"key": "the advisory lock's number", "table": "the table it locks"}
+        raise fail(
+            f"lock.{operand}",
+            f"style {lock.style!r} needs `{operand}`: {what.get(operand, 'the lock name')}"
+            " as the tool uses it",
+        )
+
+
+def _check_lock(lock: LockSpec, fail: Any, database: DatabaseSpec | None = None) -> None:
     if lock.style not in LOCK_STYLES:
         raise fail("lock.style", f"expected one of {_quoted(LOCK_STYLES)}, got {lock.style!r}")
+    if lock.style in SERVER_LOCK_STYLES:
+        _check_server_lock(lock, database, fail)
+        return
     if lock.style == "command":
         if lock.hold is None:
             raise fail("lock.hold", 'style "command" needs a `hold` command that takes the lock')
@@ -464,7 +526,7 @@ def _templates(t: Target) -> list[tuple[str, Sequence[str]]]:
     if t.version_file is not None:
         out.append(("version_file", [t.version_file]))
     if t.lock is not None:
-        for key in ("path", "hold", "release"):
+        for key in ("path", "hold", "release", "table", "name"):
             value = getattr(t.lock, key)
             if value is not None:
                 out.append((f"lock.{key}", [value] if isinstance(value, str) else value))

@@ -68,11 +68,13 @@ def uncomment_everything(text: str) -> str:
 
 
 def mentioned_keys(text: str) -> set[str]:
-    """Keys the starter sets or shows in a comment, as ``key`` or ``daemon.key``."""
+    """Keys the starter sets or shows in a comment, as ``key`` or ``daemon.key`` (and
+    ``database.key``)."""
     keys, prefix = set(), ""
     for line in text.splitlines():
-        if re.match(r"^#? ?\[target\.daemon\]", line):
-            prefix = "daemon."
+        table = re.match(r"^#? ?\[target\.(daemon|database)\]", line)
+        if table:
+            prefix = table.group(1) + "."
         match = re.match(r"^(?:# )?([a-z_]+) = ", line)
         if match:
             keys.add(prefix + match.group(1))
@@ -129,7 +131,10 @@ def test_uncommenting_helper_catches_an_unknown_key(tmp_path: Path) -> None:
 def test_starter_mentions_every_key_the_loader_knows(project: Path) -> None:
     assert init(project, cwd=project).returncode == 0
     keys = mentioned_keys(read(project / SPEC_FILE))
-    known = set(spec.TARGET_KEYS) - {"daemon"} | {f"daemon.{k}" for k in spec.DAEMON_KEYS}
+    known = set(spec.TARGET_KEYS) - {"daemon", "database"} | {
+        f"daemon.{k}" for k in spec.DAEMON_KEYS
+    }
+    known |= {f"database.{k}" for k in spec.DATABASE_KEYS}
     assert sorted(known - keys) == []
     assert sorted(keys - known) == []
 

@@ -15,7 +15,8 @@ from migration_harness import __version__
 from tests import sub
 
 FIXTURES = (
-    "isolated_env", "safe_tmp_path", "mockbin", "run", "start_together", "daemon", "lock_holder"
+    "isolated_env", "safe_tmp_path", "mockbin", "run", "start_together", "daemon", "lock_holder",
+    "postgres", "postgres_server", "mariadb", "mariadb_server",
 )  # fmt: skip
 
 

@@ -99,9 +99,26 @@ def test_bad_spec_names_file_key_and_fix(
 
 
 def test_missing_required_key(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace('dump = ["demo", "dump", "{repo}"]\n', ""))
-    with pytest.raises(SpecError, match=r"target\.dump: missing; expected a non-empty list"):
+    path = write(
+        tmp_path, GOOD.replace('migrate = ["demo", "migrate", "{repo}", "--to", "{to}"]\n', "")
+    )
+    with pytest.raises(SpecError, match=r"target\.migrate: missing; expected a non-empty list"):
         load_target(path)
+
+
+def test_a_missing_dump_names_the_database_alternative(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('dump = ["demo", "dump", "{repo}"]\n', ""))
+    with pytest.raises(SpecError, match=r"target\.dump: missing; .*\[target\.database\]"):
+        load_target(path)
+
+
+def test_a_database_target_needs_no_dump_and_knows_its_placeholders(tmp_path: Path) -> None:
+    text = GOOD.replace('dump = ["demo", "dump", "{repo}"]\n', "").replace(
+        '"migrate", "{repo}"', '"migrate", "{database_url}", "{db_name}"'
+    )
+    target = load_target(write(tmp_path, text + '\n[target.database]\nengine = "mariadb"\n'))
+    assert target.dump is None
+    assert target.database is not None and target.database.engine == "mariadb"
 
 
 def test_not_toml(tmp_path: Path) -> None:

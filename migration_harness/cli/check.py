@@ -147,6 +147,35 @@ def load_spec(config: str | None) -> tuple[Path, Target]:
     return path, target
 
 
+@contextlib.contextmanager
+def _database_server(target: Target) -> Iterator[None]:
+    """The run's database server (a target with a [target.database]), started before the
+    cases and shared by them and by every worker, stopped after them."""
+    if target.database is None:
+        yield
+        return
+    import json
+    import time
+
+    from migration_harness.databases import DatabaseError, DatabaseUnavailable
+    from migration_harness.databases._shared import ANNOUNCE_ENV, announced
+
+    engine, started = target.database.engine, time.monotonic()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(announced([(engine, target.database.bindir)], os.environ))
+        except (DatabaseUnavailable, DatabaseError) as exc:
+            raise UsageError(f"{target.source}: target.database: {exc}") from None
+        took = time.monotonic() - started
+        servers: dict[str, dict[str, object]] = json.loads(os.environ[ANNOUNCE_ENV])
+        roots = ", ".join(str(server["root"]) for server in servers.values())
+        print(
+            f"migration-harness check: {engine} server started in {took:.1f} s ({roots})",
+            flush=True,
+        )
+        yield
+
+
 def _check_selection(args: argparse.Namespace, target: Target, spec_path: Path) -> None:
     from migration_harness.contract import REGISTRY
     from migration_harness.contract.selection import (
@@ -294,7 +323,11 @@ def _run_pytest(args: argparse.Namespace, spec_path: Path, target: Target) -> in
     workers = f", {args.workers} workers" if args.workers else ""
     print(f"migration-harness check: target {target.name} ({where}){shard}{workers}", flush=True)
     scratch_root = Path(tempfile.mkdtemp(prefix="mh-run-"))
-    with tempfile.TemporaryDirectory(prefix="mh-check-") as empty, _signals_to(reporter):
+    with (
+        _database_server(target),
+        tempfile.TemporaryDirectory(prefix="mh-check-") as empty,
+        _signals_to(reporter),
+    ):
         argv = _pytest_argv(args, spec_path, Path(empty), scratch_root)
         with _captured_stderr() as stderr:
             code = int(pytest.main(argv, plugins=[reporter]))

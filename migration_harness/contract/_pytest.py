@@ -81,6 +81,7 @@ class ContractTest(pytest.Item):
         super().__init__(**kwargs)
         self.case = case
         self.workdir: Path | None = None
+        self.tool: Tool | None = None
         self.add_marker(pytest.mark.contract(case.contract))
 
     @property
@@ -99,7 +100,7 @@ class ContractTest(pytest.Item):
         )
         live = self.config.stash.setdefault(LIVE_SCRATCH, {})
         live[self.case.name] = self.workdir
-        tool = Tool(target, self.workdir)
+        tool = self.tool = Tool(target, self.workdir)
         if self.collector.scratch_root is not None:
             tool.created = CreatedRepos(self.collector.scratch_root / CREATED_DIR)
         ctx = Context(target, tool, self.workdir, self.collector.options)
@@ -143,6 +144,8 @@ class ContractTest(pytest.Item):
 
     def _remove_scratch(self) -> None:
         assert self.workdir is not None
+        if self.tool is not None:
+            self.tool.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.config.stash[LIVE_SCRATCH].pop(self.case.name, None)
 

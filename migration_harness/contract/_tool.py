@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -24,6 +25,8 @@ from migration_harness.target import Command, Target, fill, fill_command, global
 
 if TYPE_CHECKING:
     from migration_harness.contract.created import CreatedRepos
+    from migration_harness.contract.repo_databases import RepoDatabases
+    from migration_harness.files import TreeSnapshot
 
 # Extra time a command gets beyond the target's own bound before the contract calls it hung.
 HANG_MARGIN_S = 30.0
@@ -31,6 +34,9 @@ HANG_MARGIN_S = 30.0
 # before it counts as left behind. Daemons are started through the daemon contract instead.
 LEFT_RUNNING_GRACE_S = 2.0
 
+
+#: How a snapshot names a repo's database among its files.
+SNAPSHOT_ENTRY = "<database>"
 
 # Where a case's console scripts are made, inside its scratch directory.
 CONSOLE_SCRIPTS_DIR = "bin"
@@ -50,6 +56,21 @@ class Tool:
         self.transcript = Transcript()
         # The run's repos created once (check sets it); None: every create runs the tool.
         self.created: CreatedRepos | None = None
+        self._databases: RepoDatabases | None = None
+
+    @property
+    def databases(self) -> RepoDatabases | None:
+        """The repos' databases (a target with a [target.database]), on first use."""
+        if self.target.database is not None and self._databases is None:
+            from migration_harness.contract.repo_databases import RepoDatabases
+
+            self._databases = RepoDatabases(self.target.database)
+        return self._databases
+
+    def close(self) -> None:
+        """Drop what the case made outside its scratch directory (its databases)."""
+        if self._databases is not None:
+            self._databases.close()
 
     def _make_console_scripts(self) -> Path:
         """The target's console scripts, made for this case only (nothing goes on the
@@ -67,6 +88,8 @@ class Tool:
         values: dict[str, object] = dict(global_values(self.target))
         if repo is not None:
             values["repo"] = str(repo)
+            if self.databases is not None:
+                values.update(self.databases.of(repo).placeholders())
         for key, value in extra.items():
             if key in VERSION_PLACEHOLDERS and isinstance(value, int):
                 value = self.target.version_name(value)
@@ -177,9 +200,15 @@ class Tool:
             return
         self.scratch.make_dirs(repo.parent)
         self.scratch.copy_tree(source, repo, "copy the repo created once per run to")
+        if self.databases is not None:
+            self.databases.copy(source, repo)
 
     def run_create(self, repo: Path, version: int) -> None:
         self.scratch.make_dirs(repo.parent)
+        if self.databases is not None:
+            # The repo is the tool's directory beside its database: the harness makes it.
+            self.databases.fresh(repo)
+            self.scratch.make_dirs(repo)
         result = self.run(self.command(self.target.create, repo, version=version))
         self.expect_ok(result, f"setup: creating a repo at version {self.name(version)}")
 
@@ -227,7 +256,24 @@ class Tool:
             raise self.fail(f"{doing}: expected an integer, got {excerpt(text, 80)!r}") from None
 
     def dump(self, repo: Path, doing: str = "dumping the repo") -> str:
+        if self.target.dump is None:
+            assert self.databases is not None  # a target without a dump has a database
+            return self.databases.dump(repo)
         return self.expect_ok(self.run(self.command(self.target.dump, repo)), doing).stdout
+
+    def snapshot(self, repo: Path, ignore: list[str]) -> TreeSnapshot:
+        """The repo's files (see :func:`~migration_harness.files.snapshot_tree`) and, for a
+        target with a database, the database's dump as one more entry: a comparison of
+        bytes then also sees what the tool did to its database."""
+        from migration_harness.files import FileState, snapshot_tree
+
+        tree = snapshot_tree(repo, ignore=ignore)
+        if self.databases is not None:
+            data = self.databases.dump(repo).encode("utf-8")
+            digest = hashlib.sha256(data).hexdigest()
+            tree.files[SNAPSHOT_ENTRY] = FileState(digest, len(data), 0)
+            tree._data[SNAPSHOT_ENTRY] = data
+        return tree
 
     def stamp(self, repo: Path, version: int) -> None:
         if self.target.stamp is not None:
@@ -238,10 +284,18 @@ class Tool:
         path = self.path(self.target.version_file, repo)
         self.scratch.write_text(path, f"{self.name(version)}\n", "write the version file")
 
+    def keep_pristine(self, repo: Path, pristine: Path) -> None:
+        """Keep a copy of ``repo`` (and its database) at ``pristine``, for :meth:`copy_repo`."""
+        self.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
+        if self.databases is not None:
+            self.databases.copy(repo, pristine)
+
     def copy_repo(self, pristine: Path, repo: Path) -> None:
         """Put a fresh copy of ``pristine`` at ``repo`` (same path every time, so absolute
         paths a tool may keep inside its repo stay valid)."""
         self.scratch.copy_tree(pristine, repo, "replace the repo")
+        if self.databases is not None:
+            self.databases.copy(pristine, repo)
 
     # --- checks used by several contracts -------------------------------------------
 

@@ -79,8 +79,11 @@ def _create(tool: Tool, version: int, workdir: Path) -> str:
     ]
     if beside:
         return f"{REFUSED}: create also wrote {', '.join(sorted(beside))} beside the repo"
-    if _mentions(repo, [str(repo), str(workdir)]):
-        return f"{REFUSED}: the repo holds its own path"
+    own = [str(repo), str(workdir)]
+    if creator.databases is not None:  # a config naming the database would name it in copies
+        own.append(creator.databases.of(repo).name)
+    if _mentions(repo, own):
+        return f"{REFUSED}: the repo holds its own path or database name"
     return READY
 
 

@@ -13,6 +13,7 @@ from migration_harness import __version__
 pytest_plugins: list[str] = [
     "migration_harness.plugin.options",
     "migration_harness.plugin.contract",
+    "migration_harness.plugin.databases",
     "migration_harness.plugin.isolation",
     "migration_harness.plugin.locking",
     "migration_harness.plugin.processes",

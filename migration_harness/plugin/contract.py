@@ -111,6 +111,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     import shutil
     import sys
 
+    if "migration_harness.databases._shared" in sys.modules:
+        # Servers this process started for its cases (not those a `check` announced).
+        sys.modules["migration_harness.databases._shared"].SERVERS.stop_all()
     if "migration_harness.contract._pytest" not in sys.modules:
         # No contract item was collected, so none left a scratch; importing the
         # contract here would cost every session that never uses it.

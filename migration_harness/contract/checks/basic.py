@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 from migration_harness.contract._registry import Case, Context, contract, lacks, single
-from migration_harness.files import snapshot_tree
 from migration_harness.target import Target
 
 # Directory names a careless tool mangles, one case per kind so that a failure names
@@ -71,14 +70,14 @@ def idempotent(ctx: Context, case: Case) -> None:
     tool.create(repo, target.oldest)
     tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "first migration")
     ignore = tool.relative_ignores(repo)
-    before_tree = snapshot_tree(repo, ignore=ignore)
+    before_tree = tool.snapshot(repo, ignore)
     before_dump = tool.dump(repo, "after the first migration")
     result = tool.migrate(repo, target.latest, target.latest)
     tool.expect_ok(result, "second migration, already at latest")
     if target.idempotent == "dump":
         tool.expect_dump(repo, before_dump, "after the second migration")
         return
-    diff = before_tree.diff(snapshot_tree(repo, ignore=ignore))
+    diff = before_tree.diff(tool.snapshot(repo, ignore))
     if diff:
         raise tool.fail(
             "the second migration changed the repo (bytes; ignored: "
@@ -130,7 +129,7 @@ def ahead(ctx: Context, case: Case) -> None:
     tool.create(repo, target.latest)
     tool.stamp(repo, future)
     ignore = tool.relative_ignores(repo)
-    before = snapshot_tree(repo, ignore=ignore)
+    before = tool.snapshot(repo, ignore)
     message = target.ahead_message.replace("{version}", re.escape(tool.name(future)))
     for attempt in ("first run", "second run (no crash loop)"):
         result = tool.migrate(repo, target.latest, future)
@@ -139,7 +138,7 @@ def ahead(ctx: Context, case: Case) -> None:
             tool.expect_refusal(result, doing, f"must name version {tool.name(future)}", message)
         else:
             tool.expect_ok(result, doing)
-        diff = before.diff(snapshot_tree(repo, ignore=ignore))
+        diff = before.diff(tool.snapshot(repo, ignore))
         if diff:
             raise tool.fail(f"{doing}: the repo was changed (downgraded or corrupted):\n{diff}")
     tool.expect_version(repo, future, "after the refused runs")

@@ -45,6 +45,10 @@ def backend_for(ctx: Context) -> CrashBackend:
 
     spec = ctx.target.crash
     name = ctx.options.crash_backend or spec.backend
+    if name == "auto" and ctx.target.database is not None:
+        # The migrator's writes go to a server, not to files whose calls strace could
+        # name as points: timed kills while it talks to the server.
+        name = "sweep"
     try:
         backend = pick_backend(
             name, hook_supported=spec.hook, max_points=spec.max_points, slices=spec.sweep_k
@@ -206,7 +210,7 @@ class Crasher:
     def _create(self) -> str:
         self.tool.create(self.repo, self.ctx.target.oldest)
         self.before = self.tool.dump(self.repo, "before migrating")
-        self.tool.scratch.copy_tree(self.repo, self.pristine, "keep a pristine copy of the repo at")
+        self.tool.keep_pristine(self.repo, self.pristine)
         return self.before
 
     def lane(self, number: int) -> Crasher:

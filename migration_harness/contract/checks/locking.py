@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 from migration_harness.contract._failure import ContractFailure, ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
 from migration_harness.contract._tool import HANG_MARGIN_S, Tool
-from migration_harness.files import TreeSnapshot, snapshot_tree
+from migration_harness.databases._locks import SERVER_LOCK_STYLES, hold_server_lock
+from migration_harness.files import TreeSnapshot
 from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
 from migration_harness.proc import Daemon, RunResult, start_together
-from migration_harness.target import Target
+from migration_harness.target import Target, fill
 
 if TYPE_CHECKING:
     from migration_harness.contract.checks.external import StepSpies
@@ -280,10 +281,10 @@ class _Start:
     @classmethod
     def snapshot(cls, tool: Tool, repo: Path, dump: str) -> _Start:
         ignore = tool.relative_ignores(repo)
-        return cls(repo, dump, ignore, snapshot_tree(repo, ignore=ignore))
+        return cls(repo, dump, ignore, tool.snapshot(repo, ignore))
 
     def expect_untouched(self, tool: Tool, when: str) -> None:
-        diff = self.tree.diff(snapshot_tree(self.repo, ignore=self.ignore))
+        diff = self.tree.diff(tool.snapshot(self.repo, self.ignore))
         if diff:
             raise tool.fail(f"{when}: the repo changed while it must be untouched:\n{diff}")
 
@@ -363,6 +364,14 @@ def _held(tool: Tool, repo: Path) -> Iterator[LockHolder]:
     path = tool.path(lock.path, repo) if lock.path else None
     if path is not None:
         tool.scratch.entry(path, "take the lock at")  # a planted symlink is not followed out
+    if tool.databases is not None and lock.style in SERVER_LOCK_STYLES:
+        assert lock.operand is not None  # checked when the target was built
+        operand = lock.operand
+        if isinstance(operand, str):  # a name may hold placeholders: "mytool-{db_name}"
+            operand = fill(operand, tool.values(repo))
+        with hold_server_lock(tool.databases.of(repo), lock.style, operand) as held:
+            yield held
+        return
     try:
         holder = hold_lock(
             lock.style,

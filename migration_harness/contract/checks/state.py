@@ -37,7 +37,7 @@ def backups(ctx: Context, case: Case) -> None:
     to = frm + 1
     tool.create(repo, frm)
     pristine = ctx.workdir / "pristine"
-    tool.scratch.copy_tree(repo, pristine, "keep a pristine copy of the repo at")
+    tool.keep_pristine(repo, pristine)
     originals = {b.of: tool.path(b.of, repo, **{"from": frm, "to": to}) for b in target.backups}
     before = {key: _read(path) for key, path in originals.items()}
     tool.expect_ok(tool.migrate(repo, to, frm), f"migrating {tool.name(frm)} -> {tool.name(to)}")

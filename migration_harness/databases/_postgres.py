@@ -1,0 +1,162 @@
+"""PostgreSQL: ``initdb`` into a temp directory, ``postgres`` in the foreground as a
+tracked daemon, ``psql`` as the client.
+
+PostgreSQL refuses to run as root (CI containers run as root), so there the server's
+programs run as the unprivileged ``postgres`` user that the distributions' packages
+create, through ``runuser``; the server's directory is made theirs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+from migration_harness.databases._api import (
+    START_TIMEOUT_S,
+    DatabaseError,
+    Server,
+    server_root,
+)
+from migration_harness.databases._binaries import find_programs, give_to, run_as
+
+SUPERUSER = "postgres"
+#: The account the server runs as when the harness runs as root.
+SERVICE_ACCOUNT = "postgres"
+INSTALL_HINT = (
+    "install PostgreSQL's server (Debian/Ubuntu: `apt-get install postgresql`; macOS:"
+    " `brew install postgresql`), or say where its programs are (PGBIN=<bindir>)"
+)
+# Tuned for throwaway data: nothing is flushed to disk, and a test may open many
+# connections at once (racing migrators, lock holders).
+SERVER_SETTINGS = (
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=200",
+)
+# Where distributions put the versioned server programs (not on PATH).
+VERSIONED_BINDIRS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    digits = [part for part in Path(path).parts if part.split("-")[-1].isdigit()]
+    return tuple(int(part.split("-")[-1]) for part in digits)
+
+
+def candidate_bindirs() -> list[str]:
+    """PGBIN (GitHub's Windows runners set it), then the distributions' versioned
+    directories, newest first; PATH is searched after these."""
+    dirs = [os.environ["PGBIN"]] if os.environ.get("PGBIN") else []
+    for pattern in VERSIONED_BINDIRS:
+        dirs += sorted(glob.glob(pattern), key=_version_key, reverse=True)
+    return dirs
+
+
+class PostgresServer(Server):
+    engine = "postgresql"
+    user = SUPERUSER
+
+    def __init__(self, root: Path, programs: dict[str, str], run_as_user: list[str]) -> None:
+        super().__init__(root)
+        self.programs = programs
+        self.prefix = run_as_user  # [] or ["runuser", "-u", "postgres", "--"]
+        self.data = root / "data"
+
+    @classmethod
+    def create(
+        cls, *, base: str | os.PathLike[str] | None, bindir: str | os.PathLike[str] | None
+    ) -> PostgresServer:
+        dirs = [os.fspath(bindir)] if bindir is not None else candidate_bindirs()
+        programs = find_programs(
+            ("initdb", "postgres", "pg_ctl", "psql"), dirs, INSTALL_HINT, search_path=bindir is None
+        )
+        prefix = run_as(SERVICE_ACCOUNT, "PostgreSQL refuses to run as root", INSTALL_HINT)
+        root = server_root("postgresql", base)
+        if prefix:
+            give_to(SERVICE_ACCOUNT, root)
+        return cls(root, programs, prefix)
+
+    def _start(self) -> None:
+        from migration_harness.proc import Daemon, DaemonStartError, ReadyLine, run
+
+        if not self.data.exists():
+            initdb = [
+                *self.prefix, self.programs["initdb"], "-D", str(self.data), "-A", "trust",
+                "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync",
+            ]  # fmt: skip
+            result = run(initdb, timeout=START_TIMEOUT_S)
+            if not result.ok:
+                raise DatabaseError(f"postgresql: initdb failed:\n{result.describe()}")
+        settings = [arg for setting in SERVER_SETTINGS for arg in ("-c", setting)]
+        sockets = "" if sys.platform == "win32" else str(self.root)
+        args = [
+            *self.prefix, self.programs["postgres"], "-D", str(self.data), "-p", str(self.port),
+            "-h", self.host, "-k", sockets, *settings,
+        ]  # fmt: skip
+        stop = [*self.prefix, self.programs["pg_ctl"], "stop", "-D", str(self.data), "-m", "fast"]
+        self.daemon = Daemon(
+            args,
+            ready=ReadyLine("ready to accept connections"),
+            start_timeout=START_TIMEOUT_S,
+            stop_command=stop,
+            name="postgres",
+        )
+        try:
+            self.daemon.start()
+        except DaemonStartError as exc:
+            self.daemon = None
+            raise DatabaseError(f"postgresql: the server did not start: {exc}") from None
+
+    def url(self, name: str) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{name}?sslmode=disable"
+
+    def client(self, database: str | None) -> list[str]:
+        return [
+            self.programs["psql"], "--no-psqlrc", "--quiet", "--no-align", "--tuples-only",
+            "--field-separator=\t", "--set=ON_ERROR_STOP=1", "--host", self.host,
+            "--port", str(self.port), "--username", self.user,
+            "--dbname", database or "postgres", "--file=-",
+        ]  # fmt: skip
+
+    def create_statement(self, name: str, template: str | None) -> str:
+        source = _ident(template) if template else "template0"
+        return f"CREATE DATABASE {_ident(name)} TEMPLATE {source};"
+
+    def drop_statement(self, name: str) -> str:
+        return f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE);"
+
+    def copy(self, source: str, name: str) -> None:
+        # A template must have no other session: a copy is taken between statements.
+        self.sql(None, self.create_statement(name, source))
+
+    def dump_statements(self) -> str:
+        return DUMP_SQL
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# Every user schema: columns in their order, indexes, constraints, then every row of every
+# table as its text form, sorted (the server runs in the C locale: byte order).
+_USER_SCHEMAS = "NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+DUMP_SQL = f"""
+SELECT 'column ' || table_schema || '.' || table_name || '.' || column_name || ' ' || data_type
+       || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END
+       || coalesce(' default ' || column_default, '')
+  FROM information_schema.columns WHERE table_schema {_USER_SCHEMAS}
+ ORDER BY table_schema, table_name, ordinal_position;
+SELECT 'index ' || schemaname || '.' || indexname || ': ' || indexdef
+  FROM pg_indexes WHERE schemaname {_USER_SCHEMAS} ORDER BY 1;
+SELECT 'constraint ' || n.nspname || '.' || c.conname || ': ' || pg_get_constraintdef(c.oid)
+  FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+ WHERE n.nspname {_USER_SCHEMAS} ORDER BY 1;
+SELECT format('SELECT %L || r::text FROM %I.%I r ORDER BY 1',
+              'row ' || table_schema || '.' || table_name || ' ', table_schema, table_name)
+  FROM information_schema.tables
+ WHERE table_schema {_USER_SCHEMAS} AND table_type = 'BASE TABLE'
+ ORDER BY table_schema, table_name
+\\gexec
+"""

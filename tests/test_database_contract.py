@@ -1,0 +1,119 @@
+"""The contract against a tool that keeps its data on a database server: a small SQL
+migrator (tests/tools/sqlmigrator) on real PostgreSQL and MariaDB servers that `check`
+starts, and deliberate defects of it, each caught by the contract that names it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.specfiles import CHECK_RUNS, check, summary_row, write
+
+pytestmark = CHECK_RUNS
+
+MIGRATOR = Path(__file__).parent / "tools" / "sqlmigrator"
+ENGINES = ("postgresql", "mariadb")
+STARTED = re.compile(r"server started in [\d.]+ s \((.+)\)$", re.M)
+
+
+def check_migrator(
+    tmp_path: Path, engine: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = check("--config", str(MIGRATOR / f"{engine}.toml"), *args, cwd=tmp_path, env=env)
+    if result.returncode == 2 and "target.database" in result.stderr:
+        pytest.skip(result.stderr.strip().splitlines()[-1])
+    return result
+
+
+def expect_no_server_left(stdout: str) -> None:
+    found = STARTED.search(stdout)
+    assert found, stdout
+    root = found.group(1)
+    assert not Path(root).exists(), f"the server's directory is still there: {root}"
+    for process in psutil.process_iter(["cmdline"]):
+        assert root not in " ".join(process.info["cmdline"] or []), process
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_migrator_keeps_every_promise_and_no_server_outlives_the_run(
+    tmp_path: Path, engine: str
+) -> None:
+    # hostile-paths: the repo's path never reaches the server (a database per path).
+    result = check_migrator(tmp_path, engine, "-k", "not hostile-paths")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check: PASSED" in result.stdout
+    contracts = ("forward", 3), ("concurrent", 1), ("crash", 1), ("ahead", 1), ("lock-held", 2)
+    for contract, cases in (*contracts, ("stale-lock", 2)):
+        assert summary_row(result.stdout, contract)[:2] == [str(cases)] * 2, contract
+    expect_no_server_left(result.stdout)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    ("mutant", "contract", "says"),
+    [
+        ("no-lock", "concurrent", "racer"),
+        ("no-lock", "lock-held", "while the lock"),
+        ("ignore-ahead", "ahead", "exit 0, expected a refusal"),
+        ("statement-commits", "crash", "broke the repo"),
+    ],
+)
+def test_each_defect_is_caught_by_the_contract_that_names_it(
+    tmp_path: Path, engine: str, mutant: str, contract: str, says: str
+) -> None:
+    env = {"SQLMIGRATOR_MUTANT": mutant, "SQLMIGRATOR_PAUSE_S": "0.2"}
+    result = check_migrator(tmp_path, engine, "--contract", contract, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"broke {contract}" in result.stdout, result.stdout
+    assert says in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_crash_contract_passes_a_correct_migrator_with_the_same_wide_windows(
+    tmp_path: Path, engine: str
+) -> None:
+    # The counterpart of the statement-commits case: the same pauses, no false alarm.
+    result = check_migrator(
+        tmp_path, engine, "--contract", "crash", env={"SQLMIGRATOR_PAUSE_S": "0.2"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_target_without_a_dump_needs_a_database(tmp_path: Path) -> None:
+    spec = write(tmp_path, (MIGRATOR / "postgresql.toml").read_text().split("[target.database]")[0])
+    result = check("--config", str(spec), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "target.dump: missing" in result.stderr
+    assert "[target.database]" in result.stderr
+
+
+def test_database_placeholders_need_a_database(tmp_path: Path) -> None:
+    text = (MIGRATOR / "postgresql.toml").read_text().split("[target.database]")[0]
+    text = "".join(line for line in text.splitlines(True) if not line.startswith("lock = "))
+    spec = write(tmp_path, text + 'dump = ["cat", "{repo}/x"]\n')
+    result = check("--config", str(spec), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown placeholder {database_url}" in result.stderr
+
+
+def test_an_unknown_engine_is_named_with_the_choices(tmp_path: Path) -> None:
+    text = (MIGRATOR / "postgresql.toml").read_text().replace('"postgresql"', '"oracle"')
+    result = check("--config", str(write(tmp_path, text)), cwd=tmp_path)
+    assert result.returncode == 2
+    assert 'target.database.engine: expected one of "postgresql", "mariadb"' in result.stderr
+
+
+def test_missing_server_programs_are_an_error_that_says_what_to_install(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    text = (
+        MIGRATOR / "postgresql.toml"
+    ).read_text() + f'bindir = "{(tmp_path / "empty").as_posix()}"\n'
+    spec = write(tmp_path, text.replace("{here}", str(MIGRATOR).replace("\\", "/")))
+    result = check("--config", str(spec), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "target.database:" in result.stderr and "install" in result.stderr
+    assert "Traceback" not in result.stderr
