@@ -6,6 +6,8 @@ installs both.
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -225,3 +227,30 @@ def test_a_server_lock_another_session_holds_is_not_taken(
 def test_a_server_lock_style_without_its_database_says_how_to_call_it(lock_holder: object) -> None:
     with pytest.raises(ValueError, match=r"database=<a Database.*key=\.\.\."):
         lock_holder("postgresql-advisory", key=1)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_private_tmpdir_does_not_stop_a_server_that_runs_as_another_user(
+    engine: str, tmp_path: Path
+) -> None:
+    # Test runners give each run a TMPDIR of mode 0700; under root the server runs as
+    # its own user, who cannot reach into it.
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    code = (
+        "import sys\n"
+        "from migration_harness.databases import DatabaseUnavailable, start_server\n"
+        "try:\n"
+        f"    server = start_server({engine!r})\n"
+        "except DatabaseUnavailable as exc:\n"
+        "    sys.exit(f'unavailable: {exc}')\n"
+        "with server:\n"
+        "    print(server.create_database().sql('SELECT 41 + 1;').strip())\n"
+    )
+    done = sub.run([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(private)},
+                   capture_output=True, text=True, timeout=300)  # fmt: skip
+    if done.returncode and "unavailable:" in done.stderr:
+        pytest.skip(done.stderr.strip())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+    assert list(private.iterdir()) == []

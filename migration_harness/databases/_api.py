@@ -222,10 +222,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def server_root(engine: str, base: str | os.PathLike[str] | None) -> Path:
+def server_root(engine: str, base: str | os.PathLike[str] | None, *, shared: bool) -> Path:
     """A new directory for one server's data, socket and logs, under ``base`` (default:
-    the system's temp directory, which a server dropped to another user can reach)."""
-    return Path(tempfile.mkdtemp(prefix=f"mh-{engine}-", dir=base))
+    the system's temp directory). ``shared``: the server runs as another user, who
+    must be able to reach it; a temp directory private to this user (TMPDIR set to a
+    directory of mode 0700, as test runners do) is then passed over for ``/tmp``."""
+    where = os.fspath(base) if base is not None else tempfile.gettempdir()
+    if base is None and shared and not reachable_by_others(Path(where)):
+        where = PUBLIC_TEMP
+    return Path(tempfile.mkdtemp(prefix=f"mh-{engine}-", dir=where))
+
+
+#: The temp directory every user can reach on POSIX systems.
+PUBLIC_TEMP = "/tmp"
+
+
+def reachable_by_others(directory: Path) -> bool:
+    """Whether a user other than its owner can reach into ``directory`` (search rights
+    for others on it and on every directory above it)."""
+    import stat
+
+    for path in (directory.absolute(), *directory.absolute().parents):
+        if not path.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
 
 
 def start_server(

@@ -73,7 +73,7 @@ class MariaDBServer(Server):
         dirs = [os.fspath(bindir)] if bindir is not None else list(SYSTEM_DIRS)
         programs = _programs(dirs, search_path=bindir is None)
         prefix = run_as(SERVICE_ACCOUNT, "MariaDB should not run as root", INSTALL_HINT)
-        root = server_root("mariadb", base)
+        root = server_root("mariadb", base, shared=bool(prefix))
         if prefix:
             give_to(SERVICE_ACCOUNT, root)
         return cls(root, programs, prefix)
@@ -87,7 +87,7 @@ class MariaDBServer(Server):
                 f"--datadir={self.data}", "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ]  # fmt: skip
-            result = run(install, timeout=START_TIMEOUT_S)
+            result = run(install, env=self._env(), timeout=START_TIMEOUT_S)
             if not result.ok:
                 raise DatabaseError(f"mariadb: mariadb-install-db failed:\n{result.describe()}")
         args = [
@@ -97,6 +97,7 @@ class MariaDBServer(Server):
         ]  # fmt: skip
         self.daemon = Daemon(
             args,
+            env=self._env(),
             ready=ReadyLine("ready for connections"),
             start_timeout=START_TIMEOUT_S,
             name="mariadbd",
@@ -113,6 +114,12 @@ class MariaDBServer(Server):
             f" GRANT ALL ON *.* TO '{self.user}'@'{self.host}' WITH GRANT OPTION;",
             via_socket=True,
         )
+
+    def _env(self) -> dict[str, str]:
+        # Its temporary files go to TMPDIR, which may be a directory private to the user
+        # that runs the harness (test runners make one): the server's own directory
+        # is where its user can write.
+        return {**os.environ, "TMPDIR": str(self.root)}
 
     def url(self, name: str) -> str:
         return f"mysql://{self.user}@{self.host}:{self.port}/{name}"

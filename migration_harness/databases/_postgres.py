@@ -73,7 +73,7 @@ class PostgresServer(Server):
             ("initdb", "postgres", "pg_ctl", "psql"), dirs, INSTALL_HINT, search_path=bindir is None
         )
         prefix = run_as(SERVICE_ACCOUNT, "PostgreSQL refuses to run as root", INSTALL_HINT)
-        root = server_root("postgresql", base)
+        root = server_root("postgresql", base, shared=bool(prefix))
         if prefix:
             give_to(SERVICE_ACCOUNT, root)
         return cls(root, programs, prefix)
