@@ -24,6 +24,7 @@ from bench import (
     concurrency,
     crashsweep,
     daemons,
+    databases,
     gobuild,
     gocrash,
     mocks,
@@ -53,6 +54,8 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "go_crash": lambda s, _: gocrash.measure_go_crash(s),
     "xdist": lambda s, _: suite_speed.measure_xdist(s),
     "check_speed": lambda s, _: check_speed.measure_check_speed(s),
+    "servers": lambda s, _: databases.measure_servers(s),
+    "check_pg": lambda s, _: databases.measure_check_pg(s),
 }
 # The results.json keys each step is responsible for (null with a reason if it fails).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -75,6 +78,8 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
         "check_parallel_ratio",
         "check_harness_share",
     ),
+    "servers": ("pg_start_s", "pg_db_ms", "mariadb_start_s"),
+    "check_pg": ("check_pg_s",),
 }
 
 

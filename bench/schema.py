@@ -47,6 +47,10 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "check_ref_parallel_s",
     "check_parallel_ratio",
     "check_harness_share",
+    "pg_start_s",
+    "pg_db_ms",
+    "mariadb_start_s",
+    "check_pg_s",
 )
 
 
@@ -84,6 +88,9 @@ TARGETS: dict[str, Target] = {
     "check_ref_serial_s": Target("<=", 20.0, "<= 20 s quiet"),
     "check_parallel_ratio": Target("<=", 0.6, "<= 0.6x"),
     "check_harness_share": Target("<=", 0.15, "<= 0.15"),
+    # A throwaway server per run and a fresh database per case.
+    "pg_start_s": Target("<=", 3.0, "<= 3 s"),
+    "pg_db_ms": Target("<=", 100.0, "<= 100 ms"),
 }
 
 _UNITS = {"_ms": "ms", "_s": "s", "_ratio": "x", "_speedup": "x"}

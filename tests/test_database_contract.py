@@ -117,3 +117,18 @@ def test_missing_server_programs_are_an_error_that_says_what_to_install(tmp_path
     assert result.returncode == 2, result.stdout + result.stderr
     assert "target.database:" in result.stderr and "install" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_contract_on_a_server_inside_a_users_pytest_session(pytester: pytest.Pytester) -> None:
+    # No `check` announces a server here: the session starts its own and stops it.
+    pytester.makeini(f"[pytest]\nmh_contract = {MIGRATOR / 'postgresql.toml'}\n")
+    result = pytester.runpytest_subprocess(
+        "-v", "-p", "no:randomly", "--mh-no-orphans",
+        "--mh-contract-id", "forward", "--mh-contract-id", "ahead",
+    )  # fmt: skip
+    if "is not installed" in result.stdout.str() or "not found" in result.stdout.str():
+        pytest.skip("PostgreSQL is not installed")
+    result.stdout.re_match_lines(
+        [r"contract::forward\[0-3\] PASSED", r"contract::ahead\[4\] PASSED"]
+    )
+    result.assert_outcomes(passed=4)

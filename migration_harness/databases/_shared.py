@@ -42,7 +42,11 @@ class SharedServers:
                 if key in announced:
                     server = attach(announced[key])
                 else:
-                    server = start_server(engine, bindir=bindir)
+                    from migration_harness.proc._track import owned_by
+
+                    # The run's, not the leftovers of the case that happened to ask first.
+                    with owned_by(f"the run's {engine} server"):
+                        server = start_server(engine, bindir=bindir)
                 self._servers[key] = server
             return server
 

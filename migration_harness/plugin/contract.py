@@ -106,14 +106,22 @@ def pytest_collection_modifyitems(
     items.extend(cases)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the database servers this process started for its cases, politely, before
+    the session's sweep of what is still running (not those a `check` announced)."""
+    import sys
+
+    shared = sys.modules.get("migration_harness.databases._shared")
+    if shared is not None:
+        shared.SERVERS.stop_all()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Remove (or, with --mh-keep-scratch, name) the scratch of cases an interrupt cut short."""
     import shutil
     import sys
 
-    if "migration_harness.databases._shared" in sys.modules:
-        # Servers this process started for its cases (not those a `check` announced).
-        sys.modules["migration_harness.databases._shared"].SERVERS.stop_all()
     if "migration_harness.contract._pytest" not in sys.modules:
         # No contract item was collected, so none left a scratch; importing the
         # contract here would cost every session that never uses it.
