@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -107,6 +108,7 @@ def test_an_unknown_engine_is_named_with_the_choices(tmp_path: Path) -> None:
     assert 'target.database.engine: expected one of "postgresql", "mariadb"' in result.stderr
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no server is started on Windows yet")
 def test_missing_server_programs_are_an_error_that_says_what_to_install(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     text = (
@@ -126,8 +128,8 @@ def test_the_contract_on_a_server_inside_a_users_pytest_session(pytester: pytest
         "-v", "-p", "no:randomly", "--mh-no-orphans",
         "--mh-contract-id", "forward", "--mh-contract-id", "ahead",
     )  # fmt: skip
-    if "is not installed" in result.stdout.str() or "not found" in result.stdout.str():
-        pytest.skip("PostgreSQL is not installed")
+    if "DatabaseUnavailable" in result.stdout.str():
+        pytest.skip("no PostgreSQL server can run here")
     result.stdout.re_match_lines(
         [r"contract::forward\[0-3\] PASSED", r"contract::ahead\[4\] PASSED"]
     )
