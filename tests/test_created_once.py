@@ -113,3 +113,20 @@ def test_a_repo_mentions_its_path_in_utf8_utf16_or_a_link(tmp_path: Path) -> Non
     if not (repo / "link").is_symlink():
         return  # Wine: the call succeeds without making a link Windows Python sees
     assert _mentions(repo, [str(repo)])
+
+
+@posix_sh
+@CHECK_RUNS
+def test_a_create_that_fails_is_the_tools_failure_in_every_case_not_a_harness_error(
+    tmp_path: Path,
+) -> None:
+    # The first case that asks for a created repo sees `create` fail; the others must not
+    # trip over the half-made repo it left (FileExistsError was a harness error).
+    failing = ('    mkdir -p "$repo"\n', '    mkdir -p "$repo"\n    echo "disk full" >&2; exit 3\n')
+    spec = shtool(tmp_path, failing)
+    result = check("--config", str(spec), *CONTRACTS, "-j", "2", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout[-4000:]
+    assert "could not run" not in result.stdout, result.stdout[-4000:]
+    assert "FileExistsError" not in result.stdout + result.stderr
+    assert summary_row(result.stdout, "forward")[:3] == ["2", "0", "2"]
+    assert "disk full" in result.stdout

@@ -5,6 +5,7 @@ starts, and deliberate defects of it, each caught by the contract that names it.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,24 @@ def test_the_contract_on_a_server_inside_a_users_pytest_session(pytester: pytest
         [r"contract::forward\[0-3\] PASSED", r"contract::ahead\[4\] PASSED"]
     )
     result.assert_outcomes(passed=4)
+
+
+@pytest.mark.skipif(shutil.which("sql-migrate") is None, reason="Debian's sql-migrate is missing")
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is missing")
+def test_debians_sql_migrate_on_postgresql_fails_only_the_race(tmp_path: Path) -> None:
+    # A real tool on a real server (tests/tools/sqlmigrate_pg: the gallery's migrations,
+    # sql-migrate's own `up`, psql for the version). Checked by hand: sql-migrate takes
+    # no lock, so a racer applies a migration another one is applying and exits 1, with
+    # `duplicate key value violates unique constraint "gorp_migrations_pkey"` or `column
+    # "slug" of relation "notes" already exists`, whichever step the racers met at.
+    # Everything else holds, its bookkeeping rows' applied_at stamps included.
+    spec = Path(__file__).parent / "tools" / "sqlmigrate_pg" / "migration-harness.toml"
+    result = check("--config", str(spec), "-k", "not hostile-paths", cwd=tmp_path)
+    if result.returncode == 2 and "target.database" in result.stderr:
+        pytest.skip(result.stderr.strip().splitlines()[-1])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "broke concurrent:" in result.stdout, result.stdout
+    assert re.search(r"gorp_migrations_pkey|column \"slug\" .* already exists", result.stdout)
+    for contract in ("forward", "idempotent", "crash", "ahead", "no-litter"):
+        cases, passed = summary_row(result.stdout, contract)[:2]
+        assert passed == cases, contract

@@ -49,7 +49,13 @@ class CreatedRepos:
         with FileLock(str(place / "lock")):
             verdict = _read(place / "verdict")
             if verdict is None:
-                verdict = _create(tool, version, place / "work")
+                try:
+                    verdict = _create(tool, version, place / "work")
+                except BaseException:
+                    # The case that asked first reports why; the others run create
+                    # themselves (and report for themselves), never on a half-made repo.
+                    (place / "verdict").write_text(f"{REFUSED}: create failed", encoding="utf-8")
+                    raise
                 (place / "verdict").write_text(verdict, encoding="utf-8")
         return place / "work" / "repo" if verdict == READY else None
 

@@ -177,11 +177,12 @@ class MariaDBServer(Server):
         )
         columns: dict[str, list[str]] = {}
         for line in listing.splitlines():
-            table, _, column = line.partition("\t")
-            columns.setdefault(table, []).append(column)
+            table, column, data_type = line.split("\t")
+            value = "'<time>'" if data_type in TIME_TYPES else f"QUOTE({_ident(column)})"
+            columns.setdefault(table, []).append(value)
         selects = []
-        for table, names in columns.items():
-            quoted = ", ".join(f"QUOTE({_ident(name)})" for name in names)
+        for table, values in columns.items():
+            quoted = ", ".join(values)
             label = _string(f"row {table} (")
             selects.append(
                 f"SELECT CONCAT({label}, CONCAT_WS(',', {quoted}), ')') FROM {_ident(table)};"
@@ -210,11 +211,14 @@ SELECT CONCAT('index ', table_name, '.', index_name, IF(non_unique = 0, ' unique
   FROM information_schema.statistics WHERE table_schema = DATABASE()
  GROUP BY table_name, index_name, non_unique ORDER BY table_name, index_name;
 """
-# After the schema lines: a mark, then "table<TAB>column" for every column of every table.
+# Values of these columns read "<time>": tools stamp their bookkeeping rows with the time
+# they ran, which no two runs share.
+TIME_TYPES = ("date", "datetime", "timestamp", "time", "year")
+# After the schema lines: a mark, then "table<TAB>column<TAB>type" for every column.
 COLUMNS_MARK = "-- columns --"
 COLUMNS_SQL = f"""
 SELECT '{COLUMNS_MARK}';
-SELECT c.table_name, c.column_name FROM information_schema.columns c
+SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c
   JOIN information_schema.tables t
     ON t.table_schema = c.table_schema AND t.table_name = c.table_name
  WHERE c.table_schema = DATABASE() AND t.table_type = 'BASE TABLE'

@@ -140,8 +140,14 @@ def _ident(name: str) -> str:
 
 
 # Every user schema: columns in their order, indexes, constraints, then every row of every
-# table as its text form, sorted (the server runs in the C locale: byte order).
+# table as its quoted values, sorted (the server runs in the C locale: byte order). Values
+# of date and time columns read "<time>": tools stamp their bookkeeping rows with the
+# time they ran (sql-migrate's applied_at, Django's applied), which no two runs share.
 _USER_SCHEMAS = "NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+_TIME_TYPES = (
+    "('date', 'timestamp without time zone', 'timestamp with time zone',"
+    " 'time without time zone', 'time with time zone')"
+)
 DUMP_SQL = f"""
 SELECT 'column ' || table_schema || '.' || table_name || '.' || column_name || ' ' || data_type
        || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END
@@ -153,10 +159,17 @@ SELECT 'index ' || schemaname || '.' || indexname || ': ' || indexdef
 SELECT 'constraint ' || n.nspname || '.' || c.conname || ': ' || pg_get_constraintdef(c.oid)
   FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
  WHERE n.nspname {_USER_SCHEMAS} ORDER BY 1;
-SELECT format('SELECT %L || r::text FROM %I.%I r ORDER BY 1',
-              'row ' || table_schema || '.' || table_name || ' ', table_schema, table_name)
-  FROM information_schema.tables
- WHERE table_schema {_USER_SCHEMAS} AND table_type = 'BASE TABLE'
- ORDER BY table_schema, table_name
+SELECT format('SELECT %L || concat_ws('','', %s) || '')'' FROM %I.%I ORDER BY 1',
+              'row ' || c.table_schema || '.' || c.table_name || ' (',
+              string_agg(CASE WHEN c.data_type IN {_TIME_TYPES} THEN quote_literal('<time>')
+                              ELSE format('quote_nullable(%I::text)', c.column_name) END,
+                         ', ' ORDER BY c.ordinal_position),
+              c.table_schema, c.table_name)
+  FROM information_schema.columns c
+  JOIN information_schema.tables t
+    ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+ WHERE c.table_schema {_USER_SCHEMAS} AND t.table_type = 'BASE TABLE'
+ GROUP BY c.table_schema, c.table_name
+ ORDER BY c.table_schema, c.table_name
 \\gexec
 """

@@ -1,0 +1,5 @@
+-- +migrate Up
+ALTER TABLE notes ADD COLUMN slug TEXT NOT NULL DEFAULT '';
+
+-- +migrate Down
+ALTER TABLE notes DROP COLUMN slug;
