@@ -2,8 +2,9 @@
 
 Three backends share one interface (:class:`CrashBackend`):
 
-* ``strace`` (Linux): every file-system mutation inside the repo is a point; the
-  re-run is killed exactly at that call. Deterministic, black-box, any language.
+* ``strace`` (Linux): every file-system mutation inside the repo is a point, and every
+  statement sent to the repo's database server; the re-run is killed exactly at that
+  call. Deterministic, black-box, any language.
 * ``hook``: tools that opt in exit with :data:`HOOK_EXIT_CODE` at their n-th
   checkpoint when :data:`HOOK_ENV` is n. Deterministic, any OS.
 * ``sweep``: kill the tree at k/K of a measured run. Probabilistic, any OS.
@@ -33,6 +34,7 @@ from migration_harness.crash._points import (
     moved,
     sample_evenly,
 )
+from migration_harness.crash._repo import RestoreData
 from migration_harness.crash._strace import CrashPointMismatch, CrashPointMissed, StraceBackend
 from migration_harness.crash._sweep import DEFAULT_SLICES, SweepBackend
 from migration_harness.errors import MigrationHarnessError
@@ -54,6 +56,7 @@ __all__ = [
     "HookNotHonoured",
     "Injection",
     "PointList",
+    "RestoreData",
     "StraceBackend",
     "SweepBackend",
     "moved",
@@ -90,8 +93,10 @@ class CrashBackend(Protocol):
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> PointList:
-        """Run the command normally and list its crash points (repo restored afterwards)."""
+        """Run the command normally and list its crash points (repo restored afterwards;
+        ``restore_data`` puts back what the repo keeps outside its directory)."""
 
     def crash_at(
         self,
@@ -102,6 +107,7 @@ class CrashBackend(Protocol):
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> RunResult:
         """Run the command on a fresh repo, killed at ``point``; returns a RunResult."""
 
@@ -112,11 +118,14 @@ def pick_backend(
     hook_supported: bool = False,
     max_points: int = DEFAULT_MAX_POINTS,
     slices: int = DEFAULT_SLICES,
+    servers: Sequence[str] = (),
 ) -> CrashBackend:
     """The backend called ``name``; ``"auto"``: strace if usable, else hook if the tool
-    supports it, else sweep. A forced backend that cannot run raises BackendUnavailable."""
+    supports it, else sweep. A forced backend that cannot run raises BackendUnavailable.
+    ``servers``: ``host:port`` of the database servers holding the repo's data; strace
+    makes each send to them a point."""
     if name == "auto":
-        strace = StraceBackend(max_points=max_points)
+        strace = StraceBackend(max_points=max_points, servers=servers)
         if strace.unavailable_reason() is None:
             return strace
         if hook_supported:
@@ -124,7 +133,7 @@ def pick_backend(
         return SweepBackend(slices=slices, max_points=max_points)
     backend: CrashBackend
     if name == "strace":
-        backend = StraceBackend(max_points=max_points)
+        backend = StraceBackend(max_points=max_points, servers=servers)
     elif name == "hook":
         if not hook_supported:
             raise BackendUnavailable(

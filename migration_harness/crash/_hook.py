@@ -18,7 +18,7 @@ from migration_harness.crash._points import (
     PointList,
     bounded_points,
 )
-from migration_harness.crash._repo import RepoBackup
+from migration_harness.crash._repo import RepoBackup, RestoreData
 from migration_harness.errors import MigrationHarnessError
 from migration_harness.proc import RunResult
 
@@ -53,10 +53,11 @@ class HookBackend:
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> PointList:
         """Probe the checkpoints; the repo is put back as it was after each probe."""
         points: list[CrashPoint] = []
-        with RepoBackup(repo) as backup:
+        with RepoBackup(repo, restore_data) as backup:
             for number in range(1, MAX_CHECKPOINTS + 1):
                 result = self._run(number, args, env=env, cwd=cwd, timeout=timeout)
                 backup.restore()
@@ -83,6 +84,7 @@ class HookBackend:
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> RunResult:
         """Run with $MIGRATION_HARNESS_CRASH_AT set to the point's checkpoint."""
         return self._run(point.nth, args, env=env, cwd=cwd, timeout=timeout)

@@ -19,7 +19,9 @@ class Injection:
     unrelated calls (module imports, byte-code caches) that may differ between runs.
     With ``all_threads`` the count runs over every traced thread and process instead:
     a multi-threaded program (a Go binary) makes a call from whichever thread runs the
-    code at that moment, so a per-thread count differs from run to run.
+    code at that moment, so a per-thread count differs from run to run. With ``peer``
+    (``host:port``) it counts only the calls that send to that address: the statements
+    a client sends its database server (strace's ``-P`` selects paths, not sockets).
     """
 
     syscall: str
@@ -28,9 +30,11 @@ class Injection:
     expect: tuple[str, ...] = ()
     """The injected call's path arguments, digits masked: checked after each kill."""
     all_threads: bool = False
+    peer: str = ""
 
     def describe(self) -> str:
         where = f" touching {', '.join(self.paths)}" if self.paths else ""
+        where += " sending to the server" if self.peer else ""
         scope = "counted over all threads" if self.all_threads else "in any one process"
         return f"call #{self.nth} of {self.syscall}{where} {scope}"
 
@@ -40,8 +44,9 @@ class CrashPoint:
     """One place where a crash backend can kill the command.
 
     ``index`` counts from 1 in the order the points happen. ``syscall`` is the
-    file-system call (strace), ``"checkpoint"`` (hook) or ``"time"`` (sweep); ``path`` is
-    the file it touches (empty when unknown); ``detail`` says what exactly happens there.
+    file-system call or the send to a database server (strace), ``"checkpoint"`` (hook) or
+    ``"time"`` (sweep); ``path`` is the file it touches (empty for a send, or when
+    unknown); ``detail`` says what exactly happens there.
     """
 
     index: int

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from migration_harness.files import copy_repo
 from migration_harness.scratch import Scratch
+
+#: Puts back the data a repo keeps outside its directory, or None when it keeps none.
+RestoreData = Callable[[], object] | None
 
 
 class RepoBackup:
@@ -16,10 +20,13 @@ class RepoBackup:
 
     Backends that probe (hook, sweep, strace's fallback plans) run the migration
     several times, and each run changes the repo; the caller expects one fresh repo.
+    ``restore_data`` puts back what the repo keeps outside its directory (its database
+    on a server), called after the files are put back.
     """
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, restore_data: RestoreData = None) -> None:
         self.repo = Path(repo)
+        self._restore_data = restore_data
         # The repo's directory as it is now, before the tool runs: a restore never deletes
         # or writes outside it, whatever the tool turns the repo into.
         self._scratch = Scratch(self.repo.parent)
@@ -42,6 +49,8 @@ class RepoBackup:
             self._scratch.copy_tree(self._copy, self.repo, "restore the repo at")
         else:
             self._scratch.remove_repo(self.repo, "remove the repo at")
+        if self._restore_data is not None:
+            self._restore_data()
 
     def __exit__(
         self,

@@ -37,11 +37,12 @@ from migration_harness.crash._points import (
     PointList,
     bounded_points,
 )
-from migration_harness.crash._repo import RepoBackup
+from migration_harness.crash._repo import RepoBackup, RestoreData
 from migration_harness.crash._strace_plan import mutations, plan_points, show_call, signature
 from migration_harness.crash._strace_trace import (
     ANCHOR_SYSCALLS,
     MUTATING_SYSCALLS,
+    SEND_SYSCALLS,
     THREAD_SYSCALLS,
     Call,
     parse_trace,
@@ -97,13 +98,22 @@ def strace_unavailable_reason() -> str | None:
 
 
 class StraceBackend:
-    """Crash points from strace: every mutating file-system call inside the repo."""
+    """Crash points from strace: every mutating file-system call inside the repo, and with
+    ``servers`` (``host:port`` of database servers holding the repo's data) every send to
+    one of them: each statement, each commit."""
 
     name = "strace"
 
-    def __init__(self, *, max_points: int = DEFAULT_MAX_POINTS, warmup: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        max_points: int = DEFAULT_MAX_POINTS,
+        warmup: bool = True,
+        servers: Sequence[str] = (),
+    ) -> None:
         self.max_points = max_points
         self.warmup = warmup
+        self.servers = tuple(servers)
         self.unreachable: list[CrashPoint] = []
         """Points no injection reaches first, left out of enumerate()'s list."""
         self.warmup_differs = False
@@ -120,6 +130,7 @@ class StraceBackend:
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> PointList:
         """Run ``args`` under strace; the repo is put back as it was afterwards.
 
@@ -130,11 +141,14 @@ class StraceBackend:
         run_cwd = os.path.abspath(cwd if cwd is not None else os.getcwd())
         existing = _files_in(repo)
         traces: list[list[Call]] = []
-        with tempfile.TemporaryDirectory(prefix="mh-strace-") as tmp, RepoBackup(repo) as backup:
+        backup = RepoBackup(repo, restore_data)
+        with tempfile.TemporaryDirectory(prefix="mh-strace-") as tmp, backup:
             for attempt in range(2 if self.warmup else 1):
                 trace_file = Path(tmp) / f"trace{attempt}"
-                traced = ",".join((*MUTATING_SYSCALLS, *ANCHOR_SYSCALLS, *THREAD_SYSCALLS))
-                command = [*_strace_base(trace_file), "-e", f"trace={traced}", "--", *args]
+                traced = ",".join(dict.fromkeys(self._traced()))
+                base = _strace_base(trace_file, sockets=bool(self.servers))
+                shown = _TEXT_SHOWN if self.servers else ()
+                command = [*base, *shown, "-e", f"trace={traced}", "--", *args]
                 run = run_watched(command, env=env, cwd=cwd, timeout=timeout)
                 backup.restore()
                 if run.timed_out:
@@ -142,10 +156,14 @@ class StraceBackend:
                         f"enumerating crash points timed out:\n{run.result.describe()}"
                     )
                 traces.append(_read_trace(trace_file, run_cwd))
-        points, self.unreachable = plan_points(traces[-1], repo, existing)
+        points, self.unreachable = plan_points(traces[-1], repo, existing, frozenset(self.servers))
         if len(traces) == 2:
             self.warmup_differs = mutations(traces[0], repo) != mutations(traces[1], repo)
         return bounded_points(points, self.max_points, self.name)
+
+    def _traced(self) -> tuple[str, ...]:
+        sends = SEND_SYSCALLS if self.servers else ()
+        return (*MUTATING_SYSCALLS, *sends, *ANCHOR_SYSCALLS, *THREAD_SYSCALLS)
 
     def crash_at(
         self,
@@ -156,11 +174,13 @@ class StraceBackend:
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> RunResult:
         """Run ``args`` and kill the whole tree as it enters the call of ``point``."""
         if not point.injections:
             raise ValueError(f"{point.describe()}: not a strace crash point (no injection plan)")
-        with tempfile.TemporaryDirectory(prefix="mh-strace-") as tmp, RepoBackup(repo) as backup:
+        backup = RepoBackup(repo, restore_data)
+        with tempfile.TemporaryDirectory(prefix="mh-strace-") as tmp, backup:
             result: RunResult | None = None
             missed: str | None = None
             attempts = [(i, hold) for i in point.injections for hold in _holds(i)]
@@ -168,7 +188,8 @@ class StraceBackend:
                 if attempt:
                     backup.restore()  # the previous plan let the run go on: start afresh
                 trace_file = Path(tmp) / f"trace{attempt}"
-                command = [*_strace_base(trace_file), *_inject_args(injection, hold), "--", *args]
+                base = _strace_base(trace_file, sockets=bool(self.servers))
+                command = [*base, *_inject_args(injection, hold), "--", *args]
                 watcher = _ParkedWatcher(trace_file, injection)
                 poll = _ALL_THREADS_POLL if injection.all_threads else POLL_INTERVAL
                 run = run_watched(
@@ -229,6 +250,8 @@ def _check_parked_call(
 ) -> None:
     """Raise CrashPointMismatch unless the killed call is the one planned."""
     calls = [c for c in _read_trace(trace_file, "") if c.name == injection.syscall]
+    if injection.peer:
+        calls = [c for c in calls if c.peer == injection.peer]
     if injection.all_threads:
         # Every call on the paths is traced: the nth must be the one still held.
         if len(calls) != injection.nth or calls[-1].complete:
@@ -245,9 +268,15 @@ def _check_parked_call(
         raise CrashPointMismatch(point, result, show_call(call))
 
 
-def _strace_base(trace_file: Path) -> list[str]:
-    # -f: follow children; -qqq: no attach/exit chatter; -y: fd paths; signals are noise
-    return ["strace", "-f", "-qqq", "-y", "-e", "signal=none", "-o", str(trace_file)]
+def _strace_base(trace_file: Path, *, sockets: bool = False) -> list[str]:
+    # -f: follow children; -qqq: no attach/exit chatter; -y: fd paths (-yy: and a TCP
+    # socket's two ends, to tell sends to the server apart); signals are noise
+    fds = "-yy" if sockets else "-y"
+    return ["strace", "-f", "-qqq", fds, "-e", "signal=none", "-o", str(trace_file)]
+
+
+# How much of each string enumerate() records of sends: enough of a statement to name it.
+_TEXT_SHOWN = ("-s", "120")
 
 
 def _inject_args(injection: Injection, hold: str = _PARK) -> list[str]:
@@ -293,7 +322,11 @@ class _ParkedWatcher:
         if not (pid_text.isdigit() and call.lstrip().startswith(f"{name}(")):
             return False
         who = r"\d+" if self.injection.all_threads else pid_text
-        entries = re.findall(rf"(?m)^{who}\s+{name}\(", text)
+        peer = self.injection.peer
+        to = rf"\d+<TCP:\[[^\]]*->{re.escape(peer)}\]>" if peer else ""
+        if to and not re.match(rf"\d+\s+{name}\({to}", last.strip()):
+            return False
+        entries = re.findall(rf"(?m)^{who}\s+{name}\({to}", text)
         return len(entries) == self.injection.nth and _tracing_stopped(int(pid_text))
 
 

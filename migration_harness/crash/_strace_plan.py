@@ -46,12 +46,17 @@ _OVERWRITING = frozenset(
 
 
 def plan_points(
-    calls: list[Call], repo: Path, existing: frozenset[str] = frozenset()
+    calls: list[Call],
+    repo: Path,
+    existing: frozenset[str] = frozenset(),
+    peers: frozenset[str] = frozenset(),
 ) -> tuple[list[CrashPoint], list[CrashPoint]]:
     """Crash points (reachable by an injection) and the unreachable ones, in call order.
 
     ``existing``: absolute paths of the files in the repo before the run; calls that
-    overwrite one of them are marked (sampling keeps them first).
+    overwrite one of them are marked (sampling keeps them first). ``peers``: the
+    ``host:port`` of database servers holding the repo's data; each send to one of them
+    (a statement, a commit) is a point too.
     """
     inside = _repo_test(repo)
     group = thread_groups(calls)
@@ -70,11 +75,16 @@ def plan_points(
     unreachable: list[CrashPoint] = []
     previous = -1  # position of the last repo mutation, in any process
     for position, call in enumerate(calls):
-        if not (call.mutating and inside(call.resolved)):
+        sends = call.peer in peers
+        if not (sends or (call.mutating and inside(call.resolved))):
             continue
         process = group.get(call.pid, call.pid)
-        planner = _all_thread_plans if process in threaded else _plans
+        planner: Planner = _all_thread_plans if process in threaded else _plans
+        if sends:
+            planner = _all_thread_send_plans if process in threaded else _send_plans
         plans = planner(call, ordinal[call.seq], by_name[call.name], pids)
+        if not plans and sends:
+            planner = _all_thread_plans if process in threaded else _plans
         anchor = None
         if not plans:
             anchor, plans = _anchor(calls, position, previous, ordinal, by_name, pids, planner)
@@ -82,7 +92,7 @@ def plan_points(
         point = CrashPoint(
             index=len(reachable) + 1,
             syscall=call.name,
-            path=next(iter(p for p in call.resolved if inside((p,))), ""),
+            path="" if sends else next(iter(p for p in call.resolved if inside((p,))), ""),
             detail=_detail(call, order[process], ordinal[call.seq], plans, anchor),
             backend="strace",
             process=order[process],
@@ -167,6 +177,8 @@ def _plans(
     call: Call, nth_all: int, same_name: list[Call], pids: set[str]
 ) -> tuple[Injection, ...]:
     """The injections that would fire first at ``call``, preferred plan first."""
+    if call.peer:
+        return ()  # a socket: -P cannot select it, and sends to servers plan apart
     paths = tuple(sorted({*call.raw_paths, *call.fd_paths, *call.resolved}))
     # strace also selects the canonical form of each -P path
     selected = {*paths, *(os.path.realpath(p) for p in paths if os.path.isabs(p))}
@@ -193,6 +205,25 @@ def _all_thread_plans(
     selected = {*paths, *(os.path.realpath(p) for p in paths if os.path.isabs(p))}
     nth = sum(1 for c in same_name if c.seq <= call.seq and _matches(c, selected))
     return (Injection(call.name, nth, paths, signature(call), all_threads=True),)
+
+
+def _send_plans(
+    call: Call, nth_all: int, same_name: list[Call], _pids: set[str]
+) -> tuple[Injection, ...]:
+    """A send to the server in a single-threaded process: the nth call of its syscall in
+    that process, whatever it sends to (strace cannot select a socket)."""
+    if _first_reached(same_name, nth_all, None) is call:
+        return (Injection(call.name, nth_all, (), signature(call)),)
+    return ()
+
+
+def _all_thread_send_plans(
+    call: Call, _nth_in_thread: int, same_name: list[Call], _pids: set[str]
+) -> tuple[Injection, ...]:
+    """A send to the server from a multi-threaded process (a Go client): the count of
+    sends to that server over every thread, up to this one (the crash run counts them)."""
+    nth = sum(1 for c in same_name if c.seq <= call.seq and c.peer == call.peer)
+    return (Injection(call.name, nth, (), signature(call), all_threads=True, peer=call.peer),)
 
 
 def _matches(call: Call, selected: set[str]) -> bool:
@@ -228,7 +259,10 @@ _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def show_call(call: Call) -> str:
-    """The call as strace printed it, binary data written replaced by ``<binary data>``."""
+    """The call as strace printed it, binary data written replaced by ``<binary data>``;
+    a send to a server as the text it sends (its statement)."""
+    if call.peer:
+        return f"sends {sent_text(call)} to the server"
     args = list(call.args)
     data = _DATA_ARGUMENT.get(call.name)
     if data is not None and data < len(args) and not _reads_as_text(args[data]):
@@ -237,6 +271,25 @@ def show_call(call: Call) -> str:
     if len(shown) > 160:
         shown = shown[:157] + "..."
     return f"{call.name}({shown})"
+
+
+# Runs of text inside a wire-protocol message: the statement, names; not lengths or flags.
+_TEXT_RUN = re.compile(r"[\x20-\x7e]{3,}")
+# The headers before a statement's text: PostgreSQL's Query ("Q", length) and Parse ("P",
+# length, statement name), MariaDB's COM_QUERY (length, sequence number, 0x03).
+_STATEMENT = re.compile(rb"\AQ.{4}|\AP.{4}[^\0]*\0|\A.{4}\x03", re.S)
+
+
+def sent_text(call: Call) -> str:
+    """The text a send carries, quoted: PostgreSQL's and MariaDB's protocols send each
+    statement as plain text after a binary header. strace prints the first bytes only."""
+    data = call.args[1] if len(call.args) > 1 and call.args[1].startswith('"') else '""'
+    raw = decode_c_bytes(data)
+    header = _STATEMENT.match(raw)
+    raw = raw[header.end() :] if header else raw
+    text = " ".join(_TEXT_RUN.findall(raw.decode("utf-8", "replace")))
+    text = text if len(text) <= 100 else text[:97] + "..."
+    return f'"{text}"' if text else "<binary data>"
 
 
 def _reads_as_text(argument: str) -> bool:

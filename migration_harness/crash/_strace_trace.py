@@ -41,6 +41,11 @@ _MUTATING_NAMES = frozenset(name.lstrip("?") for name in MUTATING_SYSCALLS)
 # runs the code at that moment, which differs from run to run.
 THREAD_SYSCALLS: tuple[str, ...] = ("clone", "?clone3")
 
+# The calls a client sends a database server its statements with (libpq and Python's
+# socket module: sendto; Go: write). Traced with -yy, which prints a TCP socket's ends.
+SEND_SYSCALLS: tuple[str, ...] = ("sendto", "sendmsg", "?sendmmsg", "write", "writev")
+_SEND_NAMES = frozenset(name.lstrip("?") for name in SEND_SYSCALLS)
+
 _WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
 
 # Where the paths are, per syscall: (raw path argument indexes, fd argument indexes),
@@ -65,13 +70,15 @@ _ARG_LAYOUT: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "mkdirat": ((1,), (0,)),
 }
 _FD_ONLY = ("write", "pwrite64", "writev", "pwritev", "pwritev2", "ftruncate", "fallocate",
-            "fsync", "fdatasync", "sync_file_range")  # fmt: skip
+            "fsync", "fdatasync", "sync_file_range", "sendto", "sendmsg", "sendmmsg")  # fmt: skip
 
 _LINE = re.compile(r"^(?P<pid>\d+)\s+(?P<body>.*)$")
 _RESUMED = re.compile(r"^<\.\.\. (?P<name>\w+) resumed>(?P<rest>.*)$")
 _CALL = re.compile(r"^(?P<name>\w+)\((?P<rest>.*)$")
 _FD = re.compile(r"^(?P<fd>-?\d+|AT_FDCWD)<(?P<path>.*)>$")
 _RET_FD = re.compile(r"=\s+\d+<(?P<path>.*)>\s*$")
+# A connected TCP socket under -yy: 3<TCP:[127.0.0.1:40312->127.0.0.1:5432]>
+_TCP_PEER = re.compile(r"^\d+<TCP:\[[^\]]*->(?P<peer>[^\]]+)\]>$")
 _UNFINISHED = " <unfinished ...>"
 # "args) = ret", strace pads before "=" to a column; greedy so the last ") =" wins
 _RETURN = re.compile(r"^(?P<args>.*)\)\s+= (?P<ret>.*)$")
@@ -96,6 +103,8 @@ class Call:
     """False when the process died inside the call (the killed call)."""
     ret: str = ""
     """The return value as strace printed it (a new thread's id for clone)."""
+    peer: str = ""
+    """For a call that sends on a TCP socket: the far end, ``host:port`` (needs -yy)."""
 
 
 def thread_groups(calls: Iterable[Call]) -> dict[int, int]:
@@ -165,7 +174,15 @@ def _build(seq: int, pid: int, name: str, text: str, complete: bool, cwd: str) -
     dirs = [decode_c_string(m["path"]) for m in fds if m]
     resolved = _resolve(name, raw, dirs, fd_paths, ret, cwd)
     mutating = _mutating(name, args)
-    return Call(seq, pid, name, args, raw, fd_paths, resolved, mutating, complete, ret.strip())
+    peer = _peer(args[0]) if name in _SEND_NAMES and args else ""
+    return Call(
+        seq, pid, name, args, raw, fd_paths, resolved, mutating, complete, ret.strip(), peer
+    )
+
+
+def _peer(fd_arg: str) -> str:
+    match = _TCP_PEER.match(fd_arg)
+    return match["peer"] if match else ""
 
 
 def _resolve(
@@ -218,6 +235,8 @@ def split_args(text: str) -> Iterator[str]:
             quoted = True
         elif char in "{[<(":
             depth += 1
+        elif char == ">" and text[index - 1 : index] == "-":
+            pass  # a socket's "local->remote" under -yy, inside its <...>
         elif char in "}]>)":
             depth -= 1
         elif char == "," and depth == 0:

@@ -29,7 +29,7 @@ from migration_harness.crash._points import (
     PointList,
     bounded_points,
 )
-from migration_harness.crash._repo import RepoBackup
+from migration_harness.crash._repo import RepoBackup, RestoreData
 from migration_harness.files import companions
 from migration_harness.proc import RunResult
 
@@ -147,9 +147,10 @@ class SweepBackend:
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> PointList:
         """Time one normal run, watching when it changes the repo (put back afterwards)."""
-        with RepoBackup(repo) as backup:
+        with RepoBackup(repo, restore_data) as backup:
             activity = RepoActivity(Path(repo))
             run = run_watched(
                 args, env=env, cwd=cwd, timeout=timeout, watcher=activity, poll=WATCH_POLL
@@ -175,6 +176,7 @@ class SweepBackend:
         cwd: str | os.PathLike[str] | None = None,
         repo: Path,
         timeout: float | None = 120.0,
+        restore_data: RestoreData = None,
     ) -> RunResult:
         """Run and kill the whole tree once the point's moment has passed."""
         if point.at is None:

@@ -45,13 +45,15 @@ def backend_for(ctx: Context) -> CrashBackend:
 
     spec = ctx.target.crash
     name = ctx.options.crash_backend or spec.backend
-    if name == "auto" and ctx.target.database is not None:
-        # The migrator's writes go to a server, not to files whose calls strace could
-        # name as points: timed kills while it talks to the server.
-        name = "sweep"
+    databases = ctx.tool.databases
+    servers = (f"{databases.server.host}:{databases.server.port}",) if databases else ()
     try:
         backend = pick_backend(
-            name, hook_supported=spec.hook, max_points=spec.max_points, slices=spec.sweep_k
+            name,
+            hook_supported=spec.hook,
+            max_points=spec.max_points,
+            slices=spec.sweep_k,
+            servers=servers,
         )
     except BackendUnavailable as exc:
         raise ContractSkip(str(exc)) from None
@@ -228,7 +230,12 @@ class Crasher:
         return crasher
 
     def _where(self) -> dict[str, Any]:
-        return {"env": self.tool.env.vars, "cwd": self.ctx.workdir, "repo": self.repo}
+        where = {"env": self.tool.env.vars, "cwd": self.ctx.workdir, "repo": self.repo}
+        databases = self.tool.databases
+        if databases is not None:
+            # a backend that runs the migration more than once puts the database back too
+            where["restore_data"] = lambda: databases.copy(self.pristine, self.repo)
+        return where
 
     def points(self) -> Sequence[CrashPoint]:
         timeout = self.ctx.target.timeout_s
