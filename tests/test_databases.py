@@ -265,3 +265,36 @@ def test_a_dump_leaves_out_the_time_a_row_was_stamped_with(server: Server) -> No
         database.sql(f"INSERT INTO applied VALUES ('1_init.sql', '{stamp}');")
     assert one.dump() == other.dump()
     assert "'1_init.sql',<time>" in one.dump()
+
+
+def test_versioned_program_directories_are_tried_newest_first() -> None:
+    from migration_harness.databases._postgres import _version_key
+
+    found = [
+        "/usr/lib/postgresql/9/bin",
+        "/opt/homebrew/opt/postgresql@16/bin",
+        "/usr/lib/postgresql/15/bin",
+        "/usr/pgsql-14/bin",
+    ]
+    assert sorted(found, key=_version_key, reverse=True) == [
+        "/opt/homebrew/opt/postgresql@16/bin",
+        "/usr/lib/postgresql/15/bin",
+        "/usr/pgsql-14/bin",
+        "/usr/lib/postgresql/9/bin",
+    ]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX executable bits")
+def test_programs_a_package_spreads_over_sbin_and_bin_are_found(tmp_path: Path) -> None:
+    from migration_harness.databases._binaries import find_programs
+
+    sbin, bin_ = tmp_path / "sbin", tmp_path / "bin"
+    for folder, name in ((sbin, "mariadbd"), (bin_, "mariadb")):
+        folder.mkdir()
+        (folder / name).write_text("#!/bin/sh\n")
+        (folder / name).chmod(0o755)
+    dirs = [str(sbin), str(bin_)]
+    found = find_programs(("mariadbd", "mariadb"), dirs, "hint", search_path=False, together=False)
+    assert found == {"mariadbd": str(sbin / "mariadbd"), "mariadb": str(bin_ / "mariadb")}
+    with pytest.raises(DatabaseUnavailable, match="not found"):  # PostgreSQL's rule: one dir
+        find_programs(("mariadbd", "mariadb"), dirs, "hint", search_path=False)

@@ -708,3 +708,34 @@ def test_shard_jobs_and_the_summary_give_one_table_of_every_case(tmp_path: Path)
     for row in ("| `idempotent` | ✅ 1/1 |", "| `revert` | ✅ 3/3 |", "| `ahead` | ✅ 1/1 |"):
         assert row in table, table
     assert "**5 passed, 0 failed, 0 skipped** in 3 report(s)." in table
+
+
+@pytest.mark.parametrize(("workflow", "job"), [("ci.yml", "tests"), ("release.yml", "test-wheel")])
+def test_linux_test_jobs_install_the_database_servers_before_the_suite(
+    workflow: str, job: str
+) -> None:
+    steps = load_yaml(WORKFLOWS / workflow)["jobs"][job]["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
+    servers = next(i for i, run in enumerate(runs) if "bash .ci/servers" in run)
+    assert steps[servers]["if"] == "runner.os == 'Linux'"
+    suite = next(i for i, run in enumerate(runs) if "nox -s tests" in run or "pytest" in run)
+    assert servers < suite
+    assert "bash .ci/servers" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script for Linux runners")
+def test_the_servers_script_says_why_it_does_nothing_without_apt(tmp_path: Path) -> None:
+    bash, uname = shutil.which("bash"), shutil.which("uname")
+    if bash is None or uname is None:
+        pytest.skip("bash or uname is missing")
+    for tool in (bash, uname):
+        (tmp_path / Path(tool).name).symlink_to(tool)
+    done = sub.run(
+        [bash, str(ROOT / ".ci" / "servers")],
+        env={"PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("servers: no apt-get here"), done.stdout

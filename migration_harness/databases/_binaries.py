@@ -10,11 +10,17 @@ from migration_harness.databases._api import DatabaseUnavailable
 
 
 def find_programs(
-    names: tuple[str, ...], dirs: list[str], hint: str, *, search_path: bool = True
+    names: tuple[str, ...],
+    dirs: list[str],
+    hint: str,
+    *,
+    search_path: bool = True,
+    together: bool = True,
 ) -> dict[str, str]:
     """Each of ``names`` from the first directory of ``dirs`` that has them all, else
     from PATH (``search_path``); :class:`DatabaseUnavailable` naming what is missing
-    and ``hint``."""
+    and ``hint``. ``together=False``: each from the first of ``dirs`` (then PATH) that
+    has it, for programs a package spreads over several directories (sbin and bin)."""
     from migration_harness.proc import which
 
     for directory in dirs:
@@ -22,6 +28,8 @@ def find_programs(
         if all(found.values()):
             return {name: path for name, path in found.items() if path is not None}
     path = os.environ.get("PATH", "") if search_path else ""
+    if not together:
+        path = os.pathsep.join([*dirs, path])
     found = {name: which(name, path) for name in names}
     missing = [name for name, where in found.items() if where is None]
     if missing:

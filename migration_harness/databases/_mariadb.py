@@ -47,7 +47,9 @@ def _programs(dirs: list[str], search_path: bool) -> dict[str, str]:
     for variant in (0, 1):
         names = tuple(names[variant] for names in NAMES.values())
         try:
-            found = find_programs(names, dirs, INSTALL_HINT, search_path=search_path)
+            found = find_programs(
+                names, dirs, INSTALL_HINT, search_path=search_path, together=False
+            )
         except DatabaseUnavailable:
             if variant == 1:
                 raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -36,18 +37,24 @@ SERVER_SETTINGS = (
     "full_page_writes=off",
     "max_connections=200",
 )
-# Where distributions put the versioned server programs (not on PATH).
-VERSIONED_BINDIRS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
+# Where distributions and Homebrew put the versioned server programs (not on PATH).
+VERSIONED_BINDIRS = (
+    "/usr/lib/postgresql/*/bin",
+    "/usr/pgsql-*/bin",
+    "/opt/homebrew/opt/postgresql@*/bin",
+    "/usr/local/opt/postgresql@*/bin",
+)
+_VERSION_PART = re.compile(r"(?:^|[-@])(\d+)$")  # 15, pgsql-15, postgresql@16
 
 
 def _version_key(path: str) -> tuple[int, ...]:
-    digits = [part for part in Path(path).parts if part.split("-")[-1].isdigit()]
-    return tuple(int(part.split("-")[-1]) for part in digits)
+    found = (_VERSION_PART.search(part) for part in Path(path).parts)
+    return tuple(int(match[1]) for match in found if match)
 
 
 def candidate_bindirs() -> list[str]:
-    """PGBIN (GitHub's Windows runners set it), then the distributions' versioned
-    directories, newest first; PATH is searched after these."""
+    """PGBIN (GitHub's Windows runners set it), then the distributions' and Homebrew's
+    versioned directories, newest first; PATH is searched after these."""
     dirs = [os.environ["PGBIN"]] if os.environ.get("PGBIN") else []
     for pattern in VERSIONED_BINDIRS:
         dirs += sorted(glob.glob(pattern), key=_version_key, reverse=True)
