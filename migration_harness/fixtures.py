@@ -23,8 +23,13 @@ from typing import Any
 import pytest
 
 from migration_harness._platform import StrPath
-from migration_harness.databases import Database, Server
-from migration_harness.databases._locks import LOCK_OPERAND, SERVER_LOCK_STYLES, hold_server_lock
+from migration_harness.databases import (
+    LOCK_OPERAND,
+    SERVER_LOCK_STYLES,
+    Database,
+    Server,
+    hold_server_lock,
+)
 from migration_harness.env import IsolatedEnv
 from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
 from migration_harness.mockbin import MockBin

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, cast
 
-from migration_harness.databases._locks import LOCK_OPERAND, SERVER_LOCK_STYLES
+from migration_harness.databases import LOCK_OPERAND, SERVER_LOCK_STYLES
 from migration_harness.errors import MigrationHarnessError
 from migration_harness.locks import STYLES
 

@@ -157,8 +157,12 @@ def _database_server(target: Target) -> Iterator[None]:
     import json
     import time
 
-    from migration_harness.databases import DatabaseError, DatabaseUnavailable
-    from migration_harness.databases._shared import ANNOUNCE_ENV, announced
+    from migration_harness.databases import (
+        ANNOUNCE_ENV,
+        DatabaseError,
+        DatabaseUnavailable,
+        announced,
+    )
 
     engine, started = target.database.engine, time.monotonic()
     with contextlib.ExitStack() as stack:

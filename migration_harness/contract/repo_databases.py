@@ -38,7 +38,7 @@ class RepoDatabases:
     """The databases of one case's repos, on the run's shared server."""
 
     def __init__(self, spec: DatabaseSpec) -> None:
-        from migration_harness.databases._shared import SERVERS
+        from migration_harness.databases import SERVERS
 
         self.server: Server = SERVERS.get(spec.engine, spec.bindir)
         self._made: list[str] = []

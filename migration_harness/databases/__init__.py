@@ -21,15 +21,20 @@ from migration_harness.databases._api import (
     Server,
     start_server,
 )
-from migration_harness.databases._locks import SERVER_LOCK_STYLES, hold_server_lock
+from migration_harness.databases._locks import LOCK_OPERAND, SERVER_LOCK_STYLES, hold_server_lock
+from migration_harness.databases._shared import ANNOUNCE_ENV, SERVERS, announced
 
 __all__ = [
+    "ANNOUNCE_ENV",
     "ENGINES",
+    "LOCK_OPERAND",
+    "SERVERS",
     "SERVER_LOCK_STYLES",
     "Database",
     "DatabaseError",
     "DatabaseUnavailable",
     "Server",
+    "announced",
     "hold_server_lock",
     "start_server",
 ]

@@ -107,9 +107,8 @@ def hold_server_lock(
     kill_tree(proc.pid)
     proc.wait(timeout=CONNECT_SLACK_S)
     output.finish(5.0)
-    from migration_harness.locks._api import labelled
 
-    said = labelled(output)
+    said = output.labelled()
     reason = (
         "another session holds it" if "busy" in said or "lock timeout" in said else "see its output"
     )

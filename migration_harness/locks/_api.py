@@ -93,7 +93,7 @@ class LockHolder:
     @property
     def output(self) -> str:
         """The holder's stdout and stderr so far, labelled."""
-        return labelled(self._output)
+        return self._output.labelled()
 
     def release(self, *, timeout: float = 30.0) -> None:
         """Give the lock back and let the holder exit; raises LockHolderError if it can't."""
@@ -192,12 +192,6 @@ class LockHolder:
         return f"<LockHolder {self.style} {self.path} pid={self.pid} {self.state}>"
 
 
-def labelled(output: Capture) -> str:
-    """A child's stdout and stderr, each under its name; "(no output)" if it printed nothing."""
-    parts = [f"[{r.name}]\n{r.text().rstrip()}" for r in (output.stdout, output.stderr) if r.data()]
-    return "\n".join(parts) or "(no output)"
-
-
 def _holder_env(env: Mapping[str, str] | None) -> dict[str, str]:
     # The holder runs `-m migration_harness.locks._holder`: make sure it imports this
     # very copy of the package, installed or not.
@@ -242,10 +236,10 @@ def _start_and_wait(
         output.finish(OUTPUT_DRAIN_TIMEOUT)
         raise LockHolderError(
             f"{what} did not report the lock held (a line matching {ready.pattern!r}) "
-            f"within {timeout:g}s:\n{labelled(output)}"
+            f"within {timeout:g}s:\n{output.labelled()}"
         )
     output.finish(OUTPUT_DRAIN_TIMEOUT)
-    raise LockHolderError(f"{what} exited with status {proc.returncode}:\n{labelled(output)}")
+    raise LockHolderError(f"{what} exited with status {proc.returncode}:\n{output.labelled()}")
 
 
 def hold_lock(

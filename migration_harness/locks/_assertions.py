@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from migration_harness._platform import StrPath
 from migration_harness.files import assert_tree_unchanged, snapshot_tree
-from migration_harness.locks._api import OUTPUT_DRAIN_TIMEOUT, LockHolder, labelled
+from migration_harness.locks._api import OUTPUT_DRAIN_TIMEOUT, LockHolder
 from migration_harness.proc import Capture, kill_tree, start_captured
 from migration_harness.refusals import ResultLike, assert_refuses
 
@@ -63,7 +63,7 @@ def _stop(proc: subprocess.Popen[bytes], output: Capture) -> str:
     kill_tree(proc.pid)
     proc.wait(timeout=30)
     output.finish(OUTPUT_DRAIN_TIMEOUT)
-    return labelled(output)
+    return output.labelled()
 
 
 def assert_blocks_until_released(
@@ -105,7 +105,7 @@ def assert_blocks_until_released(
         output.finish(OUTPUT_DRAIN_TIMEOUT)
         raise AssertionError(
             f"{argv} exited with status {code} after {time.monotonic() - started:.2f}s while "
-            f"the {holder.style} lock was held; it should have waited:\n{labelled(output)}"
+            f"the {holder.style} lock was held; it should have waited:\n{output.labelled()}"
         )
     if before is not None:
         try:

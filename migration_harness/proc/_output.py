@@ -166,6 +166,12 @@ class Capture:
                     return False
                 self.log.changed.wait(min(WAIT_SLICE, left))
 
+    def labelled(self) -> str:
+        """Both streams so far, each under its name; "(no output)" if the child printed
+        nothing."""
+        parts = [f"[{r.name}]\n{r.text().rstrip()}" for r in (self.stdout, self.stderr) if r.data()]
+        return "\n".join(parts) or "(no output)"
+
     def join(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds in all for both pipes to reach their end."""
         deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from migration_harness.contract._failure import ContractFailure, ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
 from migration_harness.contract._tool import HANG_MARGIN_S, Tool
-from migration_harness.databases._locks import SERVER_LOCK_STYLES, hold_server_lock
+from migration_harness.databases import SERVER_LOCK_STYLES, hold_server_lock
 from migration_harness.files import TreeSnapshot
 from migration_harness.locks import LockHolder, UnsupportedLockStyle, hold_lock
 from migration_harness.proc import Daemon, RunResult, start_together
