@@ -84,6 +84,7 @@ def measure_windows_leg(settings: Settings) -> Measured:
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
+            print(line, end="", flush=True)  # the session's own progress, as it goes
             lines.append((time.perf_counter() - started, line.rstrip("\n")))
         returncode = proc.wait()
     wall = time.perf_counter() - started
