@@ -1,7 +1,8 @@
 """``python -m bench.run [--quick] [--only KEY,...] [--out FILE]``: measure, print, write JSON.
 
 Run from the repository root in an environment with the package installed;
-``nox -s bench`` does exactly that (and installs Go and mirakuru first).
+``nox -s bench`` does exactly that (and installs Go and mirakuru first). Steps in
+``OPT_IN`` run only when named: ``--only windows_leg`` times CI's Windows leg.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench import (
     racecatch,
     startup,
     suite_speed,
+    windows_leg,
 )
 from bench.common import Measured, Settings
 from bench.schema import REQUIRED_KEYS, format_table, validate_results
@@ -56,6 +58,11 @@ STEPS: dict[str, Callable[[Settings, Measured], Measured]] = {
     "check_speed": lambda s, _: check_speed.measure_check_speed(s),
     "servers": lambda s, _: databases.measure_servers(s),
     "check_pg": lambda s, _: databases.measure_check_pg(s),
+    "windows_leg": lambda s, _: windows_leg.measure_windows_leg(s),
+}
+# Steps that run only when named in --only: they take many minutes.
+OPT_IN: dict[str, str] = {
+    "windows_leg": "opt-in (--only windows_leg): `nox -s windows` takes minutes under Wine",
 }
 # The results.json keys each step is responsible for (null with a reason if it fails).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -80,6 +87,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "servers": ("pg_start_s", "pg_db_ms", "mariadb_start_s"),
     "check_pg": ("check_pg_s",),
+    "windows_leg": ("windows_leg_min",),
 }
 
 
@@ -95,7 +103,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = sorted(set(only) - set(STEPS))
     if unknown:
         parser.error(f"--only: unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS)}")
-    args.steps = only or list(STEPS)
+    args.steps = only or [name for name in STEPS if name not in OPT_IN]
     return args
 
 
@@ -116,9 +124,10 @@ def run_steps(settings: Settings, steps: Sequence[str]) -> Measured:
 def build_results(measured: Measured, settings: Settings) -> dict[str, Any]:
     results: dict[str, Any] = {key: measured.values.get(key) for key in REQUIRED_KEYS}
     skipped = dict(measured.skipped)
+    opt_in = {key: OPT_IN[step] for step in OPT_IN for key in STEP_KEYS[step]}
     for key in REQUIRED_KEYS:
         if results[key] is None and key not in skipped:
-            skipped[key] = "not run (--only)"
+            skipped[key] = opt_in.get(key, "not run (--only)")
     results.update(
         {
             "skipped": skipped,

@@ -26,6 +26,7 @@ from bench.schema import REQUIRED_KEYS, format_table, target_status, validate_re
 from bench.stats import median, ratio, repeat
 from bench.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
 from bench.suite_speed import summary_line as pytest_summary
+from bench.windows_leg import split_phases
 from tests import sub
 from tests.procwait import gone, read_pid
 
@@ -190,6 +191,39 @@ def test_unknown_step_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
         bench_run.parse_args(["--only", "mock_build,warp_drive"])
     assert exited.value.code == 2
     assert "unknown step(s) warp_drive" in capsys.readouterr().err
+
+
+def test_an_opt_in_step_runs_only_when_named_and_says_how_to_run_it(tmp_path: Path) -> None:
+    assert "windows_leg" not in bench_run.parse_args([]).steps
+    assert bench_run.parse_args(["--only", "windows_leg"]).steps == ["windows_leg"]
+    results = bench_run.build_results(Measured(), Settings(workdir=tmp_path))
+    assert validate_results(results) == []
+    assert results["windows_leg_min"] is None
+    assert "--only windows_leg" in results["skipped"]["windows_leg_min"]
+
+
+def test_the_windows_leg_is_split_at_each_nox_command() -> None:
+    output = [
+        (0.0, "nox > Running session windows"),
+        (0.5, "nox > python -m pip install -e ."),
+        (9.0, "nox > migration-harness windows --pytest -- tests -n 2"),
+        (12.0, "migration-harness windows: Windows Python ready in 2.5 s: C:/python.exe"),
+        (300.0, "================ 700 passed, 90 skipped in 287.10s (0:04:47) ================="),
+        (301.0, "nox > migration-harness windows check --crash-backend sweep"),
+        (301.5, "migration-harness windows: Windows Python ready in 0.0 s: C:/python.exe"),
+        (450.0, "check: PASSED: refrepo: 38 passed, 0 failed, 0 skipped in 148.0s"),
+        (451.0, "nox > Session windows was successful in 7 minutes."),
+    ]
+    phases = split_phases(output)
+    assert [p["command"] for p in phases] == [
+        "python -m pip install -e .",
+        "migration-harness windows --pytest -- tests -n 2",
+        "migration-harness windows check --crash-backend sweep",
+    ]
+    assert [p["seconds"] for p in phases] == [8.5, 292.0, 150.0]
+    assert phases[1]["provision_s"] == 2.5
+    assert phases[1]["summary"] == "700 passed, 90 skipped in 287.10s (0:04:47)"
+    assert str(phases[2]["summary"]).startswith("check: PASSED: refrepo: 38 passed")
 
 
 # -- concurrency arithmetic and suite summary ----------------------------------------
