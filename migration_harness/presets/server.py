@@ -2,14 +2,16 @@
 
     python -m migration_harness.presets.server version URL QUERY
     python -m migration_harness.presets.server execute URL STATEMENT
+    python -m migration_harness.presets.server dump URL [--omit TABLE.COLUMN ...]
 
 The server-side twin of :mod:`migration_harness.presets.sqlite`: ``version`` prints the
 single value ``QUERY`` returns (the last applied migration, from the framework's
 bookkeeping table), ``execute`` runs one statement (a spec's ``stamp``). ``URL`` is the
 spec's ``{database_url}`` (``postgresql://...`` or ``mysql://...``). The engine's own
 command-line client (``psql``, ``mariadb``) does the work, found where the harness finds
-the server's programs, so no Python database driver is needed; the spec's ``dump`` is
-left to the harness's canonical dump of the database.
+the server's programs, so no Python database driver is needed. ``dump`` is the harness's
+canonical dump with some columns' values left out (PostgreSQL); a spec that needs none
+leaves ``dump`` out and gets the canonical dump itself.
 """
 
 from __future__ import annotations
@@ -73,11 +75,28 @@ class Address:
 def rows(url: str, statement: str) -> list[list[str]]:
     """The rows ``statement`` returns on the database at ``url``, each a list of its values
     as the client prints them."""
+    return [line.split("\t") for line in _output(url, statement).splitlines() if line]
+
+
+def dump(url: str, omit: tuple[str, ...]) -> str:
+    """The harness's canonical dump of a PostgreSQL database, ``omit``'s columns left out."""
+    from migration_harness.databases._postgres import dump_sql
+
+    if Address.parse(url).engine != "postgresql":
+        raise ServerQueryError(
+            f"{url}: dump --omit runs on PostgreSQL only; leave `dump` out of the spec for "
+            "the harness's own dump"
+        )
+    return _output(url, dump_sql(omit), script=True)
+
+
+def _output(url: str, statement: str, *, script: bool = False) -> str:
     address = Address.parse(url)
-    argv, env = _client(address, statement)
+    argv, env = _client(address, statement, script=script)
     try:
         result = subprocess.run(
             argv,
+            input=statement if script else None,
             env={**os.environ, **env},
             capture_output=True,
             text=True,
@@ -89,11 +108,14 @@ def rows(url: str, statement: str) -> list[list[str]]:
     if result.returncode != 0:
         said = result.stderr.strip() or f"exit {result.returncode}"
         raise ServerQueryError(f"{address.engine} database {address.name}: {said}")
-    return [line.split("\t") for line in result.stdout.splitlines() if line]
+    return result.stdout
 
 
-def _client(address: Address, statement: str) -> tuple[list[str], dict[str, str]]:
-    """The engine's client running ``statement`` (rows tab-separated, no headers)."""
+def _client(
+    address: Address, statement: str, *, script: bool = False
+) -> tuple[list[str], dict[str, str]]:
+    """The engine's client running ``statement`` (rows tab-separated, no headers);
+    ``script``: psql reads it from stdin (where backslash commands mix with SQL)."""
     from migration_harness.databases._binaries import find_programs
 
     port = [str(address.port)] if address.port is not None else []
@@ -105,7 +127,8 @@ def _client(address: Address, statement: str) -> tuple[list[str], dict[str, str]
             psql, "--no-psqlrc", "--quiet", "--no-align", "--tuples-only",
             "--field-separator=\t", "--set=ON_ERROR_STOP=1", "--host", address.host,
             *(["--port", *port] if port else []), "--username", address.user or "postgres",
-            "--dbname", address.name, "--command", statement,
+            "--dbname", address.name,
+            *(["--file=-"] if script else ["--command", statement]),
         ]  # fmt: skip
         return argv, ({"PGPASSWORD": address.password} if address.password else {})
     from migration_harness.databases._mariadb import SYSTEM_DIRS, client_program
@@ -121,6 +144,9 @@ def _client(address: Address, statement: str) -> tuple[list[str], dict[str, str]
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "dump":
+            print(dump(args.url, tuple(args.omit)), end="")
+            return 0
         found = rows(args.url, args.statement)
     except MigrationHarnessError as exc:  # the client's errors and DatabaseUnavailable
         print(f"server: {exc}", file=sys.stderr)
@@ -146,6 +172,15 @@ def _parser() -> argparse.ArgumentParser:
     execute = commands.add_parser("execute", help="run one statement (committed at once)")
     execute.add_argument("url", help="the database's URL ({database_url})")
     execute.add_argument("statement", metavar="STATEMENT")
+    dumping = commands.add_parser("dump", help="the canonical dump, some columns left out")
+    dumping.add_argument("url", help="a PostgreSQL database's URL ({database_url})")
+    dumping.add_argument(
+        "--omit",
+        action="append",
+        default=[],
+        metavar="TABLE.COLUMN",
+        help="a column whose values differ between equal databases (a sequence's ids)",
+    )
     return parser
 
 
