@@ -61,6 +61,18 @@ class Tool:
     init_flags: Callable[[Path], list[str]] = lambda tools: []
     # contract -> (script in probes/, its VERDICT case) where PROBES' case is not the one
     probes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    database: str = ""  # `init --database`: a server engine; "" for SQLite
+
+    @property
+    def label(self) -> str:
+        """The row's name: the preset, and the server it runs on."""
+        return f"{self.name} on {self.database}" if self.database else self.name
+
+    def on(self, engine: str, missing: Callable[[Path], str | None]) -> Tool:
+        """This tool on a database server: its own probes are SQLite's, the server's are
+        gallery/server_probe.py's."""
+        both = _first_reason(self.missing, missing, _server_missing(engine))
+        return Tool(self.name, self.sample, both, self.init_flags, {}, engine)
 
 
 def _python_module(*modules: str) -> Callable[[Path], str | None]:
@@ -92,7 +104,40 @@ def _sql_migrate_missing(tools: Path) -> str | None:
     return None
 
 
-TOOLS = [
+def _first_reason(*checks: Callable[[Path], str | None]) -> Callable[[Path], str | None]:
+    def missing(tools: Path) -> str | None:
+        return next((r for r in (check(tools) for check in checks) if r is not None), None)
+
+    return missing
+
+
+def _server_missing(engine: str) -> Callable[[Path], str | None]:
+    def missing(tools: Path) -> str | None:
+        from migration_harness.databases import DatabaseUnavailable, start_server
+
+        try:
+            start_server(engine).stop()
+        except DatabaseUnavailable as exc:
+            return str(exc)
+        return None
+
+    return missing
+
+
+def _driver(module: str, package: str) -> Callable[[Path], str | None]:
+    def missing(tools: Path) -> str | None:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} not installed (pip install {package})"
+        return None
+
+    return missing
+
+
+def _nothing(tools: Path) -> str | None:
+    return None
+
+
+SQLITE_TOOLS = [
     Tool("django", "django", _python_module("django")),
     Tool(
         "alembic",
@@ -105,6 +150,18 @@ TOOLS = [
     Tool("dbmate", "dbmate", _dbmate_missing, lambda tools: ["--dbmate", str(_dbmate(tools))]),
     Tool("sql-migrate", "sql-migrate", _sql_migrate_missing),
 ]
+_BY_NAME = {tool.name: tool for tool in SQLITE_TOOLS}
+#: The same samples on database servers (Django: PostgreSQL only, see its preset).
+SERVER_TOOLS = [
+    _BY_NAME["django"].on("postgresql", _driver("psycopg", "'psycopg[binary]'")),
+    _BY_NAME["alembic"].on("postgresql", _driver("pg8000", "pg8000")),
+    _BY_NAME["dbmate"].on("postgresql", _nothing),
+    _BY_NAME["sql-migrate"].on("postgresql", _nothing),
+    _BY_NAME["alembic"].on("mariadb", _driver("pymysql", "PyMySQL")),
+    _BY_NAME["dbmate"].on("mariadb", _nothing),
+    _BY_NAME["sql-migrate"].on("mariadb", _nothing),
+]
+TOOLS = SQLITE_TOOLS + SERVER_TOOLS
 
 
 @dataclass
@@ -138,7 +195,7 @@ def main() -> int:
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="mh-gallery-") as scratch:
         for tool in TOOLS:
-            if args.only and tool.name not in args.only:
+            if args.only and tool.label not in args.only:
                 continue
             outcomes.append(_one_tool(tool, tools, Path(scratch), args))
     if args.verify:
@@ -154,20 +211,22 @@ def main() -> int:
 
 
 def _one_tool(tool: Tool, tools: Path, scratch: Path, args: argparse.Namespace) -> Outcome:
-    outcome = Outcome(tool.name)
+    outcome = Outcome(tool.label)
     reason = tool.missing(tools)
     if reason is not None:
         outcome.skipped = reason
-        print(f"gallery: {tool.name}: skipped: {reason}", flush=True)
+        print(f"gallery: {tool.label}: skipped: {reason}", flush=True)
         return outcome
     started = time.monotonic()
-    project = scratch / tool.sample
+    # One directory per row (the project's directory name is the spec's target name).
+    project = scratch / (tool.database or "sqlite") / tool.sample
     shutil.copytree(GALLERY / tool.sample, project, ignore=shutil.ignore_patterns(*NOT_THE_PROJECT))
     argv = [PY, "-m", "migration_harness", "init", "--preset", tool.name, "--force"]
+    argv += ["--database", tool.database] if tool.database else []
     init = _run([*argv, *tool.init_flags(tools)], project, 120)
     if init.returncode != 0:
         outcome.error = f"init --preset {tool.name} failed: {init.stderr.strip()[-500:]}"
-        print(f"gallery: {tool.name}: {outcome.error}", flush=True)
+        print(f"gallery: {tool.label}: {outcome.error}", flush=True)
         return outcome
     for run in range(1, args.runs + 1):
         if not _one_check(outcome, project, run, args.runs):
