@@ -47,6 +47,8 @@ PROBES = {
     "ahead": "future",
     "crash": "kill",
 }
+#: The server rows' probe cases (gallery/server_probe.py), by contract.
+SERVER_PROBES = {"concurrent": "race", "crash": "kill"}
 CHECK_TIMEOUT_S = 1800
 #: A case's scratch directory in a message: `<anything>/mh-run-xxxx/mh-<case>-xxxx/`.
 SCRATCH_PATH = re.compile(r"[^\s<>(),;'\"`]*/mh-run-[^/\s]+/(?:mh-[^/\s]+/)?")
@@ -277,7 +279,13 @@ def _tool_said(details: str) -> str:
 
 def _probe(tool: Tool, contract: str, tools: Path, rounds: int) -> str:
     probes = GALLERY / tool.sample / "probes"
-    if contract in tool.probes:
+    if tool.database and contract in SERVER_PROBES:
+        case = SERVER_PROBES[contract]
+        script = GALLERY / "server_probe.py"
+        argv = [PY, str(script), tool.name, tool.database, case, "--rounds", str(rounds)]
+    elif tool.database:
+        return f"no probe shows a {contract} failure on {tool.database} without the harness"
+    elif contract in tool.probes:
         script, case = tool.probes[contract]
         argv = [PY, str(probes / script)]
     elif contract in PROBES:
@@ -289,7 +297,7 @@ def _probe(tool: Tool, contract: str, tools: Path, rounds: int) -> str:
     result = _run(argv, GALLERY / tool.sample, PROBE_TIMEOUT_S, env)
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith(f"VERDICT {case}:")]
     found = lines[-1] if lines else f"probe {case} printed no verdict (exit {result.returncode})"
-    print(f"gallery: {tool.name}: {contract}: {found}", flush=True)
+    print(f"gallery: {tool.label}: {contract}: {found}", flush=True)
     return found
 
 
