@@ -182,7 +182,8 @@ class Probe:
         except Exception as exc:  # the table may not exist yet
             applied = [f"(no bookkeeping: {type(exc).__name__})"]
         try:
-            rows = db.sql("SELECT * FROM notes ORDER BY id").strip().splitlines()
+            lines = db.sql("SELECT * FROM notes ORDER BY id").strip().splitlines()
+            rows = [line.replace("\t", " | ") for line in lines]
         except Exception:
             rows = ["(no notes table)"]
         return f"applied {applied}; notes {rows}"
