@@ -147,11 +147,28 @@ def _load_config(ini: Path, root: Path) -> Config:
     return config
 
 
-def _render(name: str, ini: str, revisions: list[str], future: str) -> str:
+def _target(name: str, ini: str, revisions: list[str], future: str, db: str) -> str:
+    """The spec's [target] up to the commands that migrate; ``db``: the database argument."""
     q = json.dumps  # a JSON string is a TOML basic string
     adapter = f'"{{python}}", "-m", "{__name__}"'
-    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
     config = f'"--config", {q("{here}/" + ini)}'
+    return f"""\
+[target]
+name = {q(name)}
+# alembic's revision ids, oldest first (`alembic history`, read backwards).
+versions = [{", ".join(map(q, revisions))}]
+# A revision no script here knows, as a newer checkout of the project would record.
+future_version = {q(future)}
+# Every revision changes the schema or the data: compare with a database created there.
+content = "per-version"
+create = [{adapter}, "upgrade", {db}, "{{version}}", {config}]
+migrate = [{adapter}, "upgrade", {db}, "{{to}}", {config}]
+revert = [{adapter}, "downgrade", {db}, "{{to}}", {config}]"""
+
+
+def _render(name: str, ini: str, revisions: list[str], future: str) -> str:
+    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
+    head = _target(name, ini, revisions, future, '"{repo}"')
     return f"""\
 # The contract for the alembic project in this directory, written by
 # `migration-harness init --preset alembic` from {ini} and its script_location.
@@ -163,17 +180,7 @@ def _render(name: str, ini: str, revisions: list[str], future: str) -> str:
 # changes. So migrations/env.py must take the URL from the config, as alembic's templates
 # do (`config.get_main_option("sqlalchemy.url")` or `engine_from_config(...)`); an env.py
 # that connects elsewhere is stopped before it connects, and the command fails saying so.
-[target]
-name = {q(name)}
-# alembic's revision ids, oldest first (`alembic history`, read backwards).
-versions = [{", ".join(map(q, revisions))}]
-# A revision no script here knows, as a newer checkout of the project would record.
-future_version = {q(future)}
-# Every revision changes the schema or the data: compare with a database created there.
-content = "per-version"
-create = [{adapter}, "upgrade", "{{repo}}", "{{version}}", {config}]
-migrate = [{adapter}, "upgrade", "{{repo}}", "{{to}}", {config}]
-revert = [{adapter}, "downgrade", "{{repo}}", "{{to}}", {config}]
+{head}
 # alembic keeps the head revision in the one row of alembic_version.
 version = [{sqlite}, "version", "{{repo}}", "SELECT version_num FROM alembic_version"]
 stamp = [{sqlite}, "execute", "{{repo}}", "UPDATE alembic_version SET version_num = '{{version}}'"]
@@ -207,11 +214,8 @@ ahead_message = "Can't locate revision identified by '{{version}}'"
 
 
 def _render_server(name: str, ini: str, revisions: list[str], future: str, engine: str) -> str:
-    q = json.dumps  # a JSON string is a TOML basic string
-    adapter = f'"{{python}}", "-m", "{__name__}"'
     server = '"{python}", "-m", "migration_harness.presets.server"'
-    config = f'"--config", {q("{here}/" + ini)}'
-    url = q(SERVER_URLS[engine])
+    head = _target(name, ini, revisions, future, json.dumps(SERVER_URLS[engine]))
     package = DRIVERS[engine][1]
     return f"""\
 # The contract for the alembic project in this directory on {engine}, written by
@@ -224,17 +228,7 @@ def _render_server(name: str, ini: str, revisions: list[str], future: str, engin
 # and runs alembic's own upgrade or downgrade: nothing here changes. So migrations/env.py
 # must take the URL from the config, as alembic's templates do; an env.py that connects
 # elsewhere is stopped before it connects, and the command fails saying so.
-[target]
-name = {q(name)}
-# alembic's revision ids, oldest first (`alembic history`, read backwards).
-versions = [{", ".join(map(q, revisions))}]
-# A revision no script here knows, as a newer checkout of the project would record.
-future_version = {q(future)}
-# Every revision changes the schema or the data: compare with a database created there.
-content = "per-version"
-create = [{adapter}, "upgrade", {url}, "{{version}}", {config}]
-migrate = [{adapter}, "upgrade", {url}, "{{to}}", {config}]
-revert = [{adapter}, "downgrade", {url}, "{{to}}", {config}]
+{head}
 # alembic keeps the head revision in the one row of alembic_version (read with the
 # server's own client; the harness's canonical dump of the database is the content).
 version = [{server}, "version", "{{database_url}}", "SELECT version_num FROM alembic_version"]

@@ -244,41 +244,47 @@ def _find_dbmate(root: Path, given: str | None) -> str:
 
 def _render(root: Path, project: Project) -> str:
     q = _toml
-    versions = ", ".join(q(v) for v in project.versions)
     dirs = ", ".join(f'"--migrations-dir", {q(d)}' for d in project.migrations_dirs)
     tail = f'{dirs}, "--migrations-table", {q(project.table)}, "--dbmate", {q(project.dbmate)}'
-    if project.engine != SQLITE:
-        return _render_server(root, project, versions, f'{tail}, "--url", "{{database_url}}"')
-    adapter = '"{python}", "-m", "migration_harness.presets.dbmate"'
-    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
     table = project.table
-    latest_query = f"SELECT max(version) FROM {table}"
-    stamp = f"INSERT INTO {table} (version) VALUES ('{{version}}')"
+    latest_query = q(f"SELECT max(version) FROM {table}")
+    stamp = q(f"INSERT INTO {table} (version) VALUES ('{{version}}')")
+    if project.engine != SQLITE:
+        engine = project.engine
+        server = '"{python}", "-m", "migration_harness.presets.server"'
+        head = _head(root, project, f'{tail}, "--url", "{{database_url}}"', "{database_url}")
+        return f"""\
+# The migration safety contract for {q(root.name)}, dbmate on {engine}.
+# Written by `migration-harness init --preset dbmate --database {engine}`; run
+# `migration-harness check`. check starts a throwaway {engine} server and gives each case
+# a database of its own ({{database_url}}); the project's DATABASE_URL is not used.
+{head}
+# `dbmate status` prints a checklist, not one version: read the bookkeeping table with the
+# server's own client. The content is the harness's canonical dump of the database.
+version = [{server}, "version", "{{database_url}}", {latest_query}]
+stamp = [{server}, "execute", "{{database_url}}", {stamp}]
+# dbmate takes no migration lock on a server: nothing to hold (lock-held and stale-lock do
+# not apply), and racing `dbmate up` runs must each succeed, as several deploys at once
+# would need.
+on_lock_held = "wait"
+lock_wait_s = 10
+# An applied version with no file (from a newer checkout): dbmate ignores it.
+on_ahead = "compat"
+
+[target.database]
+engine = "{engine}"
+"""
+    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
+    head = _head(root, project, tail, "sqlite:{repo}")
     return f"""\
 # The migration safety contract for {q(root.name)}, dbmate with a SQLite database.
 # Written by `migration-harness init --preset dbmate`; run `migration-harness check`.
 # Every value below was read from the project; what the comments say dbmate does was
 # measured with dbmate 2.36.0 on SQLite.
-[target]
-name = {q(root.name)}
-# dbmate's versions: the digits that start each migration file's name, in the order dbmate
-# applies them (by file name).
-versions = [{versions}]
-# A version no file has, for `ahead` (a database a newer checkout already migrated).
-future_version = {q(_future_version(project.versions))}
-# Each version's schema differs (that is what a migration does), so a database reached by
-# any path must equal one created directly at that version.
-content = "per-version"
-# dbmate has no target version and `rollback` undoes one migration a run: the adapter copies
-# the files up to {{version}} or {{to}} beside {{repo}} (in the case's scratch directory,
-# removed after) and runs `dbmate --url sqlite:{{repo}} --no-dump-schema up` on them, or runs
-# `dbmate rollback` until {{to}} is the latest applied. Nothing in the project changes.
-create = [{adapter}, "up", "{{repo}}", "--to", "{{version}}", {tail}]
-migrate = [{adapter}, "up", "{{repo}}", "--to", "{{to}}", {tail}]
-revert = [{adapter}, "rollback", "{{repo}}", "--to", "{{to}}", {tail}]
+{head}
 # `dbmate status` prints a checklist, not one version: read the bookkeeping table.
-version = [{sqlite}, "version", "{{repo}}", {q(latest_query)}]
-stamp = [{sqlite}, "execute", "{{repo}}", {q(stamp)}]
+version = [{sqlite}, "version", "{{repo}}", {latest_query}]
+stamp = [{sqlite}, "execute", "{{repo}}", {stamp}]
 # Columns, indexes and rows of every table, the bookkeeping included (it holds only the
 # versions, no times).
 dump = [{sqlite}, "dump", "{{repo}}"]
@@ -300,18 +306,13 @@ on_ahead = "compat"
 """
 
 
-def _render_server(root: Path, project: Project, versions: str, tail: str) -> str:
+def _head(root: Path, project: Project, tail: str, url: str) -> str:
+    """The spec's [target] up to the commands that migrate (``url``: as the comment says
+    dbmate is pointed at the database)."""
     q = _toml
     adapter = '"{python}", "-m", "migration_harness.presets.dbmate"'
-    server = '"{python}", "-m", "migration_harness.presets.server"'
-    table, engine = project.table, project.engine
-    latest_query = f"SELECT max(version) FROM {table}"
-    stamp = f"INSERT INTO {table} (version) VALUES ('{{version}}')"
+    versions = ", ".join(q(v) for v in project.versions)
     return f"""\
-# The migration safety contract for {q(root.name)}, dbmate on {engine}.
-# Written by `migration-harness init --preset dbmate --database {engine}`; run
-# `migration-harness check`. check starts a throwaway {engine} server and gives each case
-# a database of its own ({{database_url}}); the project's DATABASE_URL is not used.
 [target]
 name = {q(root.name)}
 # dbmate's versions: the digits that start each migration file's name, in the order dbmate
@@ -319,31 +320,16 @@ name = {q(root.name)}
 versions = [{versions}]
 # A version no file has, for `ahead` (a database a newer checkout already migrated).
 future_version = {q(_future_version(project.versions))}
-# Each version's schema differs, so a database reached by any path must equal one created
-# directly at that version.
+# Each version's schema differs (that is what a migration does), so a database reached by
+# any path must equal one created directly at that version.
 content = "per-version"
 # dbmate has no target version and `rollback` undoes one migration a run: the adapter copies
 # the files up to {{version}} or {{to}} into the case's scratch directory (removed after)
-# and runs `dbmate --url {{database_url}} --no-dump-schema up` on them, or runs
+# and runs `dbmate --url {url} --no-dump-schema up` on them, or runs
 # `dbmate rollback` until {{to}} is the latest applied. Nothing in the project changes.
 create = [{adapter}, "up", "{{repo}}", "--to", "{{version}}", {tail}]
 migrate = [{adapter}, "up", "{{repo}}", "--to", "{{to}}", {tail}]
-revert = [{adapter}, "rollback", "{{repo}}", "--to", "{{to}}", {tail}]
-# `dbmate status` prints a checklist, not one version: read the bookkeeping table with the
-# server's own client. The content is the harness's canonical dump of the database.
-version = [{server}, "version", "{{database_url}}", {q(latest_query)}]
-stamp = [{server}, "execute", "{{database_url}}", {q(stamp)}]
-# dbmate takes no migration lock on a server: nothing to hold (lock-held and stale-lock do
-# not apply), and racing `dbmate up` runs must each succeed, as several deploys at once
-# would need.
-on_lock_held = "wait"
-lock_wait_s = 10
-# An applied version with no file (from a newer checkout): dbmate ignores it.
-on_ahead = "compat"
-
-[target.database]
-engine = "{engine}"
-"""
+revert = [{adapter}, "rollback", "{{repo}}", "--to", "{{to}}", {tail}]"""
 
 
 def _future_version(versions: Sequence[str]) -> str:

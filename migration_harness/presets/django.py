@@ -187,14 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SPEC = """\
-# The migration safety contract for the Django app `{app}` (written by
-# `migration-harness init --preset django`). Run: migration-harness check
-#
-# Each case gets its own SQLite file ({{repo}}). The adapter
-# `python -m migration_harness.presets.django` runs `manage.py migrate` with the default
-# database pointed at that file (in memory; {settings} is not changed). A project on
-# PostgreSQL or MySQL is tested on SQLite here.
+_TARGET = """\
 [target]
 name = "django-{app}"
 # The app's migrations ({migrations}), oldest first: Django's own names.
@@ -206,16 +199,30 @@ future_version = "{future}"
 content = "per-version"
 create = [
   "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{repo}}", "migrate", "{app}", "{{version}}",
+  "--settings", "{settings}", "--database", "{db}", "migrate", "{app}", "{{version}}",
 ]
 migrate = [
   "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{repo}}", "migrate", "{app}", "{{to}}",
+  "--settings", "{settings}", "--database", "{db}", "migrate", "{app}", "{{to}}",
 ]
 revert = [
   "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{repo}}", "migrate", "{app}", "{{to}}",
+  "--settings", "{settings}", "--database", "{db}", "migrate", "{app}", "{{to}}",
 ]
+"""
+
+_SPEC = (
+    """\
+# The migration safety contract for the Django app `{app}` (written by
+# `migration-harness init --preset django`). Run: migration-harness check
+#
+# Each case gets its own SQLite file ({{repo}}). The adapter
+# `python -m migration_harness.presets.django` runs `manage.py migrate` with the default
+# database pointed at that file (in memory; {settings} is not changed). A project on
+# PostgreSQL is tested on a server with `init --preset django --database postgresql`.
+"""
+    + _TARGET.replace("{db}", "{{repo}}")
+    + """\
 # `showmigrations` prints a checklist: read the last applied migration from Django's
 # bookkeeping table instead.
 version = [
@@ -248,8 +255,10 @@ lock_message = "database is locked"
 # apply.`, exit 0): a database from a newer release is used as it is.
 on_ahead = "compat"
 """
+)
 
-_SERVER_SPEC = """\
+_SERVER_SPEC = (
+    """\
 # The migration safety contract for the Django app `{app}` on PostgreSQL (written by
 # `migration-harness init --preset django --database postgresql`).
 # Run: migration-harness check
@@ -258,27 +267,9 @@ _SERVER_SPEC = """\
 # The adapter `python -m migration_harness.presets.django` runs `manage.py migrate` with
 # the default database pointed at it (django.db.backends.postgresql with psycopg, in
 # memory; {settings} is not changed).
-[target]
-name = "django-{app}"
-# The app's migrations ({migrations}), oldest first: Django's own names.
-versions = [{versions}]
-# What a newer release of the project would have recorded.
-future_version = "{future}"
-# Each migration may change the schema or the data: compare with a database made at the
-# same version.
-content = "per-version"
-create = [
-  "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{database_url}}", "migrate", "{app}", "{{version}}",
-]
-migrate = [
-  "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{database_url}}", "migrate", "{app}", "{{to}}",
-]
-revert = [
-  "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{database_url}}", "migrate", "{app}", "{{to}}",
-]
+"""
+    + _TARGET.replace("{db}", "{{database_url}}")
+    + """\
 # The last applied migration, from Django's bookkeeping table (the server's own client).
 version = [
   "{{python}}", "-m", "migration_harness.presets.server", "version", "{{database_url}}",
@@ -305,6 +296,7 @@ on_ahead = "compat"
 [target.database]
 engine = "postgresql"
 """
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -215,6 +215,20 @@ def _quote_sql_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _target_lines(root: Path, versions: list[str]) -> list[str]:
+    """The spec's [target] up to `content`, the same on every engine."""
+    return [
+        "[target]",
+        f"name = {_toml('sql-migrate-' + root.resolve().name)}",
+        "# sql-migrate's own ids: the migration files' names, in its order (numeric prefix).",
+        "versions = [" + ", ".join(_toml(v) for v in versions) + "]",
+        "# A migration this project does not have, recorded as applied by `stamp`.",
+        f"future_version = {_toml(_future_version(versions))}",
+        "# Schema and rows change with each migration: compare with a database created there.",
+        'content = "per-version"',
+    ]
+
+
 def _render(
     root: Path,
     config: Path,
@@ -250,14 +264,7 @@ def _render(
         "# Each line of tool behaviour below is what sql-migrate 1.0.0 (Debian's 2019 build)",
         "# did on a sample project (3 migrations on one SQLite file), measured without the",
         "# harness. Run: migration-harness check",
-        "[target]",
-        f"name = {_toml('sql-migrate-' + root.resolve().name)}",
-        "# sql-migrate's own ids: the migration files' names, in its order (numeric prefix).",
-        "versions = [" + ", ".join(_toml(v) for v in versions) + "]",
-        "# A migration this project does not have, recorded as applied by `stamp`.",
-        f"future_version = {_toml(_future_version(versions))}",
-        "# Schema and rows change with each migration: compare with a database created there.",
-        'content = "per-version"',
+        *_target_lines(root, versions),
         "# sql-migrate has no target version, only up/down -limit=N: the adapter counts N from",
         "# the applied ids and runs sql-migrate with a temporary dbconfig (datasource {repo},",
         "# the migrations directory above) beside {repo}, removed after. Reaching the newest",
@@ -322,14 +329,7 @@ def _render_server(
         f"# (environment {env_name!r}). Needs `sql-migrate` on PATH. check starts a throwaway",
         f"# {engine} server and gives each case a database of its own.",
         "# Run: migration-harness check",
-        "[target]",
-        f"name = {_toml('sql-migrate-' + root.resolve().name)}",
-        "# sql-migrate's own ids: the migration files' names, in its order (numeric prefix).",
-        "versions = [" + ", ".join(_toml(v) for v in versions) + "]",
-        "# A migration this project does not have, recorded as applied by `stamp`.",
-        f"future_version = {_toml(_future_version(versions))}",
-        "# Schema and rows change with each migration: compare with a database created there.",
-        'content = "per-version"',
+        *_target_lines(root, versions),
         "# sql-migrate has no target version, only up/down -limit=N: the adapter counts N from",
         f"# the applied ids and runs sql-migrate with a temporary dbconfig (dialect {dialect},",
         "# the case's database, the migrations directory above) in the case's scratch",
