@@ -49,7 +49,7 @@ PROBES = {
     "crash": "kill",
 }
 #: The server rows' probe cases (gallery/server_probe.py), by contract.
-SERVER_PROBES = {"concurrent": "race", "crash": "kill"}
+SERVER_PROBES = {"concurrent": "race", "crash": "kill", "no-litter": "kill"}
 #: What `--verify` checks of a server row: a full run takes about 2 minutes a row on a
 #: 2-core machine (17 hostile-paths cases, the crash sweep); these take a fraction of it.
 #: `nox -s gallery` (no --verify) runs every contract.
