@@ -122,6 +122,7 @@ def test_sqlite_is_still_the_default(tmp_path: Path) -> None:
 
 
 @CHECK_RUNS
+@pytest.mark.slow
 @pytest.mark.parametrize(("preset", "engine"), VARIANTS)
 def test_check_passes_the_basic_contracts_on_the_server(
     tmp_path: Path, preset: str, engine: str, request: pytest.FixtureRequest
