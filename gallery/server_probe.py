@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import probelib  # noqa: E402
 
-from migration_harness.databases import Database, Server, start_server  # noqa: E402
+from migration_harness.databases import Database, DatabaseError, Server, start_server  # noqa: E402
 
 PY = sys.executable
 RACERS = 4
@@ -179,12 +179,12 @@ class Probe:
         """The applied migrations and the notes table (columns, rows), or what failed."""
         try:
             applied = db.sql(self.driver.bookkeeping).split()
-        except Exception as exc:  # the table may not exist yet
-            applied = [f"(no bookkeeping: {type(exc).__name__})"]
+        except DatabaseError:  # no bookkeeping table yet: nothing applied
+            applied = []
         try:
             lines = db.sql("SELECT * FROM notes ORDER BY id").strip().splitlines()
             rows = [line.replace("\t", " | ") for line in lines]
-        except Exception:
+        except DatabaseError:
             rows = ["(no notes table)"]
         return f"applied {applied}; notes {rows}"
 
