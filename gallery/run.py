@@ -281,7 +281,9 @@ def _tool_said(details: str) -> str:
     if len(parts) < 3 or "(empty)" in parts[-2]:
         return ""
     output = parts[-1].split("\nscratch directory kept for inspection:", 1)[0]
-    return probelib.first_error_line(output) if output.strip() else ""
+    line = probelib.first_error_line(output) if output.strip() else ""
+    # The last command may be a racer that succeeded: its log lines say nothing failed.
+    return line if any(key in line for key in probelib.ERROR_KEYS) else ""
 
 
 def _probe(tool: Tool, contract: str, tools: Path, rounds: int) -> str:
