@@ -204,8 +204,9 @@ def stress(session: nox.Session) -> None:
 @nox.session
 def gallery(session: nox.Session) -> None:
     """Each preset on its sample project with the real, pinned tools (Django, alembic and
-    SQLAlchemy from PyPI, dbmate from npm, Debian's sql-migrate); writes docs/gallery.md.
-    A tool whose installer is missing is skipped with the reason. `-- --runs 10` checks
+    SQLAlchemy and the database drivers from PyPI, dbmate from npm, Debian's sql-migrate),
+    on SQLite and on throwaway PostgreSQL and MariaDB servers; writes docs/gallery.md.
+    A tool or server that is missing is skipped with the reason. `-- --runs 10` checks
     that every verdict is the same in 10 runs."""
     import shutil
     from pathlib import Path

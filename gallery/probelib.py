@@ -374,13 +374,16 @@ def race_once(c: Case, db: Path, racers: int) -> list[Run]:
     return runs
 
 
+#: Words of a line that says what went wrong.
+ERROR_KEYS = ("Error", "error:", "locked", "already", "duplicate", "UNIQUE", "FAILED", "failed")
+
+
 def first_error_line(out: str) -> str:
     """The line that says what went wrong: the last exception or error message."""
-    keys = ("Error", "error:", "locked", "already", "duplicate", "UNIQUE", "FAILED", "failed")
     lines = [
         ln.strip()
         for ln in out.splitlines()
-        if any(k in ln for k in keys) and not ln.startswith(("(Background", "  File"))
+        if any(k in ln for k in ERROR_KEYS) and not ln.startswith(("(Background", "  File"))
     ]
     if lines:
         return lines[-1][:180]

@@ -11,7 +11,8 @@ Run through nox (it installs the pinned tools): nox -s gallery [-- --runs 10]
 
 `--verify PAGE` is CI's quick form: one run per tool, no probes, and the verdicts must be
 the ones PAGE (the committed docs/gallery.md, whose FAILs were re-shown when it was
-written) says; the page is not rewritten.
+written) says; the page is not rewritten. On a database server a row checks only
+VERIFY_SERVER_CONTRACTS there.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ PROBES = {
     "ahead": "future",
     "crash": "kill",
 }
+#: The server rows' probe cases (gallery/server_probe.py), by contract.
+SERVER_PROBES = {"concurrent": "race", "crash": "kill", "no-litter": "kill"}
+#: What `--verify` checks of a server row: a full run takes about 2 minutes a row on a
+#: 2-core machine (17 hostile-paths cases, the crash sweep); these take a fraction of it.
+#: `nox -s gallery` (no --verify) runs every contract.
+VERIFY_SERVER_CONTRACTS = ("forward", "idempotent", "revert", "concurrent", "ahead")
 CHECK_TIMEOUT_S = 1800
 #: A case's scratch directory in a message: `<anything>/mh-run-xxxx/mh-<case>-xxxx/`.
 SCRATCH_PATH = re.compile(r"[^\s<>(),;'\"`]*/mh-run-[^/\s]+/(?:mh-[^/\s]+/)?")
@@ -61,6 +68,18 @@ class Tool:
     init_flags: Callable[[Path], list[str]] = lambda tools: []
     # contract -> (script in probes/, its VERDICT case) where PROBES' case is not the one
     probes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    database: str = ""  # `init --database`: a server engine; "" for SQLite
+
+    @property
+    def label(self) -> str:
+        """The row's name: the preset, and the server it runs on."""
+        return f"{self.name} on {self.database}" if self.database else self.name
+
+    def on(self, engine: str, missing: Callable[[Path], str | None]) -> Tool:
+        """This tool on a database server: its own probes are SQLite's, the server's are
+        gallery/server_probe.py's."""
+        both = _first_reason(self.missing, missing, _server_missing(engine))
+        return Tool(self.name, self.sample, both, self.init_flags, {}, engine)
 
 
 def _python_module(*modules: str) -> Callable[[Path], str | None]:
@@ -92,7 +111,40 @@ def _sql_migrate_missing(tools: Path) -> str | None:
     return None
 
 
-TOOLS = [
+def _first_reason(*checks: Callable[[Path], str | None]) -> Callable[[Path], str | None]:
+    def missing(tools: Path) -> str | None:
+        return next((r for r in (check(tools) for check in checks) if r is not None), None)
+
+    return missing
+
+
+def _server_missing(engine: str) -> Callable[[Path], str | None]:
+    def missing(tools: Path) -> str | None:
+        from migration_harness.databases import DatabaseUnavailable, start_server
+
+        try:
+            start_server(engine).stop()
+        except DatabaseUnavailable as exc:
+            return str(exc)
+        return None
+
+    return missing
+
+
+def _driver(module: str, package: str) -> Callable[[Path], str | None]:
+    def missing(tools: Path) -> str | None:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} not installed (pip install {package})"
+        return None
+
+    return missing
+
+
+def _nothing(tools: Path) -> str | None:
+    return None
+
+
+SQLITE_TOOLS = [
     Tool("django", "django", _python_module("django")),
     Tool(
         "alembic",
@@ -105,6 +157,18 @@ TOOLS = [
     Tool("dbmate", "dbmate", _dbmate_missing, lambda tools: ["--dbmate", str(_dbmate(tools))]),
     Tool("sql-migrate", "sql-migrate", _sql_migrate_missing),
 ]
+_BY_NAME = {tool.name: tool for tool in SQLITE_TOOLS}
+#: The same samples on database servers (Django: PostgreSQL only, see its preset).
+SERVER_TOOLS = [
+    _BY_NAME["django"].on("postgresql", _driver("psycopg", "'psycopg[binary]'")),
+    _BY_NAME["alembic"].on("postgresql", _driver("pg8000", "pg8000")),
+    _BY_NAME["dbmate"].on("postgresql", _nothing),
+    _BY_NAME["sql-migrate"].on("postgresql", _nothing),
+    _BY_NAME["alembic"].on("mariadb", _driver("pymysql", "PyMySQL")),
+    _BY_NAME["dbmate"].on("mariadb", _nothing),
+    _BY_NAME["sql-migrate"].on("mariadb", _nothing),
+]
+TOOLS = SQLITE_TOOLS + SERVER_TOOLS
 
 
 @dataclass
@@ -138,7 +202,7 @@ def main() -> int:
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="mh-gallery-") as scratch:
         for tool in TOOLS:
-            if args.only and tool.name not in args.only:
+            if args.only and tool.label not in args.only:
                 continue
             outcomes.append(_one_tool(tool, tools, Path(scratch), args))
     if args.verify:
@@ -154,23 +218,27 @@ def main() -> int:
 
 
 def _one_tool(tool: Tool, tools: Path, scratch: Path, args: argparse.Namespace) -> Outcome:
-    outcome = Outcome(tool.name)
+    outcome = Outcome(tool.label)
     reason = tool.missing(tools)
     if reason is not None:
         outcome.skipped = reason
-        print(f"gallery: {tool.name}: skipped: {reason}", flush=True)
+        print(f"gallery: {tool.label}: skipped: {reason}", flush=True)
         return outcome
     started = time.monotonic()
-    project = scratch / tool.sample
+    # One directory per row (the project's directory name is the spec's target name).
+    project = scratch / (tool.database or "sqlite") / tool.sample
     shutil.copytree(GALLERY / tool.sample, project, ignore=shutil.ignore_patterns(*NOT_THE_PROJECT))
     argv = [PY, "-m", "migration_harness", "init", "--preset", tool.name, "--force"]
+    argv += ["--database", tool.database] if tool.database else []
     init = _run([*argv, *tool.init_flags(tools)], project, 120)
     if init.returncode != 0:
         outcome.error = f"init --preset {tool.name} failed: {init.stderr.strip()[-500:]}"
-        print(f"gallery: {tool.name}: {outcome.error}", flush=True)
+        print(f"gallery: {tool.label}: {outcome.error}", flush=True)
         return outcome
     for run in range(1, args.runs + 1):
-        if not _one_check(outcome, project, run, args.runs):
+        # CI's quick form keeps a server row to the contracts that say most about it.
+        only = ["--contract", *VERIFY_SERVER_CONTRACTS] if args.verify and tool.database else []
+        if not _one_check(outcome, project, run, args.runs, only):
             return outcome
     for contract in outcome.failed_contracts() if not args.verify else ():
         outcome.probes[contract] = _probe(tool, contract, tools, args.rounds)
@@ -178,9 +246,9 @@ def _one_tool(tool: Tool, tools: Path, scratch: Path, args: argparse.Namespace) 
     return outcome
 
 
-def _one_check(outcome: Outcome, project: Path, run: int, runs: int) -> bool:
+def _one_check(outcome: Outcome, project: Path, run: int, runs: int, only: list[str]) -> bool:
     report, junit = project / f"report-{run}.json", project / f"junit-{run}.xml"
-    argv = [PY, "-m", "migration_harness", "check", "--report-json", str(report)]
+    argv = [PY, "-m", "migration_harness", "check", *only, "--report-json", str(report)]
     result = _run([*argv, "--junitxml", str(junit)], project, CHECK_TIMEOUT_S)
     verdict = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     print(f"gallery: {outcome.tool}: run {run} of {runs}: {verdict}", flush=True)
@@ -213,12 +281,20 @@ def _tool_said(details: str) -> str:
     if len(parts) < 3 or "(empty)" in parts[-2]:
         return ""
     output = parts[-1].split("\nscratch directory kept for inspection:", 1)[0]
-    return probelib.first_error_line(output) if output.strip() else ""
+    line = probelib.first_error_line(output) if output.strip() else ""
+    # The last command may be a racer that succeeded: its log lines say nothing failed.
+    return line if any(key in line for key in probelib.ERROR_KEYS) else ""
 
 
 def _probe(tool: Tool, contract: str, tools: Path, rounds: int) -> str:
     probes = GALLERY / tool.sample / "probes"
-    if contract in tool.probes:
+    if tool.database and contract in SERVER_PROBES:
+        case = SERVER_PROBES[contract]
+        script = GALLERY / "server_probe.py"
+        argv = [PY, str(script), tool.name, tool.database, case, "--rounds", str(rounds)]
+    elif tool.database:
+        return f"no probe shows a {contract} failure on {tool.database} without the harness"
+    elif contract in tool.probes:
         script, case = tool.probes[contract]
         argv = [PY, str(probes / script)]
     elif contract in PROBES:
@@ -230,7 +306,7 @@ def _probe(tool: Tool, contract: str, tools: Path, rounds: int) -> str:
     result = _run(argv, GALLERY / tool.sample, PROBE_TIMEOUT_S, env)
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith(f"VERDICT {case}:")]
     found = lines[-1] if lines else f"probe {case} printed no verdict (exit {result.returncode})"
-    print(f"gallery: {tool.name}: {contract}: {found}", flush=True)
+    print(f"gallery: {tool.label}: {contract}: {found}", flush=True)
     return found
 
 
@@ -263,8 +339,14 @@ def render(outcomes: list[Outcome], runs: int) -> str:
         f"(gallery/requirements.txt, gallery/package.json, Debian's sql-migrate); {runs} run(s)",
         f"of `check` per tool on {platform.system()} (Python {platform.python_version()}).",
         "",
+        "A row `TOOL on postgresql` or `TOOL on mariadb` is the same sample set up with",
+        "`init --preset NAME --database ENGINE`: `check` starts a throwaway server and gives",
+        "each case a database of its own (none of these tools locks on a server, so the lock",
+        "contracts are skipped there).",
+        "",
         "Every FAIL is shown again without migration-harness by the tool's probe",
-        "(`gallery/<tool>/probes/probe.py`), so what the table says is what the tool does.",
+        "(`gallery/<tool>/probes/probe.py`; on a server, `gallery/server_probe.py`), so what",
+        "the table says is what the tool does.",
         "",
         "| tool | " + " | ".join(contracts) + " |",
         "| --- | " + " | ".join("---" for _ in contracts) + " |",

@@ -177,7 +177,7 @@ def test_flags_name_the_directory_and_dbmate(tmp_path: Path) -> None:
             "one-file", (), ["at least 2 migration files", "--migrations-dir DIR"], id="one-file"
         ),
         pytest.param(
-            "postgres", (), [".env", "DATABASE_URL", "'postgres:'", "not supported yet"],
+            "postgres", (), [".env", "DATABASE_URL", "'postgres:'", "pass --database postgresql"],
             id="server-url",
         ),
         pytest.param(

@@ -127,12 +127,12 @@ def test_unknown_environment_names_the_environments_found_and_the_flag(project: 
     assert "'production'" in message and "development" in message and "--env-name" in message
 
 
-def test_a_server_dialect_is_not_supported_yet(project: Path) -> None:
+def test_a_server_dialect_without_database_names_the_flag(project: Path) -> None:
     config = project / "dbconfig.yml"
     config.write_text(read(config).replace("sqlite3", "postgres"), encoding="utf-8")
     message = init_error(project)
     assert "development.dialect is 'postgres'" in message
-    assert "database servers" in message and "not supported yet" in message
+    assert "pass --database postgresql" in message
 
 
 def test_missing_migrations_directory_names_where_it_came_from(project: Path) -> None:

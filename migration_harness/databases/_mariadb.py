@@ -58,6 +58,14 @@ def _programs(dirs: list[str], search_path: bool) -> dict[str, str]:
     raise AssertionError("unreachable")
 
 
+def client_program(dirs: list[str]) -> str:
+    """The command-line client alone (``mariadb``, else ``mysql``), for a server's user."""
+    try:
+        return find_programs(NAMES["client"][:1], dirs, INSTALL_HINT)[NAMES["client"][0]]
+    except DatabaseUnavailable:
+        return find_programs(NAMES["client"][1:], dirs, INSTALL_HINT)[NAMES["client"][1]]
+
+
 class MariaDBServer(Server):
     engine = "mariadb"
     user = SUPERUSER

@@ -155,7 +155,7 @@ _TIME_TYPES = (
     "('date', 'timestamp without time zone', 'timestamp with time zone',"
     " 'time without time zone', 'time with time zone')"
 )
-DUMP_SQL = f"""
+_DUMP_TEMPLATE = f"""
 SELECT 'column ' || table_schema || '.' || table_name || '.' || column_name || ' ' || data_type
        || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END
        || coalesce(' default ' || column_default, '')
@@ -169,6 +169,8 @@ SELECT 'constraint ' || n.nspname || '.' || c.conname || ': ' || pg_get_constrai
 SELECT format('SELECT %L || concat_ws('','', %s) || '')'' FROM %I.%I ORDER BY 1',
               'row ' || c.table_schema || '.' || c.table_name || ' (',
               string_agg(CASE WHEN c.data_type IN {_TIME_TYPES} THEN quote_literal('<time>')
+                              WHEN c.table_name || '.' || c.column_name IN ({{omit}})
+                              THEN quote_literal('<omitted>')
                               ELSE format('quote_nullable(%I::text)', c.column_name) END,
                          ', ' ORDER BY c.ordinal_position),
               c.table_schema, c.table_name)
@@ -180,3 +182,13 @@ SELECT format('SELECT %L || concat_ws('','', %s) || '')'' FROM %I.%I ORDER BY 1'
  ORDER BY c.table_schema, c.table_name
 \\gexec
 """
+
+
+def dump_sql(omit: tuple[str, ...] = ()) -> str:
+    """The canonical dump's SQL; the values of the ``TABLE.COLUMN`` columns in ``omit``
+    read ``<omitted>`` (an id a sequence gave: a rolled-back insert still advanced it)."""
+    listed = ", ".join("'" + name.replace("'", "''") + "'" for name in omit) or "NULL"
+    return _DUMP_TEMPLATE.replace("{omit}", listed)
+
+
+DUMP_SQL = dump_sql()

@@ -19,6 +19,7 @@ Each preset is a module here with:
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +59,21 @@ _CONFIG_FILE = Option(
     "the tool's config file, relative to the project root (alembic: default alembic.ini; "
     "sql-migrate: default dbconfig.yml)",
 )
+_DATABASE = Option(
+    "--database",
+    "the database the project migrates: sqlite (default), postgresql or mariadb (not "
+    "django); on a server, check starts a throwaway one and gives each case a database",
+)
 #: Preset name -> the flags it reads.
 OPTIONS: dict[str, tuple[Option, ...]] = {
     "django": (
+        _DATABASE,
         Option("--app", "django: the app whose migrations to test (default: the one with any)"),
         Option("--settings", "django: the settings module (default: the one manage.py sets)"),
     ),
-    "alembic": (_CONFIG_FILE,),
+    "alembic": (_CONFIG_FILE, _DATABASE),
     "dbmate": (
+        _DATABASE,
         _MIGRATIONS_DIR,
         Option(
             "--dbmate",
@@ -77,13 +85,42 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
         _CONFIG_FILE,
         Option("--env-name", "sql-migrate: the config's environment (default: development)"),
         _MIGRATIONS_DIR,
+        _DATABASE,
     ),
 }
+#: The ``--database`` values: SQLite (a file per case) and the server engines.
+SQLITE = "sqlite"
+DATABASES = (SQLITE, "postgresql", "mariadb")
 
 
 class PresetError(MigrationHarnessError):
     """The project does not have what the preset reads; the message says what was looked
     for, where, and which flag supplies it."""
+
+
+def database(options: Mapping[str, str | None], preset: str, supported: tuple[str, ...]) -> str:
+    """The engine ``--database`` names (default SQLite), if this preset can run on it."""
+    engine = options.get("database") or SQLITE
+    if engine not in DATABASES:
+        raise PresetError(
+            f"--database {engine}: unknown database; expected one of {', '.join(DATABASES)}"
+        )
+    if engine not in supported:
+        raise PresetError(
+            f"--database {engine}: the {preset} preset runs on {', '.join(supported)}, not {engine}"
+        )
+    return engine
+
+
+def require_module(module: str, package: str, why: str) -> None:
+    """:class:`PresetError` saying what to pip install when ``module`` is not importable."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise PresetError(
+            f"{why} needs the {module} module, not importable by {sys.executable}: "
+            f"pip install {package} (in the environment that runs migration-harness)"
+        )
 
 
 class Preset(Protocol):

@@ -20,24 +20,31 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_harness.errors import MigrationHarnessError
+from migration_harness.presets import DATABASES, SQLITE, PresetError, database, require_module
 from migration_harness.presets import OPTIONS as PRESET_OPTIONS
-from migration_harness.presets import PresetError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SUMMARY = "alembic + SQLAlchemy on SQLite: revisions from alembic.ini's script_location"
+SUMMARY = "alembic + SQLAlchemy on SQLite, PostgreSQL or MariaDB: revisions from alembic.ini"
 
 OPTIONS = PRESET_OPTIONS["alembic"]
 
 DEFAULT_CONFIG = "alembic.ini"
 #: Names for the revision ``ahead`` stamps: the first one the project does not use.
 FUTURE_CANDIDATES = ("ffffffffffff", "ffffffffffff_future", "zzzz_future")
+#: Engine -> the pure-Python driver (module, pip package) the spec's URL names.
+DRIVERS = {"postgresql": ("pg8000", "pg8000"), "mariadb": ("pymysql", "PyMySQL")}
+#: Engine -> the SQLAlchemy URL of the case's database, from the spec's placeholders.
+SERVER_URLS = {
+    "postgresql": "postgresql+pg8000://{db_user}@{db_host}:{db_port}/{db_name}",
+    "mariadb": "mysql+pymysql://{db_user}@{db_host}:{db_port}/{db_name}",
+}
 #: What the spec's ``versions`` accepts in a name.
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 #: alembic.util.messaging.err exits -1: status 255.
@@ -48,6 +55,7 @@ ADAPTER_FAILED = 2
 
 def spec(root: Path, options: Mapping[str, str | None]) -> str:
     """The spec for the alembic project at ``root``."""
+    engine = database(options, "alembic", DATABASES)
     rel = options.get("config_file") or DEFAULT_CONFIG
     ini = root / rel
     if not ini.is_file():
@@ -55,9 +63,15 @@ def spec(root: Path, options: Mapping[str, str | None]) -> str:
             f"no alembic config at {ini}: expected the file `alembic -c` reads "
             "(pass its path, relative to the project root, with --config-file)"
         )
+    if engine in DRIVERS:
+        module, package = DRIVERS[engine]
+        require_module(module, package, f"alembic on {engine} (--database {engine})")
     revisions = read_revisions(ini, root)
     future = next(c for c in FUTURE_CANDIDATES if c not in revisions)
-    return _render(root.name, Path(os.path.relpath(ini, root)).as_posix(), revisions, future)
+    ini_rel = Path(os.path.relpath(ini, root)).as_posix()
+    if engine == SQLITE:
+        return _render(root.name, ini_rel, revisions, future)
+    return _render_server(root.name, ini_rel, revisions, future, engine)
 
 
 def read_revisions(ini: Path, root: Path) -> list[str]:
@@ -133,11 +147,28 @@ def _load_config(ini: Path, root: Path) -> Config:
     return config
 
 
-def _render(name: str, ini: str, revisions: list[str], future: str) -> str:
+def _target(name: str, ini: str, revisions: list[str], future: str, db: str) -> str:
+    """The spec's [target] up to the commands that migrate; ``db``: the database argument."""
     q = json.dumps  # a JSON string is a TOML basic string
     adapter = f'"{{python}}", "-m", "{__name__}"'
-    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
     config = f'"--config", {q("{here}/" + ini)}'
+    return f"""\
+[target]
+name = {q(name)}
+# alembic's revision ids, oldest first (`alembic history`, read backwards).
+versions = [{", ".join(map(q, revisions))}]
+# A revision no script here knows, as a newer checkout of the project would record.
+future_version = {q(future)}
+# Every revision changes the schema or the data: compare with a database created there.
+content = "per-version"
+create = [{adapter}, "upgrade", {db}, "{{version}}", {config}]
+migrate = [{adapter}, "upgrade", {db}, "{{to}}", {config}]
+revert = [{adapter}, "downgrade", {db}, "{{to}}", {config}]"""
+
+
+def _render(name: str, ini: str, revisions: list[str], future: str) -> str:
+    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
+    head = _target(name, ini, revisions, future, '"{repo}"')
     return f"""\
 # The contract for the alembic project in this directory, written by
 # `migration-harness init --preset alembic` from {ini} and its script_location.
@@ -149,17 +180,7 @@ def _render(name: str, ini: str, revisions: list[str], future: str) -> str:
 # changes. So migrations/env.py must take the URL from the config, as alembic's templates
 # do (`config.get_main_option("sqlalchemy.url")` or `engine_from_config(...)`); an env.py
 # that connects elsewhere is stopped before it connects, and the command fails saying so.
-[target]
-name = {q(name)}
-# alembic's revision ids, oldest first (`alembic history`, read backwards).
-versions = [{", ".join(map(q, revisions))}]
-# A revision no script here knows, as a newer checkout of the project would record.
-future_version = {q(future)}
-# Every revision changes the schema or the data: compare with a database created there.
-content = "per-version"
-create = [{adapter}, "upgrade", "{{repo}}", "{{version}}", {config}]
-migrate = [{adapter}, "upgrade", "{{repo}}", "{{to}}", {config}]
-revert = [{adapter}, "downgrade", "{{repo}}", "{{to}}", {config}]
+{head}
 # alembic keeps the head revision in the one row of alembic_version.
 version = [{sqlite}, "version", "{{repo}}", "SELECT version_num FROM alembic_version"]
 stamp = [{sqlite}, "execute", "{{repo}}", "UPDATE alembic_version SET version_num = '{{version}}'"]
@@ -192,45 +213,90 @@ ahead_message = "Can't locate revision identified by '{{version}}'"
 """
 
 
+def _render_server(name: str, ini: str, revisions: list[str], future: str, engine: str) -> str:
+    server = '"{python}", "-m", "migration_harness.presets.server"'
+    head = _target(name, ini, revisions, future, json.dumps(SERVER_URLS[engine]))
+    package = DRIVERS[engine][1]
+    return f"""\
+# The contract for the alembic project in this directory on {engine}, written by
+# `migration-harness init --preset alembic --database {engine}` from {ini} and its
+# script_location. Run: migration-harness check
+#
+# check starts a throwaway {engine} server and gives each case a database of its own.
+# The alembic adapter loads {ini} as `alembic -c {ini}` does (from this directory), sets
+# sqlalchemy.url to that database in memory (driver: {package}, `pip install {package}`)
+# and runs alembic's own upgrade or downgrade: nothing here changes. So migrations/env.py
+# must take the URL from the config, as alembic's templates do; an env.py that connects
+# elsewhere is stopped before it connects, and the command fails saying so.
+{head}
+# alembic keeps the head revision in the one row of alembic_version (read with the
+# server's own client; the harness's canonical dump of the database is the content).
+version = [{server}, "version", "{{database_url}}", "SELECT version_num FROM alembic_version"]
+stamp = [
+  {server}, "execute", "{{database_url}}",
+  "UPDATE alembic_version SET version_num = '{{version}}'",
+]
+# alembic takes no migration lock on a server: no lock to hold (lock-held and stale-lock
+# do not apply), and racing `alembic upgrade` runs are not kept apart (every racer must
+# succeed, as several deploys at once would need).
+on_lock_held = "wait"
+lock_wait_s = 10
+# A database at a revision no script knows is refused, untouched, exit 255:
+# `FAILED: Can't locate revision identified by '...'`.
+on_ahead = "refuse"
+ahead_message = "Can't locate revision identified by '{{version}}'"
+
+[target.database]
+engine = "{engine}"
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run alembic's upgrade or downgrade on one SQLite file, with the project's config."""
     import argparse
 
     parser = argparse.ArgumentParser(
         prog=f"python -m {__name__}",
-        description="alembic upgrade/downgrade on the SQLite database DB, with the project's "
+        description="alembic upgrade/downgrade on the database DB, with the project's "
         "config (sqlalchemy.url set to DB in memory)",
     )
     parser.add_argument("command", choices=("upgrade", "downgrade"))
-    parser.add_argument("db", help="the SQLite database file")
+    parser.add_argument(
+        "db", help="the SQLite database file, or a server database's SQLAlchemy URL (with ://)"
+    )
     parser.add_argument("revision", help="the revision to reach (an id, head or base)")
     parser.add_argument("--config", required=True, metavar="INI", help="the alembic.ini to load")
     args = parser.parse_args(argv)
-    db = Path(os.path.abspath(args.db))
     ini = Path(os.path.abspath(args.config))
     if not ini.is_file():
         print(f"alembic adapter: no alembic config at {ini}", file=sys.stderr)
         return ADAPTER_FAILED
-    return _run_alembic(args.command, args.revision, db, ini)
+    if "://" in args.db:
+        return _run_alembic(args.command, args.revision, args.db, ini)
+    return _run_alembic(args.command, args.revision, Path(os.path.abspath(args.db)), ini)
 
 
 class ForeignDatabase(MigrationHarnessError):
     """env.py opened a database other than the one the harness gave."""
 
 
-def _run_alembic(command: str, revision: str, db: Path, ini: Path) -> int:
+def _run_alembic(command: str, revision: str, db: Path | str, ini: Path) -> int:
+    """alembic ``command`` on ``db``: a SQLite file, or a server database's URL."""
     from alembic.config import CommandLine, Config
     from sqlalchemy import event
-    from sqlalchemy.engine import URL, Engine
+    from sqlalchemy.engine import URL, Engine, make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    same = os.path.normcase(str(db))
-
-    def only_db(dialect: Any, _record: Any, cargs: Sequence[Any], _cparams: Any) -> None:
-        # Before the DBAPI connects: a refused connection creates and touches nothing.
-        target = str(cargs[0]) if cargs else ""
-        if dialect.name != "sqlite" or os.path.normcase(os.path.abspath(target)) != same:
-            raise ForeignDatabase(f"{dialect.name} database {target or '(none)'}")
-
+    if isinstance(db, Path):
+        url = URL.create("sqlite", database=str(db))
+    else:
+        try:
+            url = make_url(db)
+            url.get_dialect()  # the driver is importable
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            print(f"alembic adapter: {db}: {_driver_hint(exc)}", file=sys.stderr)
+            return ADAPTER_FAILED
+    only_db = _only_sqlite(db) if isinstance(db, Path) else _only_server(url)
     # Relative paths in the config (script_location, prepend_sys_path) are the project
     # root's, where alembic is run.
     os.chdir(ini.parent)
@@ -239,18 +305,54 @@ def _run_alembic(command: str, revision: str, db: Path, ini: Path) -> int:
     config = Config(file_=str(ini), ini_section=options.name, cmd_opts=options)
     # The URL quotes what a URL would read as its own (`%41`, `?`, `#`); then the config
     # interpolates %(name)s, so a literal % is written %%.
-    url = URL.create("sqlite", database=str(db)).render_as_string(hide_password=False)
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    text = url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", text.replace("%", "%%"))
     event.listen(Engine, "do_connect", only_db)
     try:
         cli.run_cmd(config, options)  # alembic's own messages; exit 255 on its refusals
     except ForeignDatabase as exc:
-        print(_foreign_message(config, url, str(exc)), file=sys.stderr)
+        print(_foreign_message(config, text, str(exc)), file=sys.stderr)
         return ADAPTER_FAILED
-    if not db.exists():
-        print(_foreign_message(config, url, "no database at all"), file=sys.stderr)
+    if isinstance(db, Path) and not db.exists():
+        print(_foreign_message(config, text, "no database at all"), file=sys.stderr)
         return ADAPTER_FAILED
     return 0
+
+
+Connect = Callable[[Any, Any, Sequence[Any], Mapping[str, Any]], None]
+
+
+def _only_sqlite(db: Path) -> Connect:
+    same = os.path.normcase(str(db))
+
+    def only_db(dialect: Any, _record: Any, cargs: Sequence[Any], _cparams: Any) -> None:
+        # Before the DBAPI connects: a refused connection creates and touches nothing.
+        target = str(cargs[0]) if cargs else ""
+        if dialect.name != "sqlite" or os.path.normcase(os.path.abspath(target)) != same:
+            raise ForeignDatabase(f"{dialect.name} database {target or '(none)'}")
+
+    return only_db
+
+
+def _only_server(url: Any) -> Connect:
+    wanted = (url.get_backend_name(), url.host, url.port, url.database)
+
+    def only_db(dialect: Any, _record: Any, _cargs: Sequence[Any], cparams: Any) -> None:
+        # pg8000 names the database `database`, the MySQL drivers `db` or `database`.
+        name = cparams.get("database", cparams.get("db"))
+        port = cparams.get("port")
+        found = (dialect.name, cparams.get("host"), int(port) if port else None, name)
+        if found != wanted:
+            raise ForeignDatabase(f"{dialect.name} database {name} on {found[1]}:{found[2]}")
+
+    return only_db
+
+
+def _driver_hint(exc: BaseException) -> str:
+    for module, package in DRIVERS.values():
+        if module in str(exc):
+            return f"{exc}; pip install {package}"
+    return str(exc)
 
 
 def _foreign_message(config: Config, url: str, opened: str) -> str:

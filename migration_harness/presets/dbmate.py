@@ -43,10 +43,10 @@ from typing import Any, NoReturn
 from urllib.parse import quote, unquote
 
 from migration_harness.errors import MigrationHarnessError
+from migration_harness.presets import DATABASES, SQLITE, PresetError, database
 from migration_harness.presets import OPTIONS as PRESET_OPTIONS
-from migration_harness.presets import PresetError
 
-SUMMARY = "dbmate with a SQLite database (migrations dir and DATABASE_URL read from .env)"
+SUMMARY = "dbmate on SQLite, PostgreSQL or MariaDB (migrations dir and table read from .env)"
 
 OPTIONS = PRESET_OPTIONS["dbmate"]
 
@@ -58,6 +58,8 @@ MIGRATION_FILE = re.compile(r"^(\d+).*\.sql$")
 #: A table name the spec can put in SQL without quoting surprises.
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 SQLITE_SCHEMES = ("sqlite", "sqlite3")
+#: DATABASE_URL schemes of the servers --database runs on.
+SERVER_SCHEMES = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mariadb"}
 #: How long a stopped adapter gives dbmate to exit after passing the signal on.
 CHILD_STOP_GRACE_S = 5.0
 #: prctl(2) option from <linux/prctl.h>: the signal a child gets when its parent dies.
@@ -75,6 +77,7 @@ class Project:
     versions: tuple[str, ...]
     table: str
     dbmate: str  # as the spec writes it
+    engine: str = SQLITE
 
 
 def spec(root: Path, options: Mapping[str, str | None]) -> str:
@@ -82,8 +85,10 @@ def spec(root: Path, options: Mapping[str, str | None]) -> str:
 
 
 def read_project(root: Path, options: Mapping[str, str | None]) -> Project:
+    engine = database(options, "dbmate", DATABASES)
     env = _read_env(root)
-    _check_database_url(root, env)
+    if engine == SQLITE:
+        _check_database_url(root, env)
     dirs = _migrations_dirs(root, env, options.get("migrations_dir"))
     files = migration_files(dirs)
     if len(files) < 2:
@@ -106,6 +111,7 @@ def read_project(root: Path, options: Mapping[str, str | None]) -> Project:
         versions=versions,
         table=table,
         dbmate=_find_dbmate(root, options.get("dbmate")),
+        engine=engine,
     )
 
 
@@ -131,9 +137,12 @@ def _check_database_url(root: Path, env: Mapping[str, str]) -> None:
         return
     scheme = url.partition(":")[0].lower()
     if scheme not in SQLITE_SCHEMES:
+        engine = SERVER_SCHEMES.get(scheme)
+        flag = (
+            f"pass --database {engine}" if engine else "the preset runs on " + ", ".join(DATABASES)
+        )
         raise PresetError(
-            f"{root / ENV_FILE}: DATABASE_URL uses {scheme + ':'!r}; the dbmate preset "
-            "supports only SQLite (sqlite:) for now: database servers are not supported yet"
+            f"{root / ENV_FILE}: DATABASE_URL uses {scheme + ':'!r}, not SQLite (sqlite:); {flag}"
         )
 
 
@@ -235,39 +244,47 @@ def _find_dbmate(root: Path, given: str | None) -> str:
 
 def _render(root: Path, project: Project) -> str:
     q = _toml
-    versions = ", ".join(q(v) for v in project.versions)
     dirs = ", ".join(f'"--migrations-dir", {q(d)}' for d in project.migrations_dirs)
     tail = f'{dirs}, "--migrations-table", {q(project.table)}, "--dbmate", {q(project.dbmate)}'
-    adapter = '"{python}", "-m", "migration_harness.presets.dbmate"'
-    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
     table = project.table
-    latest_query = f"SELECT max(version) FROM {table}"
-    stamp = f"INSERT INTO {table} (version) VALUES ('{{version}}')"
+    latest_query = q(f"SELECT max(version) FROM {table}")
+    stamp = q(f"INSERT INTO {table} (version) VALUES ('{{version}}')")
+    if project.engine != SQLITE:
+        engine = project.engine
+        server = '"{python}", "-m", "migration_harness.presets.server"'
+        head = _head(root, project, f'{tail}, "--url", "{{database_url}}"', "{database_url}")
+        return f"""\
+# The migration safety contract for {q(root.name)}, dbmate on {engine}.
+# Written by `migration-harness init --preset dbmate --database {engine}`; run
+# `migration-harness check`. check starts a throwaway {engine} server and gives each case
+# a database of its own ({{database_url}}); the project's DATABASE_URL is not used.
+{head}
+# `dbmate status` prints a checklist, not one version: read the bookkeeping table with the
+# server's own client. The content is the harness's canonical dump of the database.
+version = [{server}, "version", "{{database_url}}", {latest_query}]
+stamp = [{server}, "execute", "{{database_url}}", {stamp}]
+# dbmate takes no migration lock on a server: nothing to hold (lock-held and stale-lock do
+# not apply), and racing `dbmate up` runs must each succeed, as several deploys at once
+# would need.
+on_lock_held = "wait"
+lock_wait_s = 10
+# An applied version with no file (from a newer checkout): dbmate ignores it.
+on_ahead = "compat"
+
+[target.database]
+engine = "{engine}"
+"""
+    sqlite = '"{python}", "-m", "migration_harness.presets.sqlite"'
+    head = _head(root, project, tail, "sqlite:{repo}")
     return f"""\
 # The migration safety contract for {q(root.name)}, dbmate with a SQLite database.
 # Written by `migration-harness init --preset dbmate`; run `migration-harness check`.
 # Every value below was read from the project; what the comments say dbmate does was
 # measured with dbmate 2.36.0 on SQLite.
-[target]
-name = {q(root.name)}
-# dbmate's versions: the digits that start each migration file's name, in the order dbmate
-# applies them (by file name).
-versions = [{versions}]
-# A version no file has, for `ahead` (a database a newer checkout already migrated).
-future_version = {q(_future_version(project.versions))}
-# Each version's schema differs (that is what a migration does), so a database reached by
-# any path must equal one created directly at that version.
-content = "per-version"
-# dbmate has no target version and `rollback` undoes one migration a run: the adapter copies
-# the files up to {{version}} or {{to}} beside {{repo}} (in the case's scratch directory,
-# removed after) and runs `dbmate --url sqlite:{{repo}} --no-dump-schema up` on them, or runs
-# `dbmate rollback` until {{to}} is the latest applied. Nothing in the project changes.
-create = [{adapter}, "up", "{{repo}}", "--to", "{{version}}", {tail}]
-migrate = [{adapter}, "up", "{{repo}}", "--to", "{{to}}", {tail}]
-revert = [{adapter}, "rollback", "{{repo}}", "--to", "{{to}}", {tail}]
+{head}
 # `dbmate status` prints a checklist, not one version: read the bookkeeping table.
-version = [{sqlite}, "version", "{{repo}}", {q(latest_query)}]
-stamp = [{sqlite}, "execute", "{{repo}}", {q(stamp)}]
+version = [{sqlite}, "version", "{{repo}}", {latest_query}]
+stamp = [{sqlite}, "execute", "{{repo}}", {stamp}]
 # Columns, indexes and rows of every table, the bookkeeping included (it holds only the
 # versions, no times).
 dump = [{sqlite}, "dump", "{{repo}}"]
@@ -287,6 +304,32 @@ on_ahead = "compat"
 # `table ... already exists`, `UNIQUE constraint failed: {table}.version`).
 # Each migration runs in a transaction with its bookkeeping row: the database ends right.
 """
+
+
+def _head(root: Path, project: Project, tail: str, url: str) -> str:
+    """The spec's [target] up to the commands that migrate (``url``: as the comment says
+    dbmate is pointed at the database)."""
+    q = _toml
+    adapter = '"{python}", "-m", "migration_harness.presets.dbmate"'
+    versions = ", ".join(q(v) for v in project.versions)
+    return f"""\
+[target]
+name = {q(root.name)}
+# dbmate's versions: the digits that start each migration file's name, in the order dbmate
+# applies them (by file name).
+versions = [{versions}]
+# A version no file has, for `ahead` (a database a newer checkout already migrated).
+future_version = {q(_future_version(project.versions))}
+# Each version's schema differs (that is what a migration does), so a database reached by
+# any path must equal one created directly at that version.
+content = "per-version"
+# dbmate has no target version and `rollback` undoes one migration a run: the adapter copies
+# the files up to {{version}} or {{to}} into the case's scratch directory (removed after)
+# and runs `dbmate --url {url} --no-dump-schema up` on them, or runs
+# `dbmate rollback` until {{to}} is the latest applied. Nothing in the project changes.
+create = [{adapter}, "up", "{{repo}}", "--to", "{{version}}", {tail}]
+migrate = [{adapter}, "up", "{{repo}}", "--to", "{{to}}", {tail}]
+revert = [{adapter}, "rollback", "{{repo}}", "--to", "{{to}}", {tail}]"""
 
 
 def _future_version(versions: Sequence[str]) -> str:
@@ -328,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = [
             resolve_dbmate(args.dbmate),
             "--url",
-            sqlite_url(db),
+            args.url or sqlite_url(db),
             "--migrations-table",
             args.migrations_table,
             "--no-dump-schema",
@@ -360,9 +403,12 @@ def _up(db: Path, base: list[str], files: Sequence[Path]) -> int:
 
 
 def _rollback(db: Path, base: list[str], args: argparse.Namespace, files: list[Path]) -> int:
-    if not db.is_file():
+    if args.url:
+        applied = _applied_on_server(args.url, args.migrations_table)
+    elif not db.is_file():
         raise AdapterError(f"no database at {db}")
-    applied = applied_versions(db, args.migrations_table)
+    else:
+        applied = applied_versions(db, args.migrations_table)
     versions = [_version(f) for f in files]
     # dbmate rolls back the latest applied migration it has a file for: one per run.
     above = [v for v in versions[versions.index(args.to) + 1 :] if v in applied]
@@ -381,6 +427,15 @@ def applied_versions(db: Path, table: str) -> set[str]:
     except sqlite3.Error as exc:
         raise AdapterError(f"{db}: cannot read the applied versions from {table}: {exc}") from None
     return {str(r[0]) for r in rows}
+
+
+def _applied_on_server(url: str, table: str) -> set[str]:
+    from migration_harness.presets.server import rows
+
+    try:
+        return {r[0] for r in rows(url, f"SELECT version FROM {table}")}
+    except MigrationHarnessError as exc:
+        raise AdapterError(f"cannot read the applied versions from {table}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -548,7 +603,7 @@ def _stop_on_signals() -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m migration_harness.presets.dbmate",
-        description="dbmate up to a version, or back down to one, on a SQLite file",
+        description="dbmate up to a version, or back down to one, on a SQLite file or --url",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
@@ -556,11 +611,16 @@ def _parser() -> argparse.ArgumentParser:
         ("rollback", "roll back the migrations above --to, one dbmate rollback each"),
     ):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("db", help="the SQLite database file")
+        command.add_argument(
+            "db", help="the SQLite database file (with --url: a directory of the case's)"
+        )
         command.add_argument("--to", required=True, metavar="VERSION")
         command.add_argument("--migrations-dir", action="append", required=True, metavar="DIR")
         command.add_argument("--migrations-table", default=DEFAULT_TABLE, metavar="TABLE")
         command.add_argument("--dbmate", default="dbmate", metavar="EXE")
+        command.add_argument(
+            "--url", metavar="URL", help="a database on a server (postgresql://, mysql://)"
+        )
     return parser
 
 

@@ -27,9 +27,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from migration_harness.presets import OPTIONS as PRESET_OPTIONS
-from migration_harness.presets import PresetError
+from migration_harness.presets import SQLITE, PresetError, database, require_module
 
-SUMMARY = "Django: one app's migrations (manage.py migrate) on a SQLite file"
+SUMMARY = "Django: one app's migrations (manage.py migrate) on SQLite or PostgreSQL"
+#: What --database accepts: Django's MySQL backend needs mysqlclient, a C extension built
+#: against MariaDB's client library (no pure-Python driver it accepts).
+ENGINES = (SQLITE, "postgresql")
 OPTIONS = PRESET_OPTIONS["django"]
 
 MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.py")
@@ -39,11 +42,16 @@ SETTINGS_DEFAULT = re.compile(
 
 
 def spec(root: Path, options: Mapping[str, str | None]) -> str:
+    engine = database(options, "django", ENGINES)
+    if engine == "postgresql":
+        require_module(
+            "psycopg", "'psycopg[binary]'", "Django on PostgreSQL (--database postgresql)"
+        )
     settings = options.get("settings") or _settings_from_manage_py(root)
     app, migrations = _app(root, options.get("app"))
     versions = _versions(migrations)
     future = f"{int(versions[-1][:4]) + 1:04d}_future"
-    return _SPEC.format(
+    return (_SPEC if engine == SQLITE else _SERVER_SPEC).format(
         app=app,
         settings=settings,
         versions=", ".join(f'"{v}"' for v in versions),
@@ -134,12 +142,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Settings are read lazily: replacing the default database before Django sets up
     # its connections points every command at the harness's file.
     default = dict(settings.DATABASES.get("default", {}))
-    default.update(ENGINE="django.db.backends.sqlite3", NAME=str(args.database))
+    default.update(_database_settings(args.database))
     settings.DATABASES["default"] = default
     management.execute_from_command_line(
         ["manage.py", "migrate", "--no-input", args.app, args.target]
     )
     return 0
+
+
+def _database_settings(database: str) -> dict[str, str]:
+    """The default database's settings for a SQLite file, or a PostgreSQL database's URL."""
+    if "://" not in database:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": database}
+    from urllib.parse import unquote, urlsplit
+
+    url = urlsplit(database)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(url.path.lstrip("/")),
+        "HOST": url.hostname or "",
+        "PORT": str(url.port or ""),
+        "USER": unquote(url.username or ""),
+        "PASSWORD": unquote(url.password or ""),
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,7 +174,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--project", required=True, help="the directory of manage.py")
     parser.add_argument("--settings", required=True, help="the settings module")
-    parser.add_argument("--database", required=True, metavar="FILE", help="the SQLite file")
+    parser.add_argument(
+        "--database",
+        required=True,
+        metavar="FILE|URL",
+        help="the SQLite file, or a PostgreSQL database's postgresql:// URL",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     migrate = commands.add_parser("migrate", help="migrate APP to TARGET (forwards or back)")
     migrate.add_argument("app")
@@ -157,14 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SPEC = """\
-# The migration safety contract for the Django app `{app}` (written by
-# `migration-harness init --preset django`). Run: migration-harness check
-#
-# Each case gets its own SQLite file ({{repo}}). The adapter
-# `python -m migration_harness.presets.django` runs `manage.py migrate` with the default
-# database pointed at that file (in memory; {settings} is not changed). A project on
-# PostgreSQL or MySQL is tested on SQLite here.
+_TARGET = """\
 [target]
 name = "django-{app}"
 # The app's migrations ({migrations}), oldest first: Django's own names.
@@ -176,16 +199,30 @@ future_version = "{future}"
 content = "per-version"
 create = [
   "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{repo}}", "migrate", "{app}", "{{version}}",
+  "--settings", "{settings}", "--database", "{db}", "migrate", "{app}", "{{version}}",
 ]
 migrate = [
   "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{repo}}", "migrate", "{app}", "{{to}}",
+  "--settings", "{settings}", "--database", "{db}", "migrate", "{app}", "{{to}}",
 ]
 revert = [
   "{{python}}", "-m", "migration_harness.presets.django", "--project", "{{here}}",
-  "--settings", "{settings}", "--database", "{{repo}}", "migrate", "{app}", "{{to}}",
+  "--settings", "{settings}", "--database", "{db}", "migrate", "{app}", "{{to}}",
 ]
+"""
+
+_SPEC = (
+    """\
+# The migration safety contract for the Django app `{app}` (written by
+# `migration-harness init --preset django`). Run: migration-harness check
+#
+# Each case gets its own SQLite file ({{repo}}). The adapter
+# `python -m migration_harness.presets.django` runs `manage.py migrate` with the default
+# database pointed at that file (in memory; {settings} is not changed). A project on
+# PostgreSQL is tested on a server with `init --preset django --database postgresql`.
+"""
+    + _TARGET.replace("{db}", "{{repo}}")
+    + """\
 # `showmigrations` prints a checklist: read the last applied migration from Django's
 # bookkeeping table instead.
 version = [
@@ -218,6 +255,48 @@ lock_message = "database is locked"
 # apply.`, exit 0): a database from a newer release is used as it is.
 on_ahead = "compat"
 """
+)
+
+_SERVER_SPEC = (
+    """\
+# The migration safety contract for the Django app `{app}` on PostgreSQL (written by
+# `migration-harness init --preset django --database postgresql`).
+# Run: migration-harness check
+#
+# check starts a throwaway PostgreSQL server and gives each case a database of its own.
+# The adapter `python -m migration_harness.presets.django` runs `manage.py migrate` with
+# the default database pointed at it (django.db.backends.postgresql with psycopg, in
+# memory; {settings} is not changed).
+"""
+    + _TARGET.replace("{db}", "{{database_url}}")
+    + """\
+# The last applied migration, from Django's bookkeeping table (the server's own client).
+version = [
+  "{{python}}", "-m", "migration_harness.presets.server", "version", "{{database_url}}",
+  "SELECT name FROM django_migrations WHERE app = '{app}' ORDER BY name DESC LIMIT 1",
+]
+stamp = [
+  "{{python}}", "-m", "migration_harness.presets.server", "execute", "{{database_url}}",
+  "INSERT INTO django_migrations (app, name, applied) VALUES ('{app}', '{{version}}', now())",
+]
+# The canonical dump of the database without django_migrations.id: a sequence gives it,
+# and an insert rolled back (a migrator killed or beaten in a race) still used a number.
+dump = [
+  "{{python}}", "-m", "migration_harness.presets.server", "dump", "{{database_url}}",
+  "--omit", "django_migrations.id",
+]
+# Django takes no migration lock: nothing to hold (lock-held and stale-lock do not
+# apply), and racing `migrate` runs must each succeed, as several deploys at once would.
+on_lock_held = "wait"
+lock_wait_s = 10
+# Django ignores an applied migration it does not know: a database from a newer release
+# is used as it is.
+on_ahead = "compat"
+
+[target.database]
+engine = "postgresql"
+"""
+)
 
 if __name__ == "__main__":
     sys.exit(main())

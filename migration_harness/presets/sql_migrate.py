@@ -33,11 +33,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from migration_harness.errors import MigrationHarnessError
+from migration_harness.presets import DATABASES, SQLITE, PresetError, database
 from migration_harness.presets import OPTIONS as PRESET_OPTIONS
-from migration_harness.presets import PresetError
 from migration_harness.target import VERSION_NAME
 
-SUMMARY = "sql-migrate (Go): dbconfig.yml, one environment, SQLite databases"
+SUMMARY = "sql-migrate (Go): dbconfig.yml, one environment; SQLite, PostgreSQL or MariaDB"
 OPTIONS = PRESET_OPTIONS["sql-migrate"]
 
 DEFAULT_CONFIG = "dbconfig.yml"
@@ -46,6 +47,10 @@ DEFAULT_ENV = "development"
 DEFAULT_DIR = "migrations"
 DEFAULT_TABLE = "gorp_migrations"
 SUPPORTED_DIALECTS = ("sqlite3",)
+#: A server dialect in dbconfig.yml -> the --database value that tests it.
+SERVER_DIALECTS = {"postgres": "postgresql", "mysql": "mariadb"}
+#: --database engine -> sql-migrate's dialect for it.
+ENGINE_DIALECTS = {"postgresql": "postgres", "mariadb": "mysql"}
 INSTALL_YAML = "pip install 'migration-harness[sql-migrate]'"
 # The temporary dbconfig's datasource reads the database path from this variable:
 # sql-migrate expands $VAR in `datasource`, so a literal path holding `$` would be mangled;
@@ -62,16 +67,18 @@ NO_LIMIT = 0
 
 def spec(root: Path, options: Mapping[str, str | None]) -> str:
     config = root / (options.get("config_file") or DEFAULT_CONFIG)
+    engine = database(options, "sql-migrate", DATABASES)
     env_name = options.get("env_name") or DEFAULT_ENV
     env = _environment(config, env_name)
-    _require_sqlite(config, env_name, env)
+    if engine == SQLITE:
+        _require_sqlite(config, env_name, env)
     table = _string_key(config, env_name, env, "table") or DEFAULT_TABLE
     dir_flag = options.get("migrations_dir")
     dir_value = dir_flag or _string_key(config, env_name, env, "dir") or DEFAULT_DIR
     migrations = root / dir_value
     where = "--migrations-dir" if dir_flag else f"{config}: {env_name}.dir"
     versions = _versions(migrations, where)
-    return _render(root, config, env_name, table, migrations, versions)
+    return _render(root, config, env_name, table, migrations, versions, engine)
 
 
 def _environment(config: Path, env_name: str) -> dict[str, Any]:
@@ -130,11 +137,11 @@ def _require_sqlite(config: Path, env_name: str, env: Mapping[str, Any]) -> None
     if dialect in SUPPORTED_DIALECTS:
         return
     problem = "is missing" if dialect is None else f"is {dialect!r}"
+    engine = SERVER_DIALECTS.get(str(dialect))
+    how = f"pass --database {engine}" if engine else "pass --env-name NAME for another environment"
     raise PresetError(
-        f"{config}: {env_name}.dialect {problem}: the sql-migrate preset supports "
-        f"{', '.join(SUPPORTED_DIALECTS)} (one SQLite file per case); database servers "
-        "(postgres, mysql) are not supported yet; pass --env-name NAME for a SQLite "
-        "environment"
+        f"{config}: {env_name}.dialect {problem}: without --database the sql-migrate preset "
+        f"runs on {', '.join(SUPPORTED_DIALECTS)} (one SQLite file per case); {how}"
     )
 
 
@@ -208,12 +215,35 @@ def _quote_sql_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _target_lines(root: Path, versions: list[str]) -> list[str]:
+    """The spec's [target] up to `content`, the same on every engine."""
+    return [
+        "[target]",
+        f"name = {_toml('sql-migrate-' + root.resolve().name)}",
+        "# sql-migrate's own ids: the migration files' names, in its order (numeric prefix).",
+        "versions = [" + ", ".join(_toml(v) for v in versions) + "]",
+        "# A migration this project does not have, recorded as applied by `stamp`.",
+        f"future_version = {_toml(_future_version(versions))}",
+        "# Schema and rows change with each migration: compare with a database created there.",
+        'content = "per-version"',
+    ]
+
+
 def _render(
-    root: Path, config: Path, env_name: str, table: str, migrations: Path, versions: list[str]
+    root: Path,
+    config: Path,
+    env_name: str,
+    table: str,
+    migrations: Path,
+    versions: list[str],
+    engine: str = SQLITE,
 ) -> str:
     adapter = ["{python}", "-m", "migration_harness.presets.sql_migrate", "migrate", "{repo}"]
     options = ["--dir", _in_project(root, migrations), "--env", _literal(env_name)]
     options += ["--table", _literal(table)]
+    if engine != SQLITE:
+        options += ["--url", "{database_url}"]
+        return _render_server(root, config, env_name, table, versions, engine, adapter, options)
     sqlite = ["{python}", "-m", "migration_harness.presets.sqlite"]
     quoted = _literal(_quote_sql_name(table))
     version_query = (
@@ -234,14 +264,7 @@ def _render(
         "# Each line of tool behaviour below is what sql-migrate 1.0.0 (Debian's 2019 build)",
         "# did on a sample project (3 migrations on one SQLite file), measured without the",
         "# harness. Run: migration-harness check",
-        "[target]",
-        f"name = {_toml('sql-migrate-' + root.resolve().name)}",
-        "# sql-migrate's own ids: the migration files' names, in its order (numeric prefix).",
-        "versions = [" + ", ".join(_toml(v) for v in versions) + "]",
-        "# A migration this project does not have, recorded as applied by `stamp`.",
-        f"future_version = {_toml(_future_version(versions))}",
-        "# Schema and rows change with each migration: compare with a database created there.",
-        'content = "per-version"',
+        *_target_lines(root, versions),
         "# sql-migrate has no target version, only up/down -limit=N: the adapter counts N from",
         "# the applied ids and runs sql-migrate with a temporary dbconfig (datasource {repo},",
         "# the migrations directory above) beside {repo}, removed after. Reaching the newest",
@@ -275,6 +298,65 @@ def _render(
     return "\n".join(lines)
 
 
+def _render_server(
+    root: Path,
+    config: Path,
+    env_name: str,
+    table: str,
+    versions: list[str],
+    engine: str,
+    adapter: list[str],
+    options: list[str],
+) -> str:
+    server = ["{python}", "-m", "migration_harness.presets.server"]
+    if engine == "postgresql":
+        quoted = _literal(_quote_sql_name(table))
+        numeric = "id ~ '^[0-9]', CAST(substring(id FROM '^[0-9]+') AS numeric) DESC NULLS LAST"
+    else:
+        quoted = _literal("`" + table.replace("`", "``") + "`")
+        numeric = "id REGEXP '^[0-9]', CAST(id AS UNSIGNED) DESC"
+    # The last applied id in sql-migrate's order (see the SQLite form's query).
+    version_query = f"SELECT id FROM {quoted} ORDER BY {numeric}, id DESC LIMIT 1"
+    stamp = f"INSERT INTO {quoted} (id, applied_at) VALUES ('{{version}}', now())"
+
+    def command(*parts: str) -> str:
+        return "[" + ", ".join(_toml(p) for p in parts) + "]"
+
+    dialect = ENGINE_DIALECTS[engine]
+    lines = [
+        "# The contract for sql-migrate on " + engine + ", written by",
+        f"# `migration-harness init --preset sql-migrate --database {engine}` from {config.name}",
+        f"# (environment {env_name!r}). Needs `sql-migrate` on PATH. check starts a throwaway",
+        f"# {engine} server and gives each case a database of its own.",
+        "# Run: migration-harness check",
+        *_target_lines(root, versions),
+        "# sql-migrate has no target version, only up/down -limit=N: the adapter counts N from",
+        f"# the applied ids and runs sql-migrate with a temporary dbconfig (dialect {dialect},",
+        "# the case's database, the migrations directory above) in the case's scratch",
+        "# directory, removed after. Reaching the newest migration is plain `sql-migrate up`.",
+        f"create = {command(*adapter, '{version}', *options)}",
+        f"migrate = {command(*adapter, '{to}', *options)}",
+        f"revert = {command(*adapter, '{to}', *options)}",
+        "# The last applied id, read with the server's own client; the content is the",
+        "# harness's canonical dump of the database (applied_at reads <time>).",
+        f"version = {command(*server, 'version', '{database_url}', version_query)}",
+        f"stamp = {command(*server, 'execute', '{database_url}', stamp)}",
+        "# No migration lock on a server: nothing to hold (lock-held and stale-lock do not",
+        "# apply), and racing `sql-migrate up` runs must each succeed, as several deploys",
+        "# at once would need.",
+        'on_lock_held = "wait"',
+        "lock_wait_s = 10",
+        "# An applied id it has no file for: sql-migrate refuses to plan, untouched.",
+        'on_ahead = "refuse"',
+        'ahead_message = "{version}: unknown migration in database"',
+        "",
+        "[target.database]",
+        f"engine = {_toml(engine)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # --- the adapter (check) ---------------------------------------------------------------
 
 
@@ -292,6 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate.add_argument("--dir", type=Path, required=True, help="the migrations directory")
     migrate.add_argument("--env", default=DEFAULT_ENV, help="the environment's name")
     migrate.add_argument("--table", default=DEFAULT_TABLE, help="the bookkeeping table")
+    migrate.add_argument(
+        "--url", help="a database on a server (postgresql://, mysql://) instead of DB"
+    )
     args = parser.parse_args(argv)
     executable = shutil.which("sql-migrate")
     if executable is None:
@@ -308,16 +393,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.target not in ids:
         print(f"sql_migrate: {args.target}: not a migration in {args.dir}", file=sys.stderr)
         return 2
-    step = plan(ids, args.target, _applied(args.db, args.table))
+    try:
+        applied = (
+            _applied_on_server(args.url, args.table) if args.url else _applied(args.db, args.table)
+        )
+        dialect, datasource = (
+            _datasource(args.url) if args.url else ("sqlite3", str(args.db.absolute()))
+        )
+    except MigrationHarnessError as exc:
+        print(f"sql_migrate: {exc}", file=sys.stderr)
+        return 2
+    step = plan(ids, args.target, applied)
     if step is None:
         print(f"sql_migrate: {args.db} is at {args.target} already; nothing to run")
         return 0
     direction, limit = step
-    with _temporary_config(args.db, args.env, args.dir.resolve(), args.table) as config:
+    with _temporary_config(args.db, args.env, args.dir.resolve(), args.table, dialect) as config:
         command = [executable, direction, f"-config={config}", f"-env={args.env}"]
         if limit != NO_LIMIT:
             command.append(f"-limit={limit}")
-        environment = {**os.environ, DB_VARIABLE: str(args.db.absolute())}
+        environment = {**os.environ, DB_VARIABLE: datasource}
         return subprocess.run(command, env=environment, check=False).returncode
 
 
@@ -353,11 +448,51 @@ def _applied(db: Path, table: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def _applied_on_server(url: str, table: str) -> list[str]:
+    from migration_harness.presets.server import Address, rows
+
+    schema = "current_schema()" if Address.parse(url).engine == "postgresql" else "database()"
+    exists = rows(
+        url,
+        "SELECT count(*) FROM information_schema.tables "
+        f"WHERE table_schema = {schema} AND table_name = '{table.replace(chr(39), chr(39) * 2)}'",
+    )
+    if exists[0][0] == "0":
+        return []
+    quoted = _quote_sql_name(table) if "postgres" in url.split(":", 1)[0] else f"`{table}`"
+    return [r[0] for r in rows(url, f"SELECT id FROM {quoted}")]
+
+
+def _datasource(url: str) -> tuple[str, str]:
+    """sql-migrate's dialect and datasource for the database at ``url``."""
+    from migration_harness.presets.server import Address
+
+    a = Address.parse(url)
+    port = a.port or (5432 if a.engine == "postgresql" else 3306)
+    if a.engine == "postgresql":
+        # lib/pq's key=value form; single quotes keep spaces in a value.
+        def kv(key: str, value: str) -> str:
+            return f"{key}='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+        parts = [kv("host", a.host), kv("port", str(port)), kv("user", a.user or "postgres")]
+        parts += [kv("dbname", a.name), "sslmode=disable"]
+        if a.password:
+            parts.append(kv("password", a.password))
+        return "postgres", " ".join(parts)
+    login = a.user or "root"
+    if a.password:
+        login += ":" + a.password
+    # go-sql-driver/mysql's DSN; parseTime reads applied_at into a time, as sql-migrate needs.
+    return "mysql", f"{login}@tcp({a.host}:{port})/{a.name}?parseTime=true"
+
+
 @contextlib.contextmanager
-def _temporary_config(db: Path, env: str, migrations: Path, table: str) -> Iterator[Path]:
+def _temporary_config(
+    db: Path, env: str, migrations: Path, table: str, dialect: str
+) -> Iterator[Path]:
     """A dbconfig with one environment pointing at ``db``, beside it; removed after."""
     environment = {
-        "dialect": "sqlite3",
+        "dialect": dialect,
         "datasource": "${" + DB_VARIABLE + "}",
         "dir": str(migrations),
         "table": table,
