@@ -261,9 +261,21 @@ def _one_check(outcome: Outcome, project: Path, run: int, runs: int, only: list[
         outcome.cases.setdefault(name, []).append(case["outcome"])
         outcome.contracts[name] = case["contract"]
         if case["outcome"] == "failed" and name not in outcome.messages:
-            outcome.messages[name] = case["message"]
+            outcome.messages[name] = _whole_message(case["message"], details.get(name, ""))
             outcome.said[name] = _tool_said(details.get(name, ""))
     return True
+
+
+def _whole_message(message: str, details: str) -> str:
+    """A report's one-line message; one that ends with a colon ("crash point 14 of 22 ...
+    broke the repo:") gets the line that follows it in the full text (which point)."""
+    if not message.endswith(":"):
+        return message
+    lines = details.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if line.strip() == message.strip() and lines[index + 1].strip():
+            return f"{message} {lines[index + 1].strip()}"
+    return message
 
 
 def _failure_texts(junit: Path) -> dict[str, str]:

@@ -8,7 +8,9 @@ postgresql or mariadb, CASE is
   race  4 runs of the tool's own "migrate to the latest" command released together by a
         barrier, from version 0 and from version 1, on a fresh database each round;
   kill  the tool's "migrate to the latest" from version 0, SIGKILLed at a random moment;
-        is the database at a version it knows, and does a re-run reach the latest?
+        is the database at a version it knows, and does a re-run reach the latest? For
+        the Python tools, with strace: also killed as it sends each of its messages to
+        the server in turn (strace's own injection).
 
 The server is a throwaway one started with migration_harness.databases (the same programs
 the contract starts; nothing of the contract runs). The tools are run as their users run
@@ -45,6 +47,8 @@ from migration_harness.databases import Database, DatabaseError, Server, start_s
 
 PY = sys.executable
 RACERS = 4
+#: The tools whose messages to the server come from one thread (Python's drivers).
+SINGLE_THREADED = ("alembic", "django")
 #: Left out of the project copy the tools run in.
 NOT_THE_PROJECT = ("probes", "migration-harness.toml", "__pycache__", "node_modules")
 
@@ -271,12 +275,46 @@ class Probe:
                 f"round {number}: killed after {delay:.2f} s: {after} (a version's state: "
                 f"{ok}) | re-run exit {rerun.rc}: {probelib.first_error_line(rerun.out)}"
             )
-        probelib.verdict(
-            "kill",
-            valid < rounds or recovered < rounds,
+        evidence = (
             f"a version's state after the kill {valid}/{rounds}, re-run reached the latest "
-            f"{recovered}/{rounds}",
+            f"{recovered}/{rounds}"
         )
+        broken_sends = self._kill_at_each_send(known)
+        if broken_sends is not None:
+            evidence += f"; {broken_sends}"
+        defect = valid < rounds or recovered < rounds or "broken" in (broken_sends or "")
+        probelib.verdict("kill", defect, evidence)
+
+    def _kill_at_each_send(self, known: list[str]) -> str | None:
+        """With plain strace: kill the tool as it sends its n-th message to the server, for
+        every n. Single-threaded tools only (strace counts per thread: a Go program sends
+        from whichever thread runs, so the n-th differs between runs)."""
+        if self.driver.name not in SINGLE_THREADED or shutil.which("strace") is None:
+            return None
+        traced = ["strace", "-f", "-qqq", "-e", "trace=sendto", "-o"]
+        base = [*traced, os.devnull]
+        with tempfile.TemporaryDirectory() as tmp:
+            trace = Path(tmp) / "trace"
+            self.run([*traced, str(trace), *self.driver.argv(self.database_at(0), None)])
+            sends = sum(1 for line in trace.read_text().splitlines() if "sendto(" in line)
+        broken = []
+        for n in range(1, sends + 1):
+            db = self.database_at(0)
+            self.run(
+                [*base, "-e", f"inject=sendto:signal=KILL:when={n}", *self.driver.argv(db, None)]
+            )
+            after = self.state(db)
+            rerun = self.run(self.driver.argv(db, None))
+            if after not in (*known, self.latest) or rerun.rc != 0:
+                said = probelib.first_error_line(rerun.out)
+                broken.append(
+                    f"killed as it sent message {n}: {after}; re-run exit {rerun.rc}: {said}"
+                )
+                self.say(f"send {n}: {broken[-1]}")
+        each = f"killed as it sent each of its {sends} messages"
+        if broken:
+            return f"{each}: {len(broken)} broken, e.g. {broken[0]}"
+        return f"{each}: none broken"
 
 
 def main() -> int:
