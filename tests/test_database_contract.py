@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -120,7 +119,6 @@ def test_an_unknown_engine_is_named_with_the_choices(tmp_path: Path) -> None:
     assert 'target.database.engine: expected one of "postgresql", "mariadb"' in result.stderr
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="no server is started on Windows yet")
 def test_missing_server_programs_are_an_error_that_says_what_to_install(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     text = (

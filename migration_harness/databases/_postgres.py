@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migration_harness.databases._api import (
     START_TIMEOUT_S,
@@ -20,9 +21,16 @@ from migration_harness.databases._api import (
     Server,
     server_root,
 )
+
+if TYPE_CHECKING:
+    import psutil
+
+    from migration_harness.proc import StopReport
 from migration_harness.databases._binaries import find_programs, give_to, run_as
 
 SUPERUSER = "postgres"
+#: pg_ctl's own bound on the start is START_TIMEOUT_S (-t); this much more for pg_ctl.
+PG_CTL_EXTRA_S = 30.0
 #: The account the server runs as when the harness runs as root.
 SERVICE_ACCOUNT = "postgres"
 INSTALL_HINT = (
@@ -70,6 +78,10 @@ class PostgresServer(Server):
         self.programs = programs
         self.prefix = run_as_user  # [] or ["runuser", "-u", "postgres", "--"]
         self.data = root / "data"
+        self.detached = False  # started by pg_ctl, apart from this process (Windows)
+        # Windows: postgres refuses an administrator's account, pg_ctl drops its rights
+        self.through_pg_ctl = sys.platform == "win32"
+        self._postmaster: psutil.Process | None = None
 
     @classmethod
     def create(
@@ -96,8 +108,11 @@ class PostgresServer(Server):
             result = run(initdb, timeout=START_TIMEOUT_S)
             if not result.ok:
                 raise DatabaseError(f"postgresql: initdb failed:\n{result.describe()}")
+        if self.through_pg_ctl:
+            self._start_through_pg_ctl()
+            return
         settings = [arg for setting in SERVER_SETTINGS for arg in ("-c", setting)]
-        sockets = "" if sys.platform == "win32" else str(self.root)
+        sockets = str(self.root)
         args = [
             *self.prefix, self.programs["postgres"], "-D", str(self.data), "-p", str(self.port),
             "-h", self.host, "-k", sockets, *settings,
@@ -115,6 +130,54 @@ class PostgresServer(Server):
         except DaemonStartError as exc:
             self.daemon = None
             raise DatabaseError(f"postgresql: the server did not start: {exc}") from None
+
+    def _start_through_pg_ctl(self) -> None:
+        """Windows: postgres refuses to run from an administrator's account (GitHub's
+        runners use one); pg_ctl starts it with the administrator's rights dropped. The
+        server then runs apart from this process (pg_ctl returns once it is ready), so
+        :meth:`stop` stops it with pg_ctl and then ends whatever of it is left."""
+        from migration_harness.proc import run
+
+        options = " ".join(
+            [f"-p {self.port}", f"-c listen_addresses={self.host}"]
+            + [f"-c {setting}" for setting in SERVER_SETTINGS]
+        )
+        log = self.root / "server.log"
+        start = [
+            *self.prefix, self.programs["pg_ctl"], "start", "-D", str(self.data),
+            "-l", str(log), "-w", "-t", str(int(START_TIMEOUT_S)), "-o", options,
+        ]  # fmt: skip
+        self.detached = True  # stop() must stop whatever started, even half-way
+        result = run(start, timeout=START_TIMEOUT_S + PG_CTL_EXTRA_S)
+        self._postmaster = _process(_postmaster_pid(self.data))
+        if not result.ok:
+            said = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log.exists() else ""
+            raise DatabaseError(
+                f"postgresql: pg_ctl could not start the server:\n{result.describe()}\n"
+                f"--- {log} ---\n{said}"
+            )
+
+    @property
+    def pid(self) -> int | None:
+        if self.detached:
+            return self._postmaster.pid if self._postmaster is not None else None
+        return super().pid
+
+    def stop(self) -> StopReport | None:
+        if self.owned and self.detached:
+            self._stop_through_pg_ctl()
+        return super().stop()
+
+    def _stop_through_pg_ctl(self) -> None:
+        from migration_harness.proc import kill_tree, run
+
+        stop = [*self.prefix, self.programs["pg_ctl"], "stop", "-D", str(self.data), "-m", "fast"]
+        run([*stop, "-w"], timeout=START_TIMEOUT_S)
+        self.detached = False
+        postmaster = self._postmaster or _process(_postmaster_pid(self.data))
+        # is_running() compares start times: a pid reused since is left alone
+        if postmaster is not None and postmaster.is_running():
+            kill_tree(postmaster.pid)  # what pg_ctl left of the server it started
 
     def url(self, name: str) -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{name}?sslmode=disable"
@@ -192,3 +255,23 @@ def dump_sql(omit: tuple[str, ...] = ()) -> str:
 
 
 DUMP_SQL = dump_sql()
+
+
+def _postmaster_pid(data: Path) -> int | None:
+    """The running server's pid: the first line of the data directory's postmaster.pid."""
+    try:
+        first = (data / "postmaster.pid").read_text(encoding="utf-8").split("\n", 1)[0]
+    except OSError:
+        return None
+    return int(first) if first.strip().isdigit() else None
+
+
+def _process(pid: int | None) -> psutil.Process | None:
+    import psutil
+
+    if pid is None:
+        return None
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
