@@ -15,6 +15,8 @@ from migration_harness.crash._strace_trace import parse_trace
 from migration_harness.fixtures import Database
 from tests import sub
 
+# strace and its traces are Linux's: their paths are POSIX paths.
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the strace backend is Linux's")
 MIGRATOR = Path(__file__).parent / "tools" / "sqlmigrator" / "migrator.py"
 needs_strace = pytest.mark.skipif(
     strace_unavailable_reason() is not None, reason=str(strace_unavailable_reason())
