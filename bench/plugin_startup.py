@@ -1,10 +1,11 @@
 """``plugin_import_ms``: what the plugin adds to the start of every pytest session.
 
 The plugin loads in every pytest session of a virtualenv that has migration-harness
-installed, including sessions that never use it. The figure is the difference of the
-medians of ``pytest --collect-only`` in an empty directory with and without the
-plugin (``-p no:migration_harness``): its imports plus its configure and session
-hooks. Runs alternate so that drift in the machine's load hits both alike. The
+installed, including sessions that never use it. The figure is the median, over
+pairs of back-to-back runs, of the difference between ``pytest --collect-only`` in an
+empty directory with and without the plugin (``-p no:migration_harness``): its
+imports plus its configure and session hooks. Pairing cancels the drift in the
+machine's load that two separate medians of ~250 ms sessions would not. The
 detail adds the import of the plugin's modules alone, in an interpreter that has
 imported pytest already.
 """
@@ -23,19 +24,12 @@ __all__ = ["measure_plugin_import"]
 
 #: The plugin's entry point name (pyproject.toml's ``pytest11``): what ``-p no:`` blocks.
 ENTRY_POINT = "migration_harness"
-PLUGIN_MODULES = (
-    "migration_harness.plugin",
-    "migration_harness.plugin.options",
-    "migration_harness.plugin.contract",
-    "migration_harness.plugin.isolation",
-    "migration_harness.plugin.locking",
-    "migration_harness.plugin.processes",
-)
 #: Prints the seconds the plugin's modules take to import once pytest is imported.
 IMPORT_ONLY = (
     "import time, importlib, pytest\n"
     "started = time.perf_counter()\n"
-    f"for name in {PLUGIN_MODULES!r}:\n"
+    "plugin = importlib.import_module('migration_harness.plugin')\n"
+    "for name in plugin.BUILDING_BLOCKS:\n"
     "    importlib.import_module(name)\n"
     "print(time.perf_counter() - started)\n"
 )
@@ -68,7 +62,7 @@ def measure_plugin_import(settings: Settings) -> Measured:
     # Byte code cached as on a user's machine: without it, pytest re-compiles (and
     # re-rewrites the asserts of) every module of the plugin's distribution each run.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    runs, warmup = settings.runs(20, 6), 2
+    runs, warmup = settings.runs(30, 10), 2
     bare: list[float] = []
     with_plugin: list[float] = []
     imports: list[float] = []
@@ -83,8 +77,8 @@ def measure_plugin_import(settings: Settings) -> Measured:
             with_plugin.append(sample[1])
             imports.append(sample[2])
     out = Measured()
-    # Clamped at 0: on a noisy machine the plugin's median can fall below the bare one.
-    out.values["plugin_import_ms"] = max(0.0, to_ms(median(with_plugin)) - to_ms(median(bare)))
+    differences = [plugin - without for plugin, without in zip(with_plugin, bare, strict=True)]
+    out.values["plugin_import_ms"] = to_ms(median(differences))
     out.extra["pytest_bare_startup_ms"] = to_ms(median(bare))
     out.extra["plugin_modules_import_ms"] = to_ms(median(imports))
     return out

@@ -127,5 +127,25 @@ def test_collect_only_loads_neither_psutil_nor_ctypes(pytester: Pytester) -> Non
     result = pytester.runpytest_subprocess("--collect-only", "-p", "no:randomly")
     assert result.ret == 0, result.stdout.str()
     loaded = set((pytester.path / "loaded.txt").read_text().splitlines())
+    assert "migration_harness.plugin.processes" in loaded, "the plugin did not load at all"
+    # Nor the tracking module: no test ran, so nothing can have been tracked.
+    assert "migration_harness.proc._track" not in loaded
     if sys.platform != "win32":
         assert not [name for name in ("psutil", "ctypes") if name in loaded]
+
+
+def test_building_blocks_are_registered_without_an_entry_point_lookup_each(
+    pytester: Pytester,
+) -> None:
+    """Each name in ``pytest_plugins`` makes pytest read every installed distribution's
+    entry points again (5 ms each here): the building blocks are registered directly,
+    under their module names, so ``-p no:`` still leaves one out."""
+    import migration_harness.plugin as plugin
+
+    assert not hasattr(plugin, "pytest_plugins")
+    pytester.makepyfile("def test_run(run):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:migration_harness.plugin.processes"
+    )
+    result.stdout.fnmatch_lines(["*fixture 'run' not found*"])
+    assert pytester.runpytest_subprocess("-p", "no:randomly").ret == 0

@@ -15,34 +15,25 @@ died abruptly (pytest-timeout's ``os._exit``, a SIGKILL).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from migration_harness.plugin.options import value
-from migration_harness.proc import _track
-from migration_harness.proc._track import (
-    MARKER_ENV,
-    RUN_TOKEN,
-    Leftover,
-    adopt_descendants,
-    enable_guardian,
-    entries_since,
-    mark,
-    owned_by,
-    sweep,
-)
+from migration_harness.proc._marker import MARKER_ENV, RUN_TOKEN, want_guardian
 
 if TYPE_CHECKING:
     import psutil
 
     from migration_harness.env import IsolatedEnv
     from migration_harness.fixtures import DaemonFactory, Runner, StartTogether
+    from migration_harness.proc._track import Leftover
 
 _ITEM_MARK = pytest.StashKey[int]()
 _SESSION_MARK = pytest.StashKey[int]()
-_SESSION_LEFTOVERS = pytest.StashKey[list[Leftover]]()
+_SESSION_LEFTOVERS = pytest.StashKey["list[Leftover]"]()
 _ITEM_BEFORE = pytest.StashKey[set["psutil.Process"]]()
 #: Plain processes (not started through the harness) that wider fixtures started.
 _FIXTURE_PROCESSES = pytest.StashKey[set["psutil.Process"]]()
@@ -67,11 +58,27 @@ def _scans_each_test(item: pytest.Item) -> bool:
     return _strict(item.config) or item.get_closest_marker("contract") is not None
 
 
+# The tracking module is imported by each hook that needs it, on first use: a session
+# that runs no test (--collect-only, a project that never uses the harness) never loads it.
+_TRACK_MODULE = "migration_harness.proc._track"
+
+
+def _tracked() -> bool:
+    """Whether anything could have been tracked yet: only once the module is loaded."""
+    return _TRACK_MODULE in sys.modules
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    # No subreaper, psutil or ctypes yet: a session that runs no test (--collect-only,
-    # a project that never uses the harness and collects nothing) pays none of it.
-    enable_guardian()
-    config.stash[_SESSION_MARK] = mark()
+    # No tracking module, subreaper, psutil or ctypes yet: a session that runs no test
+    # (--collect-only, a project that never uses the harness and collects nothing) pays
+    # none of it.
+    want_guardian()
+    if _tracked():
+        from migration_harness.proc import _track
+
+        config.stash[_SESSION_MARK] = _track.mark()
+    else:
+        config.stash[_SESSION_MARK] = 0
     config.stash[_FIXTURE_PROCESSES] = set()
     # Children started with plain subprocess inherit the marker: the way to find
     # them once they detach where there is no subreaper (macOS, Windows).
@@ -95,6 +102,9 @@ def pytest_fixture_setup(
     if fixturedef.scope == "function":
         yield
         return
+    from migration_harness.proc import _track
+
+    owned_by = _track.owned_by
     if not _strict(request.config):
         with owned_by(f"{fixturedef.scope}-scoped fixture {fixturedef.argname!r}"):
             yield
@@ -109,11 +119,13 @@ def pytest_fixture_setup(
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    from migration_harness.proc import _track
+
     if not item.config.stash.get(_ADOPTING, False):
         # Before the first test's fixtures start anything: whatever they detach is ours.
-        adopt_descendants()
+        _track.adopt_descendants()
         item.config.stash[_ADOPTING] = True
-    item.stash[_ITEM_MARK] = mark()
+    item.stash[_ITEM_MARK] = _track.mark()
     if _scans_each_test(item):
         baseline = item.config.stash.get(_BASELINE, None)
         item.stash[_ITEM_BEFORE] = _track.run_processes() if baseline is None else baseline
@@ -125,7 +137,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     watermark = item.stash.get(_ITEM_MARK, None)
     if watermark is None:
         return
-    leftovers = sweep(entries_since(watermark, unowned_only=True))
+    from migration_harness.proc import _track
+
+    leftovers = _track.sweep(_track.entries_since(watermark, unowned_only=True))
     item.config.stash[_TESTS_RAN] = True
     if _ITEM_BEFORE in item.stash:
         zombies: list[int] = []
@@ -146,6 +160,8 @@ def _started_by_the_test(item: pytest.Item, running: set[psutil.Process]) -> set
     fixtures: set[psutil.Process] = item.config.stash.get(_FIXTURE_PROCESSES, set())
     new = running - before - fixtures
     if new:
+        from migration_harness.proc import _track
+
         owned = [e for e in _track.all_entries() if e.owner is not None]
         marked = _track.by_marker(owned)
         for entry in owned:
@@ -166,12 +182,19 @@ def _leftover_message(leftovers: list[Leftover]) -> str:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[_SESSION_BEFORE] = _track.run_processes() if _has_children() else set()
+    running: set[psutil.Process] = set()
+    if _has_children():
+        from migration_harness.proc import _track
+
+        running = _track.run_processes()
+    session.config.stash[_SESSION_BEFORE] = running
 
 
 def _may_have_left_processes() -> bool:
     """False only when it is certain that nothing is left: this process reaps its detached
     descendants (Linux) and has no child at all. Saves the scan (and psutil) then."""
+    from migration_harness.proc import _track
+
     return not _track.adopts_orphans() or _has_children()
 
 
@@ -193,8 +216,12 @@ def _has_children() -> bool:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not _tracked():
+        return  # nothing was ever tracked, and no test ran (each test's setup loads it)
+    from migration_harness.proc import _track
+
     watermark = session.config.stash.get(_SESSION_MARK, 0)
-    leftovers = sweep(entries_since(watermark))
+    leftovers = _track.sweep(_track.entries_since(watermark))
     if session.config.stash.get(_TESTS_RAN, False) and _may_have_left_processes():
         # Not where no test ran (pytest-xdist's controller: its workers are its children).
         before = session.config.stash.get(_SESSION_BEFORE, set())

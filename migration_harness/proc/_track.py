@@ -36,9 +36,9 @@ import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from migration_harness.proc._marker import MARKER_ENV, RUN_TOKEN, guardian_wanted, want_guardian
 from migration_harness.proc._spawn import spawn
 
 if TYPE_CHECKING:
@@ -55,14 +55,11 @@ CREATE_TIME_SLACK = 0.05
 KILL_WAIT_TIMEOUT = 3.0
 #: How long a normal exit waits for the guardian's last (empty) sweep.
 GUARDIAN_EXIT_TIMEOUT = 10.0
-#: The environment variable that marks every process started here and its descendants.
-MARKER_ENV = "MIGRATION_HARNESS_PROC"
-#: This interpreter's part of the marker: unique per run, so runs never see each other's.
-RUN_TOKEN = f"{os.getpid()}-{os.urandom(4).hex()}"
 
 
-@dataclass(frozen=True)
-class TrackedProcess:
+# NamedTuples rather than frozen dataclasses: the plugin imports this module in every
+# pytest session, and the two dataclasses were most of its import time (2.5 ms).
+class TrackedProcess(NamedTuple):
     """A process started through :mod:`migration_harness.proc`."""
 
     pid: int
@@ -72,8 +69,7 @@ class TrackedProcess:
     owner: str | None = None
 
 
-@dataclass(frozen=True)
-class Leftover:
+class Leftover(NamedTuple):
     """A process found still running by a sweep (and then killed)."""
 
     pid: int
@@ -91,7 +87,6 @@ _serials = itertools.count(1)
 _last_serial = 0
 _owner: ContextVar[str | None] = ContextVar("harness_proc_owner", default=None)
 _atexit_registered = False
-_guardian_wanted = False
 _guardian: subprocess.Popen[bytes] | None = None
 _registry: IO[str] | None = None
 
@@ -406,9 +401,7 @@ def enable_guardian() -> None:
 
     The guardian outlives an abrupt end of this interpreter and sweeps then.
     """
-    global _guardian_wanted
-    with _lock:
-        _guardian_wanted = True
+    want_guardian()
 
 
 # -- internals -----------------------------------------------------------------
@@ -574,7 +567,7 @@ def _sweep_at_exit() -> None:
 
 
 def _record_for_guardian(entry: TrackedProcess) -> None:
-    if not _guardian_wanted:
+    if not guardian_wanted():
         return
     if _guardian is None:
         _start_guardian()
