@@ -439,6 +439,34 @@ sys.exit(run_piped([sys.executable, "-c", child, sys.argv[1]], env=os.environ))
 """
 
 
+HELD_SIGTERM = """
+import signal
+from migration_harness.windows._pump import Terminated, _sigterm_raises
+seen = []
+signal.signal(signal.SIGTERM, lambda *_: seen.append("previous handler"))
+with _sigterm_raises() as armed:
+    signal.raise_signal(signal.SIGTERM)  # while the child is still being started
+    print("held")
+    try:
+        armed()
+    except Terminated as exc:
+        print("raised at armed()", exc.code)
+with _sigterm_raises() as armed:
+    signal.raise_signal(signal.SIGTERM)  # the child never started (Popen failed)
+print(*seen)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is a hard kill on Windows")
+def test_a_sigterm_while_the_child_starts_is_held_until_the_child_can_be_killed() -> None:
+    """The wrapper's handler is in place before the child starts; a SIGTERM that comes
+    before the child is known waits for it, so the tree is killed, not orphaned (seen
+    under load: the runner died at once and left the child and its grandchild)."""
+    done = sub.run([sys.executable, "-c", HELD_SIGTERM], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["held", "raised at armed() 143", "previous handler"]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is a hard kill on Windows")
 def test_sigterm_to_the_runner_kills_the_whole_child_tree(tmp_path: Path) -> None:
     import signal

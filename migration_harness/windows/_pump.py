@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -101,21 +101,38 @@ class Terminated(SystemExit):
 
 
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While waiting, turn SIGTERM into an exception so the child tree is not orphaned
-    (a killed CI job or `kill` of the wrapper must not leave Wine processes behind)."""
+def _sigterm_raises() -> Iterator[Callable[[], None]]:
+    """Turn SIGTERM into :class:`Terminated` so the child tree is not orphaned (a killed
+    CI job or `kill` of the wrapper must not leave Wine processes behind).
+
+    The handler is in place before the child is started, but a SIGTERM that arrives
+    before the caller calls the yielded ``armed()`` (once the child is known, so that
+    it can be killed) is held and raised there. One that arrives and is never raised
+    is delivered again, to the previous handler, on the way out.
+    """
     if threading.current_thread() is not threading.main_thread() or os.name == "nt":
-        yield
+        yield lambda: None
         return
+    state = {"armed": False, "pending": False}
 
     def _raise(signum: int, _frame: object) -> None:
-        raise Terminated(128 + signum)
+        if state["armed"]:
+            raise Terminated(128 + signum)
+        state["pending"] = True
+
+    def armed() -> None:
+        state["armed"] = True
+        if state["pending"]:
+            state["pending"] = False
+            raise Terminated(128 + signal.SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, _raise)
     try:
-        yield
+        yield armed
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if state["pending"]:
+            signal.raise_signal(signal.SIGTERM)
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -150,31 +167,32 @@ def run_piped(
     """
     out_sink = stdout if stdout is not None else sys.stdout.buffer
     err_sink = stderr if stderr is not None else sys.stderr.buffer
-    proc = subprocess.Popen(
-        list(args),
-        env=color_env(env, out_sink),
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    watch = AbortWatch()
-    threads = [
-        threading.Thread(target=_copy, args=(proc.stdout, out_sink), daemon=True),
-        threading.Thread(target=_copy, args=(proc.stderr, err_sink, watch), daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        with _sigterm_raises():
-            returncode = proc.wait(timeout=timeout)
-    except BaseException:
-        _kill_tree(proc)
-        raise
-    finally:
+    with _sigterm_raises() as armed:
+        proc = subprocess.Popen(
+            list(args),
+            env=color_env(env, out_sink),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        watch = AbortWatch()
+        threads = [
+            threading.Thread(target=_copy, args=(proc.stdout, out_sink), daemon=True),
+            threading.Thread(target=_copy, args=(proc.stderr, err_sink, watch), daemon=True),
+        ]
         for thread in threads:
-            thread.join(DRAIN_AFTER_EXIT_S)
+            thread.start()
+        try:
+            armed()  # a SIGTERM that came while the child was starting is raised here
+            returncode = proc.wait(timeout=timeout)
+        except BaseException:
+            _kill_tree(proc)
+            raise
+        finally:
+            for thread in threads:
+                thread.join(DRAIN_AFTER_EXIT_S)
     if watch.seen and returncode == 0:
         err_sink.write(
             b"migration-harness windows: Wine aborted the process (an unimplemented "
