@@ -183,7 +183,8 @@ def _leftover_message(leftovers: list[Leftover]) -> str:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     running: set[psutil.Process] = set()
-    if _has_children():
+    # --collect-only runs no test, so nothing can be left to tell apart from this.
+    if not session.config.option.collectonly and _has_children():
         from migration_harness.proc import _track
 
         running = _track.run_processes()
