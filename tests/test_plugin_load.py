@@ -149,3 +149,52 @@ def test_building_blocks_are_registered_without_an_entry_point_lookup_each(
     )
     result.stdout.fnmatch_lines(["*fixture 'run' not found*"])
     assert pytester.runpytest_subprocess("-p", "no:randomly").ret == 0
+
+
+LOADERS_CONFTEST = """
+import sys
+
+def pytest_unconfigure(config):
+    lines = [
+        f"{name} {type(module.__spec__.loader).__name__}"
+        for name, module in sorted(sys.modules.items())
+        if name.startswith("migration_harness") and getattr(module, "__spec__", None)
+    ]
+    config.rootpath.joinpath("loaders.txt").write_text("\\n".join(lines))
+"""
+#: What pytest itself imports through its assertion-rewriting hook: the entry point.
+THROUGH_THE_HOOK = {"migration_harness", "migration_harness.errors", "migration_harness.plugin"}
+
+
+def test_the_building_blocks_load_past_the_assertion_rewriting_hook(pytester: Pytester) -> None:
+    """pytest rewrites the asserts of every module of a plugin's distribution; its hook
+    cost each module about as much as the module itself. Only the entry point's chain
+    goes through it at start-up."""
+    pytester.makeconftest(LOADERS_CONFTEST)
+    result = pytester.runpytest_subprocess("--collect-only", "-p", "no:randomly")
+    assert result.ret in (0, 5), result.stdout.str()
+    loaders = dict(
+        line.split(" ", 1) for line in (pytester.path / "loaders.txt").read_text().splitlines()
+    )
+    from migration_harness import plugin
+
+    assert set(plugin.BUILDING_BLOCKS) <= set(loaders), "the plugin did not load"
+    rewritten = {name for name, loader in loaders.items() if loader == "AssertionRewritingHook"}
+    assert rewritten == THROUGH_THE_HOOK
+
+
+def test_modules_loaded_past_the_hook_have_no_assert_to_rewrite() -> None:
+    """So loading them with Python's own loader loses nothing pytest would add."""
+    import ast
+    import importlib.util
+
+    from migration_harness import plugin
+
+    with_asserts = []
+    for name in (*plugin.BLOCKS_IMPORT, *plugin.BUILDING_BLOCKS):
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.Assert) for node in ast.walk(tree)):
+            with_asserts.append(name)
+    assert not with_asserts, f"modules loaded past pytest's assertion rewriting: {with_asserts}"
