@@ -1,11 +1,11 @@
 """The repo lock: one OS lock on ``REPO/repo.lock``, taken once per process for the whole chain.
 
-The lock is filelock's ``FileLock`` (flock on POSIX, msvcrt on Windows), so the
-OS drops it when the holder dies and a stale lock never blocks anyone. Under
-contention the tool waits up to ``REFREPO_LOCK_WAIT_S`` seconds (default 10).
-filelock polls at a fixed interval; the loop here adds a small exponential
-backoff (10 ms doubling to 250 ms) so that a short critical section is picked up
-quickly and a long one is not hammered.
+The lock is the one filelock's ``FileLock`` takes (flock on POSIX, byte 0 locked on
+Windows; see :mod:`.oslock`), so the OS drops it when the holder dies and a stale lock
+never blocks anyone. Under contention the tool waits up to ``REFREPO_LOCK_WAIT_S``
+seconds (default 10), retrying with a small exponential backoff (10 ms doubling to
+250 ms) so that a short critical section is picked up quickly and a long one is not
+hammered.
 
 The mutants ``no-lock``, ``double-lock``, ``file-exists-lock`` and
 ``give-up-early`` live here too.
@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 
+from migration_harness.reference import oslock
 from migration_harness.reference.errors import RefError
 
 # typing.TYPE_CHECKING without importing typing: every command reads its lock wait from
@@ -60,12 +61,7 @@ class RepoLock:
         self.repo = repo
         self.wait_s = wait_s
         self.mutant = mutant
-        # Imported here, not at the top: commands that take no lock (`version`, `dump`)
-        # start without filelock's import cost.
-        import filelock
-
-        self._timeout = filelock.Timeout
-        self._lock = filelock.FileLock(str(repo.lock_file))
+        self._held_fd: int | None = None
         self._exclusive_fd: int | None = None
 
     def __enter__(self) -> RepoLock:
@@ -99,14 +95,17 @@ class RepoLock:
             self._exclusive_fd = None
             with contextlib.suppress(OSError):
                 self.repo.lock_file.unlink()
-        if self._lock.is_locked:
-            self._lock.release()
+        if self._held_fd is not None:
+            oslock.unlock(self._held_fd)
+            os.close(self._held_fd)
+            self._held_fd = None
 
     def _try_once(self) -> bool:
-        try:
-            self._lock.acquire(timeout=0)
-        except self._timeout:
+        fd = oslock.open_lock_file(self.repo.lock_file)
+        if not oslock.try_lock(fd):
+            os.close(fd)
             return False
+        self._held_fd = fd
         return True
 
     def _acquire_with_backoff(self) -> None:
@@ -130,13 +129,15 @@ class RepoLock:
         raise RefError(_held_message(self.repo, sum(_GIVE_UP_EARLY_BACKOFF_S)))
 
     def _acquire_again(self) -> None:
-        # Mutant double-lock: a second, non-reentrant lock object on the same file.
-        second = type(self._lock)(str(self.repo.lock_file))
+        # Mutant double-lock: the file locked again through a second descriptor, which
+        # the OS treats as another holder.
+        second = oslock.open_lock_file(self.repo.lock_file)
         try:
-            second.acquire(timeout=0)
-        except self._timeout:
-            raise RefError(f"lock is already held: {self.repo.lock_file}") from None
-        second.release()
+            if not oslock.try_lock(second):
+                raise RefError(f"lock is already held: {self.repo.lock_file}")
+            oslock.unlock(second)
+        finally:
+            os.close(second)
 
     def _acquire_by_existence(self) -> None:
         # Mutant file-exists-lock: the lock is the file's existence, which outlives a killed holder.

@@ -15,7 +15,6 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +37,19 @@ from migration_harness.reference.layout import (
 from migration_harness.reference.versions import LATEST
 
 
-@dataclass
 class Ctx:
     """One run of the tool on one repo: where, which checkpoints, which mutant."""
 
-    repo: Repo
-    hooks: Checkpoints = field(default_factory=Checkpoints.disabled)
-    mutant: str | None = None
-    # Mutant inplace-config: the new config bytes, written when the step's data work is done.
-    pending_config: bytes | None = None
+    # A plain class, not a dataclass: dataclasses' import (inspect and more) would add
+    # to the start of every command a harness runs hundreds of times (see layout.Repo).
+    def __init__(
+        self, repo: Repo, hooks: Checkpoints | None = None, mutant: str | None = None
+    ) -> None:
+        self.repo = repo
+        self.hooks = Checkpoints.disabled() if hooks is None else hooks
+        self.mutant = mutant
+        # Mutant inplace-config: the new config bytes, written when the step's data work is done.
+        self.pending_config: bytes | None = None
 
     def write(self, path: Path, data: bytes) -> None:
         fsutil.atomic_write(path, data, self.hooks)
