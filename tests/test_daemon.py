@@ -390,24 +390,28 @@ def test_stop_twice_and_stop_after_exit(tmp_path: Path) -> None:
 
 def test_huge_output_after_ready_does_not_block_the_daemon(tmp_path: Path) -> None:
     done = tmp_path / "done"
+    # 4 MiB on each stream, far past any pipe buffer, in lines of 4 KiB: a
+    # single 64 KiB write makes Wine's own server protocol fail now and then
+    # under load ("wine client error: partial write 65536"), killing the child.
     before = f"""
 print("up", flush=True)
-for _ in range(64):
-    sys.stdout.write("o" * 65535 + "\\n")
-    sys.stderr.write("e" * 65535 + "\\n")
+for _ in range(1024):
+    sys.stdout.write("o" * 4095 + "\\n")
+    sys.stderr.write("e" * 4095 + "\\n")
 open({str(done)!r}, "w").close()
 """
     with Daemon(script(tmp_path, SLEEPER.format(before=before)), ready="up") as daemon:
-        assert _wait_for(done)
+        assert _wait_for(done, daemon), f"{daemon!r}: {daemon.stderr[-2000:]}"
     assert len(daemon.stdout) > 4_000_000
     assert len(daemon.stderr) > 4_000_000
 
 
-def _wait_for(path: Path, bound: float = 60.0) -> bool:
+def _wait_for(path: Path, daemon: Daemon, bound: float = 120.0) -> bool:
+    """Whether `path` appears while the daemon still runs (a generous bound)."""
     deadline = time.monotonic() + bound
     while not path.exists():
-        if time.monotonic() > deadline:
-            return False
+        if not daemon.is_running() or time.monotonic() > deadline:
+            return path.exists()
         time.sleep(0.02)
     return True
 
