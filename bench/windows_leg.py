@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.common import Measured, Settings
 
-__all__ = ["measure_windows_leg", "split_phases"]
+__all__ = ["describe_phases", "measure_windows_leg", "split_phases"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _NOT_A_PHASE = ("nox > Running session ", "nox > Session ")
@@ -50,6 +50,19 @@ def split_phases(lines: list[tuple[float, str]]) -> list[dict[str, object]]:
 def _label(command: str) -> str:
     """``migration-harness windows --pytest``, ``migration-harness windows check``, ..."""
     return " ".join(command.split()[:3])
+
+
+def describe_phases(phases: list[dict[str, object]]) -> str:
+    """One line: each phase that took time or printed a summary (the main job runs
+    beside the suite, so its summary comes with the short phase that shows its output)."""
+    parts = []
+    for phase in phases:
+        summary = phase.get("summary")
+        if not summary and float(str(phase["seconds"])) < 1.0:
+            continue
+        label = f"{phase['seconds']} s {_label(str(phase['command']))}"
+        parts.append(f"{label} [{summary}]" if summary else label)
+    return "; ".join(parts)
 
 
 def _nox_command() -> list[str] | None:
@@ -96,8 +109,6 @@ def measure_windows_leg(settings: Settings) -> Measured:
     out.extra["windows_leg_s"] = round(wall, 1)
     out.extra["windows_leg_phases"] = phases
     out.notes["windows_leg_min"] = (
-        f"{wall:.0f} s: "
-        + "; ".join(f"{p['seconds']} s {_label(str(p['command']))}" for p in phases)
-        + f" ({settings.python} on {sys.platform})"
+        f"{wall:.0f} s: {describe_phases(phases)} ({settings.python} on {sys.platform})"
     )
     return out

@@ -26,7 +26,7 @@ from bench.schema import REQUIRED_KEYS, format_table, target_status, validate_re
 from bench.stats import median, ratio, repeat
 from bench.stress import ProcessInfo, find_orphans, parse_failures, pytest_command
 from bench.suite_speed import summary_line as pytest_summary
-from bench.windows_leg import split_phases
+from bench.windows_leg import describe_phases, split_phases
 from tests import sub
 from tests.procwait import gone, read_pid
 
@@ -224,6 +224,24 @@ def test_the_windows_leg_is_split_at_each_nox_command() -> None:
     assert phases[1]["provision_s"] == 2.5
     assert phases[1]["summary"] == "700 passed, 90 skipped in 287.10s (0:04:47)"
     assert str(phases[2]["summary"]).startswith("check: PASSED: refrepo: 38 passed")
+
+
+def test_the_main_job_beside_the_suite_shows_its_summary_in_the_note() -> None:
+    output = [
+        (0.0, "nox > Running session windows"),
+        (0.2, "nox > migration-harness windows --provision-only"),
+        (0.7, "nox > migration-harness windows check --crash-backend sweep (beside the next"),
+        (0.7, "nox > migration-harness windows --pytest -- tests -n 2"),
+        (569.0, "================ 760 passed, 113 skipped in 568.77s (0:09:28) ======="),
+        (575.0, "nox > output of migration-harness windows check --crash-backend sweep (exit"),
+        (575.1, "check: PASSED: refrepo: 38 passed, 0 failed, 0 skipped in 285.9s"),
+        (575.2, "nox > Session windows was successful in 10 minutes."),
+    ]
+    assert describe_phases(split_phases(output)) == (
+        "574.3 s migration-harness windows --pytest [760 passed, 113 skipped in 568.77s"
+        " (0:09:28)]; 0.2 s output of migration-harness"
+        " [check: PASSED: refrepo: 38 passed, 0 failed, 0 skipped in 285.9s]"
+    )
 
 
 # -- concurrency arithmetic and suite summary ----------------------------------------
