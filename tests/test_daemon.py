@@ -248,6 +248,32 @@ print("stopped at", daemon.stop().step)
     assert "stopped at interrupt" in result.stdout, result.describe()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signal dispositions")
+def test_a_harness_that_ignores_sigint_still_interrupts_its_daemons(tmp_path: Path) -> None:
+    # A script's `cmd &` job starts with SIGINT ignored, and an ignored signal stays
+    # ignored across fork and exec: the harness must not pass that on to a daemon.
+    daemon_code = """
+import sys, time
+try:
+    print("up", flush=True)
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    sys.exit(0)
+"""
+    daemon_args = script(tmp_path, daemon_code)
+    harness_code = f"""
+import signal
+from migration_harness.proc import Daemon
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background job of a script starts
+daemon = Daemon({daemon_args!r}, ready="up", grace={WIDE_GRACE}).start()
+print("stopped at", daemon.stop().step)
+"""
+    result = proc.run(script(tmp_path, harness_code, "harness.py"), timeout=600)
+    result.assert_ok()
+    assert "stopped at interrupt" in result.stdout, result.describe()
+
+
 @pytest.mark.skipif(sys.platform != "win32", reason="Windows consoles")
 def test_ctrl_c_is_never_sent_to_a_console_the_harness_is_on(tmp_path: Path) -> None:
     # A harness with a console, and a child on that same console (not a Daemon's own):

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -182,11 +183,14 @@ def test_processes_are_swept_after_a_pytest_timeout(inner: pytest.Pytester, meth
     assert guardians_finished()
 
 
-def _start_inner_session(pytester: pytest.Pytester) -> tuple[subprocess.Popen[bytes], int]:
+def _start_inner_session(
+    pytester: pytest.Pytester, **popen_kwargs: Any
+) -> tuple[subprocess.Popen[bytes], int]:
     pytester.makepyfile(test_hangs=HANGS)
     session = proc.popen(
         [PY, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q"],
         cwd=pytester.path,
+        **popen_kwargs,
     )
     return session, read_pid(pytester.path / "hang.pid")
 
@@ -205,7 +209,8 @@ def test_the_guardian_sweeps_after_the_session_is_killed_hard(inner: pytest.Pyte
 
 @POSIX_ONLY
 def test_processes_are_swept_after_ctrl_c(inner: pytest.Pytester) -> None:
-    session, pid = _start_inner_session(inner)
+    # Stoppable: Ctrl+C is heard even when this suite runs with SIGINT ignored.
+    session, pid = _start_inner_session(inner, **proc.stoppable_popen_kwargs())
     session.send_signal(signal.SIGINT)
     assert session.wait(120) != 0
     assert gone(pid)

@@ -34,7 +34,8 @@ else:
 
     def stoppable_popen_kwargs() -> dict[str, Any]:
         """``Popen`` keyword arguments that let the chain's signals reach the process."""
-        return {}  # popen's new session is all a signal to the group needs
+        # With popen's new session a signal reaches the group; these keep it heard.
+        return _signals.daemon_popen_kwargs()
 
 
 StopStep = Literal["command", "interrupt", "terminate", "kill", "already-exited"]
