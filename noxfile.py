@@ -6,9 +6,6 @@ Every session installs what it needs, so nox is the only prerequisite.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -150,68 +147,19 @@ def windows(session: nox.Session) -> None:
     if session.posargs:
         session.run("migration-harness", "windows", "--pytest", "--", "tests", *session.posargs)
         return
-    session.run("migration-harness", "windows", "--provision-only")
-    # The main job under Windows semantics runs beside the suite: under Wine each keeps
-    # about one of two cores busy (every process start waits on wineserver), so side by
-    # side the leg takes about as long as the longer of the two. Crash points (the crash
-    # contract and no-litter's crashed re-runs) use the time sweep: its kills are what
-    # Windows can change, and the deterministic hook backend takes about 6 minutes
-    # there, left to `migration-harness windows check --contract crash`.
-    check = ["migration-harness", "windows", "check", "--crash-backend", "sweep"]
-    with _beside(session, check):
-        # Every process start costs ~0.5-2 s under Wine: a longer per-test bound, two
-        # xdist workers, random order stays on.
-        session.run(
-            "migration-harness", "windows", "--pytest", "--", "tests", "--timeout=900",
-            "-n", "2",
-            *(f"--deselect={node}" for node in WINE_DESELECT),
-            *(f"--ignore=tests/{name}" for name in WINE_SAME_ON_EVERY_OS),
-        )  # fmt: skip
-
-
-@contextlib.contextmanager
-def _beside(session: nox.Session, command: list[str]) -> Iterator[None]:
-    """Run `command` in the session's environment while the block runs; then show its
-    output and fail the session if it failed. If the block fails, the command's whole
-    process group is stopped (nox runs no command in the background itself)."""
-    import os
-    import signal
-    import subprocess
-    import tempfile
-    import time
-
-    env = dict(os.environ)
-    for name, value in session.env.items():  # as nox does: None unsets a variable
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    env["PATH"] = os.pathsep.join([*session.bin_paths, os.environ["PATH"]])
-    session.log(f"{' '.join(command)} (beside the next command; output follows it)")
-    started = time.monotonic()
-    # Not session.create_tmp(): that would point the session's TMPDIR into .nox, under
-    # the project, for every later command.
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        try:
-            yield
-        except BaseException:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
-        returncode = proc.wait()
-        log.seek(0)
-        output = log.read().decode(errors="replace")
-    elapsed = time.monotonic() - started
-    session.log(
-        f"output of {' '.join(command)} (exit code {returncode}; collected {elapsed:.0f} s"
-        " after its start):"
-    )
-    print(output, flush=True)
-    if returncode:
-        session.error(f"{' '.join(command)} failed with exit code {returncode}")
+    # Every process start costs ~0.5-2 s under Wine: a longer per-test bound, two xdist
+    # workers, random order stays on.
+    session.run(
+        "migration-harness", "windows", "--pytest", "--", "tests", "--timeout=900", "-n", "2",
+        *(f"--deselect={node}" for node in WINE_DESELECT),
+        *(f"--ignore=tests/{name}" for name in WINE_SAME_ON_EVERY_OS),
+    )  # fmt: skip
+    # The main job under Windows semantics, in one run so the crash case shares the
+    # workers with the others. Crash points (the crash contract and no-litter's crashed
+    # re-runs) use the time sweep: its kills are what Windows can change, and the
+    # deterministic hook backend takes about 6 minutes there, left to
+    # `migration-harness windows check --contract crash`.
+    session.run("migration-harness", "windows", "check", "--crash-backend", "sweep")
 
 
 @nox.session
