@@ -42,6 +42,7 @@ __all__ = [
     "find_litter",
     "restore_backup",
     "snapshot_tree",
+    "tree_fingerprint",
 ]
 
 
@@ -348,6 +349,51 @@ def snapshot_tree(root: StrPath, *, ignore: Sequence[str] = ()) -> TreeSnapshot:
         files[rel] = FileState(hashlib.sha256(raw).hexdigest(), len(raw), mode)
         data[rel] = raw
     return TreeSnapshot(base, files, data)
+
+
+#: Trees with more bytes than this get no fingerprint: hashing them would cost about as
+#: much as the tool commands a fingerprint lets a check skip.
+FINGERPRINT_MAX_BYTES = 64 * 1024 * 1024
+
+
+def tree_fingerprint(root: StrPath, *, max_bytes: int = FINGERPRINT_MAX_BYTES) -> str | None:
+    """A digest of everything a read of the repo at ``root`` can see: each entry's name
+    relative to ``root``, its type, its permission bits and its bytes (a symlink: its
+    target). A single file counts with its :func:`companions`. Equal trees at different
+    places get the same fingerprint; modification times do not count.
+
+    None when the tree holds more than ``max_bytes``, or is missing or unreadable.
+    """
+    base = Path(root)
+    digest = hashlib.sha256()
+    budget = max_bytes
+    try:
+        for rel, path in _fingerprint_entries(base):
+            info = path.lstat()
+            kind = "l" if stat.S_ISLNK(info.st_mode) else "d" if stat.S_ISDIR(info.st_mode) else "f"
+            digest.update(f"{kind} {rel} {stat.S_IMODE(info.st_mode):o}\0".encode())
+            if kind == "l":
+                digest.update(os.fsencode(os.readlink(path)) + b"\0")
+            elif kind == "f":
+                budget -= info.st_size
+                if budget < 0:
+                    return None
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _fingerprint_entries(base: Path) -> Iterator[tuple[str, Path]]:
+    if base.is_symlink() or not base.is_dir():
+        for path in (base, *companions(base)):
+            yield path.name[len(base.name) :] or ".", path
+        return
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        dirnames.sort()
+        folder = Path(dirpath)
+        for name in sorted([*dirnames, *filenames]):
+            yield (folder / name).relative_to(base).as_posix(), folder / name
 
 
 # --- assertions ------------------------------------------------------------------------

@@ -168,6 +168,23 @@ def test_strace_breaks_a_crash_mutant_at_the_same_point_every_run(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="deterministic crash points need strace")
+def test_a_repo_state_already_checked_is_not_read_again(tmp_path: Path) -> None:
+    # Nearly every re-run after a crash ends in the same bytes: those are read once, and
+    # the note says how often a read was saved. Two lanes share what they have checked.
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    report = tmp_path / "report.json"
+    args = ("--contract", "crash", "--crash-backend", "strace", "--report-json", str(report))
+    result = check(*args, "-j", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    (case,) = json.loads(report.read_text(encoding="utf-8"))["results"]
+    found = re.search(r"(\d+) of \d+ points; (\d+) repeated repo states not", case["message"])
+    assert found, case["message"]
+    # two reads a point (after the crash, after the re-run), each state's first one done
+    assert 0 < int(found[2]) < 2 * int(found[1]), case["message"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="deterministic crash points need strace")
 def test_crash_lanes_suit_a_tool_that_keeps_its_repos_absolute_path_inside(
     tmp_path: Path,
 ) -> None:

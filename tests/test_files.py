@@ -7,6 +7,7 @@ import shutil
 import stat
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from migration_harness.files import (
     find_litter,
     restore_backup,
     snapshot_tree,
+    tree_fingerprint,
 )
 from tests import sub
 
@@ -291,3 +293,62 @@ def test_backup_of_a_directory(tmp_path: Path) -> None:
     (backup / "blocks" / "a.data").write_bytes(b"corrupt")
     with pytest.raises(AssertionError, match=r"changed: blocks/a\.data"):
         assert_backup_equals(backup, before)
+
+
+# --- fingerprints ------------------------------------------------------------------------
+
+
+def test_equal_trees_in_different_places_share_a_fingerprint(tmp_path: Path) -> None:
+    first = make_repo(tmp_path / "one" / "repo")
+    second = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(first, second)
+    os.utime(second / "config", (0, 0))  # times do not count
+    assert tree_fingerprint(first) == tree_fingerprint(second) is not None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda repo: (repo / "config").write_bytes(b'{"version": 2}\n'),
+        lambda repo: (repo / "blocks" / "a.data").rename(repo / "blocks" / "b.data"),
+        lambda repo: (repo / "empty").mkdir(),
+        lambda repo: (repo / "repo.lock").write_bytes(b""),
+        lambda repo: (repo / "blocks" / "a.data").unlink(),
+    ],
+    ids=["bytes", "name", "empty-directory", "empty-file", "removed"],
+)
+def test_any_change_a_read_could_see_changes_the_fingerprint(
+    tmp_path: Path, change: Callable[[Path], object]
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    before = tree_fingerprint(repo)
+    change(repo)
+    assert tree_fingerprint(repo) not in (before, None)
+
+
+@posix_modes
+def test_a_mode_or_a_symlink_target_changes_the_fingerprint(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / "link").symlink_to("config")
+    before = tree_fingerprint(repo)
+    (repo / "link").unlink()
+    (repo / "link").symlink_to("repo.log")
+    relinked = tree_fingerprint(repo)
+    (repo / "config").chmod(0o600)
+    assert len({before, relinked, tree_fingerprint(repo)}) == 3
+
+
+def test_a_single_file_repo_counts_its_companions(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.db").write_bytes(b"pages")
+    assert tree_fingerprint(tmp_path / "a" / "a.db") == tree_fingerprint(tmp_path / "b" / "b.db")
+    (tmp_path / "a" / "a.db-journal").write_bytes(b"hot")
+    assert tree_fingerprint(tmp_path / "a" / "a.db") != tree_fingerprint(tmp_path / "b" / "b.db")
+
+
+def test_no_fingerprint_for_a_tree_too_big_or_missing(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    assert tree_fingerprint(repo, max_bytes=8) is None
+    assert tree_fingerprint(repo, max_bytes=1024) is not None
+    assert tree_fingerprint(tmp_path / "missing") is None

@@ -307,6 +307,26 @@ def test_plain_and_argparse_forms_agree(tmp_path: Path) -> None:
         assert ok(command, repo).stdout == ok(command, "--", repo).stdout
 
 
+@pytest.mark.parametrize(
+    ("start", "to", "extra"), [(1, LATEST, []), (LATEST, 2, ["--allow-downgrade"])]
+)
+def test_plain_and_argparse_migrate_agree(
+    tmp_path: Path, start: int, to: int, extra: list[str]
+) -> None:
+    # `migrate REPO --to N` is read without argparse; with --to first it goes through it.
+    plain, parsed = make_repo(tmp_path, start, "plain"), make_repo(tmp_path, start, "parsed")
+    said = ok("migrate", plain, "--to", to, *extra).stdout
+    assert ok("migrate", "--to", to, *extra, parsed).stdout == said.replace(str(plain), str(parsed))
+    assert ok("version", plain).stdout == ok("version", parsed).stdout == f"{to}\n"
+    assert dump(plain) == dump(parsed)
+
+
+def test_a_downgrade_without_its_flag_is_refused_on_the_plain_path(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, LATEST)
+    assert_clean_error(ref("migrate", repo, "--to", 2), "(?i)downgrade")
+    assert ok("version", repo).stdout == f"{LATEST}\n"
+
+
 def test_messages_name_the_repo_as_every_command_does(tmp_path: Path) -> None:
     # `version` reads its file without pathlib, yet names it as pathlib prints it (as `dump`
     # and `migrate` do): "./" and a trailing separator dropped.
@@ -344,9 +364,22 @@ def _modules_imported(args: Sequence[str], env: dict[str, str]) -> set[str]:
         # The commands that take the lock take it with the OS calls: filelock 4.x's import
         # cost more than the rest of such a command's start-up.
         (["stamp", "{repo}", str(LATEST)], ("filelock", "dataclasses", "inspect", "logging")),
-        (["migrate", "{repo}", "--to", str(LATEST)], ("filelock", "dataclasses", "logging")),
+        (
+            ["migrate", "{repo}", "--to", str(LATEST)],
+            ("argparse", "filelock", "dataclasses", "logging"),
+        ),
+        # An external step, as its console script runs it: no argparse, no subprocess.
+        (
+            [
+                "-c",
+                "import sys; from migration_harness.reference.external import step_main; "
+                "sys.exit(step_main(1, 2, [sys.argv[1]]))",
+                "-path={repo1}",
+            ],
+            ("argparse", "subprocess", "sysconfig", "filelock", "dataclasses"),
+        ),
     ],
-    ids=["version", "dump", "stamp", "migrate"],
+    ids=["version", "dump", "stamp", "migrate", "external-step"],
 )
 def test_commands_import_only_what_they_need(
     tmp_path: Path, command: list[str], not_imported: tuple[str, ...]
@@ -358,6 +391,13 @@ def test_commands_import_only_what_they_need(
     repo = make_repo(tmp_path, LATEST)
     env = tool_env()
     bare = _modules_imported(["-c", "pass"], env)
+    if command[0] == "-c":
+        old = make_repo(tmp_path, 1, "v1")
+        args = [arg.replace("{repo1}", str(old)) for arg in command]
+        used = _modules_imported(args, env) - bare
+        assert "migration_harness.reference.steps" in used, sorted(used)
+        assert sorted(used & set(not_imported)) == [], sorted(used)
+        return
     args = [arg.replace("{repo}", str(repo)) for arg in command]
     if len(args) == 1:
         args.append(str(repo))

@@ -272,7 +272,33 @@ def _strace_base(trace_file: Path, *, sockets: bool = False) -> list[str]:
     # -f: follow children; -qqq: no attach/exit chatter; -y: fd paths (-yy: and a TCP
     # socket's two ends, to tell sends to the server apart); signals are noise
     fds = "-yy" if sockets else "-y"
-    return ["strace", "-f", "-qqq", fds, "-e", "signal=none", "-o", str(trace_file)]
+    base = ["strace", "-f", "-qqq", fds, "-e", "signal=none", "-o", str(trace_file)]
+    return [*base, *seccomp_args()]
+
+
+def seccomp_args() -> list[str]:
+    """``--seccomp-bpf`` where it works here without a word on stderr, else nothing.
+
+    With it only the traced calls stop the tool; without it every call does, the
+    interpreter's start-up included (a Python tool's migration ran about 1.7x slower
+    under plain strace, 1.1x with the filter). Counting and ``-P`` are the same either
+    way: the filter only spares strace the calls it would not have shown."""
+    return ["--seccomp-bpf"] if _seccomp_quiet() else []
+
+
+@functools.cache
+def _seccomp_quiet() -> bool:
+    strace = shutil.which("strace")
+    if strace is None:
+        return False
+    probe = subprocess.run(
+        [strace, "-f", "-qqq", "--seccomp-bpf", "-o", os.devnull, "-e", "trace=openat", "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return probe.returncode == 0 and not probe.stderr.strip()
 
 
 # How much of each string enumerate() records of sends: enough of a statement to name it.

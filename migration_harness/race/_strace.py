@@ -14,19 +14,17 @@ status is its own, and it ends when it exits, not when a child it left running d
 
 from __future__ import annotations
 
-import functools
 import os
 import posixpath
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from migration_harness.crash._strace import strace_unavailable_reason
+from migration_harness.crash._strace import seccomp_args, strace_unavailable_reason
 from migration_harness.crash._strace_trace import Call, decode_c_string, parse_trace
 from migration_harness.proc import run
 from migration_harness.race._racing import DelaysUnavailable, Racing
@@ -84,7 +82,7 @@ def plan_delays(
         "-qqq",
         "-o",
         os.devnull,
-        *(["--seccomp-bpf"] if _seccomp_quiet() else []),
+        *seccomp_args(),
         "-e",
         f"trace={syscalls}",
         *(arg for path in paths for arg in ("-P", path)),
@@ -160,17 +158,3 @@ def _inside(path: str, roots: set[str]) -> bool:
     # beside it (app.db-journal, -wal, -shm), and a lock file beside a repo directory
     # (repo.lock) is as much part of the race.
     return any(path.startswith(root) for root in roots)
-
-
-@functools.cache
-def _seccomp_quiet() -> bool:
-    """True when ``--seccomp-bpf`` works here without a word on stderr (only the chosen
-    calls then stop the racer; without it every call does, start-up included)."""
-    probe = subprocess.run(
-        [_strace(), "-f", "-qqq", "--seccomp-bpf", "-o", os.devnull, "-e", "trace=openat", "true"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return probe.returncode == 0 and not probe.stderr.strip()

@@ -5,9 +5,10 @@ usage); a traceback never reaches the user.
 
 A harness runs ``version`` and ``dump`` hundreds of times per contract run, so each
 command imports what it needs when it runs, and the plain ``version REPO`` and
-``dump REPO`` are read here without argparse (``parser`` has the full command line,
-``--help`` and usage errors). ``version`` then costs little more than starting Python;
-``tests/test_reference.py`` checks which modules it loads.
+``dump REPO`` (and ``migrate REPO --to N``) are read here without argparse
+(``parser`` has the full command line, ``--help`` and usage errors). ``version``
+then costs little more than starting Python; ``tests/test_reference.py`` checks which
+modules it loads.
 """
 
 from __future__ import annotations
@@ -25,22 +26,40 @@ _READ_COMMANDS = ("version", "dump")
 
 
 def parse_args(argv: Sequence[str]) -> SimpleNamespace:
-    """``version REPO`` and ``dump REPO`` read directly, anything else by argparse."""
+    """``version REPO``, ``dump REPO`` and ``migrate REPO --to N [--allow-downgrade]``
+    read directly, anything else (help, a typo, the other commands) by argparse."""
     if len(argv) == 2 and argv[0] in _READ_COMMANDS and not argv[1].startswith("-"):
         return SimpleNamespace(command=argv[0], repo=argv[1])
+    plain_migrate = _plain_migrate(argv)
+    if plain_migrate is not None:
+        return plain_migrate
     from migration_harness.reference.parser import parse_args as parse_full
 
     return parse_full(list(argv))
 
 
+def _plain_migrate(argv: Sequence[str]) -> SimpleNamespace | None:
+    """``migrate REPO --to N`` (then ``--allow-downgrade``) exactly, else None."""
+    if len(argv) not in (4, 5) or argv[0] != "migrate" or argv[2] != "--to":
+        return None
+    repo, to, rest = argv[1], argv[3], argv[4:]
+    if repo.startswith("-") or not (to.isascii() and to.isdigit()):
+        return None
+    if rest not in ([], ["--allow-downgrade"]):
+        return None
+    return SimpleNamespace(command="migrate", repo=repo, to=int(to), allow_downgrade=bool(rest))
+
+
 def _cmd_migrate(args: SimpleNamespace) -> int:
+    from pathlib import Path
+
     from migration_harness.reference.hooks import Checkpoints
     from migration_harness.reference.layout import Repo
     from migration_harness.reference.migrate import migrate
     from migration_harness.reference.steps import Ctx
 
     environ = os.environ
-    ctx = Ctx(Repo(args.repo), Checkpoints(environ), active_mutant(environ))
+    ctx = Ctx(Repo(Path(args.repo)), Checkpoints(environ), active_mutant(environ))
     print(migrate(ctx, args.to, allow_downgrade=args.allow_downgrade, environ=environ))
     return 0
 

@@ -8,12 +8,9 @@ no lock (the parent holds it) and write no version (the parent does, after).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import subprocess
 import sys
-import sysconfig
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -41,6 +38,8 @@ def find_step(name: str, environ: Mapping[str, str], *, mutant: str | None) -> s
     """The step executable on the tool's own PATH (PATHEXT honoured on Windows)."""
     if mutant == "parent-path":
         # Mutant parent-path: where pip put our own scripts, not where the caller pointed us.
+        import sysconfig
+
         search = sysconfig.get_path("scripts")
     else:
         search = environ.get("PATH", os.defpath)
@@ -52,6 +51,9 @@ def find_step(name: str, environ: Mapping[str, str], *, mutant: str | None) -> s
 
 def run_step(ctx: Ctx, executable: str, frm: int, to: int, environ: Mapping[str, str]) -> None:
     """Run one external step; carry on its checkpoint count; fail with its error line."""
+    # Imported here: the step executables import this module too and start no process.
+    import subprocess
+
     args = [executable, f"-path={os.path.abspath(ctx.repo.root)}"]
     if to < frm:
         args.append("-revert")
@@ -93,19 +95,27 @@ def _relay_stderr(text: str) -> list[str]:
 # ---- the executables' entry points ----------------------------------------------------------
 
 
-def _parse(prog: str, argv: Sequence[str]) -> argparse.Namespace:
+def _parse(prog: str, argv: Sequence[str]) -> tuple[str, bool]:
+    """The repo and whether to revert: ``-path=REPO [-revert]`` as the parent passes it is
+    read directly; anything else (``--help``, a typo) by argparse, whose import costs more
+    than the rest of a step."""
+    if argv and argv[0].startswith("-path=") and list(argv[1:]) in ([], ["-revert"]):
+        return argv[0].removeprefix("-path="), len(argv) == 2
+    import argparse
+
     parser = argparse.ArgumentParser(prog=prog, description=f"refrepo migration step {prog}")
     parser.add_argument("-path", "--path", dest="path", required=True, help="the repo directory")
     parser.add_argument("-revert", "--revert", action="store_true", help="migrate back down")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    return args.path, args.revert
 
 
 def step_main(low: int, high: int, argv: Sequence[str] | None = None) -> int:
     """Body of ``refrepo-{low}-to-{high}``: exit 0, 1 (error, rolled back) or 86 (crash hook)."""
-    args = _parse(executable_name(low, high), sys.argv[1:] if argv is None else argv)
-    frm, to = (high, low) if args.revert else (low, high)
+    path, revert = _parse(executable_name(low, high), sys.argv[1:] if argv is None else argv)
+    frm, to = (high, low) if revert else (low, high)
     try:
-        ctx = Ctx(Repo(Path(args.path)), hooks.Checkpoints(os.environ), active_mutant(os.environ))
+        ctx = Ctx(Repo(Path(path)), hooks.Checkpoints(os.environ), active_mutant(os.environ))
         if not ctx.repo.root.is_dir():
             raise RefError(f"repo directory {ctx.repo.root} does not exist")
         apply_step(ctx, frm, to)
