@@ -4,10 +4,13 @@ and refuse the same names, in the same words, naming their own flag."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from migration_harness.contract import CONTRACT_IDS
+from migration_harness.contract._pytest import long_first, runs_long
+from migration_harness.contract._registry import Case
 from migration_harness.contract.selection import (
     SelectionError,
     select_contract_ids,
@@ -91,3 +94,56 @@ def test_an_unreadable_pyproject_is_an_error_not_the_reference_tool(tmp_path: Pa
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "pyproject.toml" in line and "Traceback" not in result.stderr
+
+
+# --- the order a parallel run starts its cases in ------------------------------------------
+
+
+def _case(name: str) -> Case:
+    contract, _, label = name.partition("[")
+    return Case(label.removesuffix("]"), contract=contract)
+
+
+def _cases(*names: str) -> list[SimpleNamespace]:
+    """Stand-ins for contract items: long_first looks at nothing but their case."""
+    return [SimpleNamespace(case=_case(name)) for name in names]
+
+
+def _worksteal_shares(items: list[SimpleNamespace], workers: int) -> list[list[str]]:
+    """The consecutive runs pytest-xdist's worksteal hands each worker first."""
+    shares, start, remaining = [], 0, len(items)
+    for index in range(workers):
+        size = remaining // (workers - index)
+        shares.append([item.case.name for item in items[start : start + size]])
+        start, remaining = start + size, remaining - size
+    return shares
+
+
+CASES = (
+    "forward[1-4]", "forward[2-4]", "lock-held[filelock]", "lock-held[filelock-past-wait]",
+    "concurrent[1-4x4]", "crash[1-4]", "backups[1-2]", "backups[2-3]", "hostile-paths[a]",
+    "hostile-paths[b]", "hostile-paths[c]", "tombstone[1-4]", "stale-lock[filelock-past-wait]",
+)  # fmt: skip
+LONG = [
+    "crash[1-4]",
+    "concurrent[1-4x4]",
+    "lock-held[filelock-past-wait]",
+    "stale-lock[filelock-past-wait]",
+]
+
+
+def test_one_worker_runs_the_long_cases_first_longest_kind_first() -> None:
+    ordered = [item.case.name for item in long_first(_cases(*CASES))]  # type: ignore[arg-type]
+    assert ordered == LONG + [name for name in CASES if name not in LONG]
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4, 5])
+def test_each_worker_starts_on_a_long_case_of_its_own(workers: int) -> None:
+    items = long_first(_cases(*CASES), workers)  # type: ignore[arg-type]
+    assert sorted(item.case.name for item in items) == sorted(CASES)  # nothing lost
+    shares = _worksteal_shares(items, workers)  # type: ignore[arg-type]
+    firsts = [share[0] for share in shares]
+    assert firsts[: len(LONG)] == LONG[:workers]
+    for share in shares:  # each share: its long cases, longest kind first, then the rest
+        longs = [name for name in share if runs_long(_case(name))]
+        assert share[: len(longs)] == sorted(longs, key=LONG.index), share

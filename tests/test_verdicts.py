@@ -398,6 +398,21 @@ def junit_outcome(path: Path) -> str | None:
 # ------------------------------------------------------------------- parallel
 
 
+def test_auto_runs_two_workers_per_cpu_and_no_more_than_there_are_cases(tmp_path: Path) -> None:
+    # Cases wait much of their time (on locks, racers' delays, daemons): two per CPU.
+    report = tmp_path / "r.json"
+    # the reference tool's six forward and revert cases
+    result = check(
+        "--contract", "forward", "revert", "--report-json", str(report), tmp_path=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = len(json.loads(report.read_text(encoding="utf-8"))["results"])
+    per_cpu = 1 if sys.platform == "win32" else 2  # where starting a process is the cost
+    workers = min(per_cpu * (os.cpu_count() or 1), cases)
+    first = result.stdout.splitlines()[0]
+    assert (f"{workers} workers" in first) if workers > 1 else ("workers" not in first), first
+
+
 def test_a_parallel_run_reports_what_a_serial_run_reports(tmp_path: Path) -> None:
     """Same cases, same outcomes, same order in the JSON report and the JUnit file,
     whichever order the workers finished in."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -53,9 +54,37 @@ def runs_long(case: Case) -> bool:
     return case.contract in LONG_CONTRACTS or case.name.endswith(LONG_CASE_SUFFIX)
 
 
-def long_first(items: list[ContractTest]) -> list[ContractTest]:
-    """``items`` with the long-running cases first, each group in its own order."""
-    return sorted(items, key=lambda item: not runs_long(item.case))
+def _length_rank(case: Case) -> int:
+    """0 for the longest kind of case (crash points), then race rounds, then waits out
+    the lock limit, then the rest."""
+    if case.contract in LONG_CONTRACTS:
+        return LONG_CONTRACTS.index(case.contract)
+    return len(LONG_CONTRACTS) + (0 if runs_long(case) else 1)
+
+
+def long_first(items: list[ContractTest], workers: int = 1) -> list[ContractTest]:
+    """``items`` with the long-running cases first, longest kind first, each kind in its
+    own order. With ``workers`` > 1 the long cases are dealt out, one to each worker's
+    first share: pytest-xdist's worksteal scheduler starts by handing each worker an
+    equal run of consecutive items, and two long cases in one run would wait on each
+    other while another worker sits idle at the end."""
+    ordered = sorted(items, key=lambda item: _length_rank(item.case))
+    if workers < 2:
+        return ordered
+    long = [item for item in ordered if runs_long(item.case)]
+    rest = iter(item for item in ordered if not runs_long(item.case))
+    shares: list[list[ContractTest]] = [[] for _ in range(workers)]
+    for number, item in enumerate(long):
+        shares[number % workers].append(item)
+    remaining = len(items)
+    out: list[ContractTest] = []
+    for index, share in enumerate(shares):
+        size = remaining // (workers - index)  # as worksteal splits its first hand-out
+        remaining -= size
+        share.extend(itertools.islice(rest, max(0, size - len(share))))
+        out.extend(share)
+    out.extend(rest)
+    return out
 
 
 class ContractCollector(pytest.File):

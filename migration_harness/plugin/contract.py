@@ -101,8 +101,9 @@ def pytest_collection_modifyitems(
         kept = shard.pick(cases)
         config.hook.pytest_deselected(items=[case for case in cases if case not in kept])
         cases = kept
-    if hasattr(config, "workerinput"):  # a pytest-xdist worker: reports keep their order
-        cases = long_first(cases)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # a pytest-xdist worker: reports keep their order
+        cases = long_first(cases, int(workerinput.get("workercount", 1)))
     items.extend(cases)
 
 
