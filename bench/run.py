@@ -2,7 +2,9 @@
 
 Run from the repository root in an environment with the package installed;
 ``nox -s bench`` does exactly that (and installs Go and mirakuru first). Steps in
-``OPT_IN`` run only when named: ``--only windows_leg`` times CI's Windows leg.
+``OPT_IN`` run only when named: ``--only windows_leg`` times CI's Windows leg. A run
+with ``--only`` keeps the earlier file's figures for the steps it did not run, each with
+the date it was measured on (``meta.earlier``).
 """
 
 from __future__ import annotations
@@ -147,6 +149,37 @@ def build_results(measured: Measured, settings: Settings) -> dict[str, Any]:
     return results
 
 
+def keep_earlier(results: dict[str, Any], earlier: dict[str, Any], ran: Sequence[str]) -> list[str]:
+    """Put the figures of an earlier results file back for the steps this run did not run
+    (``--only``), each with its note and, in ``meta["earlier"]``, the date it was measured
+    on; returns the keys kept. A key the earlier run had no figure for stays as it is."""
+    when = earlier.get("meta", {}).get("date", "an earlier run")
+    dates = earlier.get("meta", {}).get("earlier", {})
+    kept = []
+    for step, keys in STEP_KEYS.items():
+        if step in ran:
+            continue
+        for key in keys:
+            if results.get(key) is not None or earlier.get(key) is None:
+                continue
+            results[key] = earlier[key]
+            results["skipped"].pop(key, None)
+            if key in earlier.get("notes", {}):
+                results["notes"][key] = earlier["notes"][key]
+            results["meta"].setdefault("earlier", {})[key] = dates.get(key, when)
+            kept.append(key)
+    return kept
+
+
+def _earlier(path: Path) -> dict[str, Any] | None:
+    """The results file a run with --only adds to, if there is a valid one."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return earlier if isinstance(earlier, dict) and not validate_results(earlier) else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="mh-bench-"))
@@ -156,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results = build_results(measured, settings)
+    earlier = _earlier(args.out) if args.only else None
+    kept = keep_earlier(results, earlier, args.steps) if earlier is not None else []
     problems = validate_results(results)
     if problems:
         print("bench: results do not match the schema:\n  " + "\n  ".join(problems))
@@ -165,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(results))
     for key, note in {**results["notes"], **results["skipped"]}.items():
         print(f"  {key}: {note}")
+    if kept:
+        print(f"bench: kept from the earlier {args.out.name}: {', '.join(kept)}")
     print(f"bench: wrote {args.out}")
     return 0
 

@@ -186,6 +186,31 @@ def test_a_failing_step_leaves_its_keys_null_with_the_error(tmp_path: Path) -> N
     assert "RuntimeError: no go here" in measured.skipped["go_build_ms"]
 
 
+def test_a_run_with_only_keeps_the_earlier_figures_of_the_steps_it_did_not_run(
+    tmp_path: Path,
+) -> None:
+    full = Measured(values=dict.fromkeys(REQUIRED_KEYS, 3.0))
+    full.values["windows_leg_min"] = None
+    full.skipped["windows_leg_min"] = "opt-in"
+    full.notes["xdist_speedup"] = "-n 0: 1078 s"
+    earlier = json.loads(json.dumps(bench_run.build_results(full, Settings(workdir=tmp_path))))
+    earlier["meta"]["date"] = "2026-11-01T00:00:00+00:00"
+    now = Measured(values={"windows_leg_min": 9.5})
+    results = bench_run.build_results(now, Settings(workdir=tmp_path))
+    kept = bench_run.keep_earlier(results, earlier, ["windows_leg"])
+    assert validate_results(results) == []
+    assert results["windows_leg_min"] == 9.5  # this run's own figure
+    assert results["xdist_speedup"] == 3.0 and "xdist_speedup" not in results["skipped"]
+    assert results["notes"]["xdist_speedup"] == "-n 0: 1078 s"
+    assert results["meta"]["earlier"]["xdist_speedup"] == "2026-11-01T00:00:00+00:00"
+    assert "windows_leg_min" not in kept and len(kept) == len(REQUIRED_KEYS) - 1
+    # run again with --only: a figure kept once keeps the date it was measured on
+    again = bench_run.build_results(Measured(values={"mock_build_ms": 1.0}), Settings(tmp_path))
+    bench_run.keep_earlier(again, json.loads(json.dumps(results)), ["mock_build"])
+    assert again["meta"]["earlier"]["xdist_speedup"] == "2026-11-01T00:00:00+00:00"
+    assert again["mock_build_ms"] == 1.0 and "mock_build_ms" not in again["meta"]["earlier"]
+
+
 def test_unknown_step_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         bench_run.parse_args(["--only", "mock_build,warp_drive"])
