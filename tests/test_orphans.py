@@ -7,6 +7,7 @@ the inner session leaves, or how it dies, cannot touch this one.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -487,3 +488,38 @@ def test_the_windows_side_imports_and_degrades_off_windows() -> None:
         assert _windows.contain(child) is (sys.platform == "win32" and bool(_windows._job))
     finally:
         child.wait(60)
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows keeps a dead parent's pid")
+def test_a_process_whose_start_time_is_unknown_claims_no_stranger_by_parent_id() -> None:
+    # A stranger: started without the run's marker by a parent that then exits. Windows
+    # keeps the dead parent's pid as the stranger's parent id (as Wine's services keep the
+    # pid of the wineboot that started them), and a pid may be ours again later.
+    from migration_harness.proc import _track, _windows
+    from migration_harness.proc._marker import MARKER_ENV
+
+    env = {k: v for k, v in os.environ.items() if k != MARKER_ENV}
+    code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print(child.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    parent = sub.Popen([PY, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert parent.stdout is not None and parent.stdin is not None
+    stranger = int(parent.stdout.readline())
+    try:
+        started = psutil.Process(parent.pid).create_time()
+        parent.stdin.close()
+        parent.wait(60)
+        # The open handle keeps the pid; it also answers once psutil cannot.
+        by_handle = _windows.popen_create_time(parent)
+        assert by_handle is not None
+        assert abs(by_handle - started) <= _track.CREATE_TIME_SLACK
+        known = _track.TrackedProcess(pid=parent.pid, create_time=by_handle)
+        unknown = known._replace(create_time=_track.UNKNOWN_CREATE_TIME)
+        assert stranger in [p.pid for p in _track.family(known)]
+        assert stranger not in [p.pid for p in _track.family(unknown)]
+    finally:
+        proc.kill_tree(stranger)
+        parent.wait(60)

@@ -135,6 +135,12 @@ def _created(proc: psutil.Process) -> float:
         return -1.0
 
 
+def popen_create_time(proc: subprocess.Popen[Any]) -> float | None:
+    """None: on POSIX an exited child keeps its record (a zombie) until it is reaped, so
+    psutil reads its creation time; there is nothing more to ask."""
+    return None
+
+
 def contain(proc: subprocess.Popen[Any]) -> bool:
     """Windows puts processes in a kill-on-close Job Object; POSIX has no such thing."""
     return False

@@ -51,6 +51,8 @@ else:
 
 #: Creation times read by different processes may differ by rounding.
 CREATE_TIME_SLACK = 0.05
+#: An entry's creation time when it could not be read (the process was already gone).
+UNKNOWN_CREATE_TIME = 0.0
 #: How long a sweep waits for killed processes to disappear.
 KILL_WAIT_TIMEOUT = 3.0
 #: How long a normal exit waits for the guardian's last (empty) sweep.
@@ -132,11 +134,13 @@ def track(
 ) -> TrackedProcess:
     """Remember ``proc`` so that sweeps can find it and what it starts."""
     create_time = _create_time(proc.pid)
+    if create_time is None:  # already gone (or not yet visible, under Wine): ask its handle
+        create_time = _platform.popen_create_time(proc)
     _platform.contain(proc)
     with _lock:
         entry = TrackedProcess(
             pid=proc.pid,
-            create_time=create_time if create_time is not None else 0.0,
+            create_time=UNKNOWN_CREATE_TIME if create_time is None else create_time,
             cmdline=tuple(str(a) for a in args),
             serial=reserve() if serial is None else serial,
             owner=_owner.get(),
@@ -196,7 +200,11 @@ def family(
         with contextlib.suppress(psutil.Error):
             for child in leader.children(recursive=True):
                 found[child.pid] = child
-    if leader is not None or not _pid_recycled(entry):
+    # Without its creation time, a dead process's pid may since be anyone's, and on
+    # Windows the children of whoever held it (Wine's own services, once) would be
+    # taken for ours; the marker still finds what our process started.
+    known = entry.create_time != UNKNOWN_CREATE_TIME
+    if known and (leader is not None or not _pid_recycled(entry)):
         for proc in _platform.lost_descendants(entry.pid, entry.create_time - CREATE_TIME_SLACK):
             if proc.pid == entry.pid and leader is None:
                 continue  # same pid, different process: not ours

@@ -59,6 +59,14 @@ class _ExtendedLimits(ctypes.Structure):
     ]
 
 
+class _FileTime(ctypes.Structure):
+    _fields_ = [("low", ctypes.c_uint32), ("high", ctypes.c_uint32)]
+
+
+#: 1970-01-01 in FILETIME ticks (100 ns since 1601-01-01).
+_EPOCH_AS_FILETIME = 116444736000000000
+_FILETIME_TICKS_PER_SECOND = 10_000_000
+
 #: The job handle (an int), 0 once creating it failed, None before the first try.
 _job: int | None = None
 
@@ -131,6 +139,27 @@ def reap(pids: Iterable[int]) -> None:
     """Nothing to do: Windows keeps no zombies for a parent to collect."""
 
 
+def popen_create_time(proc: subprocess.Popen[Any]) -> float | None:
+    """``proc``'s creation time (seconds since the epoch, as psutil gives it), read from
+    the handle Popen holds, or None.
+
+    By hand through ctypes: psutil opens the process by pid, which fails once it has
+    exited; the handle still answers then, and keeps the pid from being reused.
+    """
+    handle = getattr(proc, "_handle", None)
+    if handle is None:
+        return None
+    times = [_FileTime() for _ in range(4)]  # creation, exit, kernel, user
+    try:
+        ok = _kernel32().GetProcessTimes(int(handle), *(ctypes.byref(t) for t in times))
+    except (OSError, AttributeError, ValueError):
+        return None
+    if not ok:
+        return None
+    ticks: int = (times[0].high << 32) | times[0].low
+    return (ticks - _EPOCH_AS_FILETIME) / _FILETIME_TICKS_PER_SECOND
+
+
 def contain(proc: subprocess.Popen[Any]) -> bool:
     """Put ``proc`` in this interpreter's kill-on-close Job Object; True if it is in it.
 
@@ -186,4 +215,5 @@ def _kernel32() -> Any:
     ]
     kernel32.AssignProcessToJobObject.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     kernel32.CloseHandle.argtypes = [ctypes.c_void_p]
+    kernel32.GetProcessTimes.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(_FileTime)] * 4
     return kernel32
