@@ -22,7 +22,7 @@ def test_a_left_over_unheld_lock_file_does_not_stop_a_kernel_locking_mock(
     lock = tmp_path / "repo.lock"
     lock.write_text("left by a killed Go tool\n")
     mock = mockbin("gotool", lock_file={"path": str(lock), "style": "go-lockedfile"})
-    assert run([str(mock.path)]).ok
+    run([str(mock.path)]).assert_ok()
     assert lock.exists(), "a kernel lock file stays, as Go's does"
 
 
@@ -46,7 +46,7 @@ def test_create_checks_the_lock_is_free_and_keeps_nothing_held(
     creator = mockbin(
         "creator", lock_file={"path": str(lock), "action": "create", "style": SAME_AS_GO}
     )
-    assert run([str(creator.path)]).ok
+    run([str(creator.path)]).assert_ok()
     with hold_lock(SAME_AS_GO, lock):  # would wait, then fail, if the mock still held it
         pass
 

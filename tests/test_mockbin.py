@@ -47,7 +47,7 @@ def test_exit_code_stdout_stderr_and_call_log(mockbin: MockBin, tmp_path: Path) 
 def test_calls_come_back_in_order(mockbin: MockBin) -> None:
     first, second = mockbin("first"), mockbin("second")
     for mock, arg in ((first, "1"), (second, "2"), (first, "3")):
-        assert run([str(mock.path), arg]).ok
+        run([str(mock.path), arg]).assert_ok()
     assert [c.argv for c in mockbin.calls()] == [["first", "1"], ["second", "2"], ["first", "3"]]
     assert [c.args for c in first.calls()] == [["1"], ["3"]]
 
@@ -62,11 +62,11 @@ def test_write_replace_and_version_files(mockbin: MockBin, tmp_path: Path) -> No
         version_file={"path": "{flags[path]}/version", "value": 2},
         on_flag={"-revert": {"version_file": {"path": "{flags[path]}/version", "value": "1"}}},
     )
-    assert run([str(mock.path), f"-path={tmp_path}"]).ok
+    run([str(mock.path), f"-path={tmp_path}"]).assert_ok()
     assert (tmp_path / "data").read_text() == "written"
     assert (tmp_path / "config").read_text() == "new"
     assert (tmp_path / "version").read_text() == "2"
-    assert run([str(mock.path), f"-path={tmp_path}", "-revert"]).ok
+    run([str(mock.path), f"-path={tmp_path}", "-revert"]).assert_ok()
     assert (tmp_path / "version").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "data", "version"]
 
@@ -89,16 +89,16 @@ def test_placeholder_without_its_flag_is_a_clear_error(mockbin: MockBin) -> None
 def test_lock_file_hold_create_remove(mockbin: MockBin, tmp_path: Path) -> None:
     lock = tmp_path / "repo.lock"
     holder = mockbin("holder", lock_file=str(lock))
-    assert run([str(holder.path)]).ok
+    run([str(holder.path)]).assert_ok()
     assert not lock.exists(), "a held lock is released at a normal exit"
     creator = mockbin("creator", lock_file={"path": str(lock), "action": "create"})
-    assert run([str(creator.path)]).ok
+    run([str(creator.path)]).assert_ok()
     assert lock.read_text().isdigit(), "the lock file holds the pid"
     refused = run([str(holder.path)])
     assert refused.returncode == 1
     assert "repo.lock exists" in refused.stderr
     remover = mockbin("remover", lock_file={"path": str(lock), "action": "remove"})
-    assert run([str(remover.path)]).ok
+    run([str(remover.path)]).assert_ok()
     assert not lock.exists()
 
 

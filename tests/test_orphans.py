@@ -293,7 +293,7 @@ def test_a_setsid_grandchild_of_the_run_fixture_errors_and_dies(
         from detachers import detach
 
         def test_run_detaches(run):
-            assert run(detach("gc.pid")).ok
+            run(detach("gc.pid")).assert_ok()
         """
     )
     result = run_inner(detachers)
@@ -358,7 +358,7 @@ def test_without_the_option_detached_processes_are_still_killed(
 
         def test_detaches_twice(run):
             subprocess.run(detach("a.pid"), check=True)
-            assert run(detach("b.pid")).ok
+            run(detach("b.pid")).assert_ok()
         """
     )
     result = run_inner(detachers)

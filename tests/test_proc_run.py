@@ -343,3 +343,19 @@ def test_env_diff_defaults_to_this_os_and_this_environment() -> None:
     env = dict(os.environ, MH_ENV_DIFF_VAR="1")
     assert env_diff(env) == env_diff(env, os.environ, windows=sys.platform == "win32")
     assert env_diff(env) == {"MH_ENV_DIFF_VAR": "1"}
+
+
+@pytest.mark.parametrize(
+    ("returncode", "note"),
+    [
+        (3, "exit code 3\n"),
+        (-9, "exit code -9\n"),
+        (0xC0000142, "exit code 3221225794 (0xC0000142: a Windows status code;"),
+    ],
+)
+def test_a_windows_status_code_reads_in_hex(returncode: int, note: str) -> None:
+    result = proc.RunResult(
+        args=["tool"], cwd=".", env_diff={}, returncode=returncode, stdout="", stderr="",
+        duration=0.1,
+    )  # fmt: skip
+    assert note in result.describe() + "\n"

@@ -125,7 +125,7 @@ class RunResult:
                 f"timed out after {self.timeout} s; the whole process tree was killed "
                 f"(exit code {self.returncode})"
             )
-        return f"exit code {self.returncode}"
+        return f"exit code {self.returncode}{_windows_status(self.returncode)}"
 
 
 def format_command(args: Sequence[str]) -> str:
@@ -254,6 +254,19 @@ def popen_tracked(
     serial = _track.reserve()
     proc: subprocess.Popen[Any] = spawn(argv, env=_track.marked(env, serial), cwd=cwd, **options)
     return proc, _track.track(proc, argv, serial)
+
+
+#: Exit codes from here up are Windows status codes (NTSTATUS errors): the process was
+#: ended by the system, not by its own exit call.
+_WINDOWS_STATUS_ERRORS = 0xC0000000
+
+
+def _windows_status(returncode: int) -> str:
+    """A note for a Windows status code (0xC0000005: a crash; 0xC0000142: could not start),
+    which reads better in hex; POSIX signals are negative and get none."""
+    if returncode < _WINDOWS_STATUS_ERRORS:
+        return ""
+    return f" (0x{returncode:08X}: a Windows status code; the process crashed or could not start)"
 
 
 def run(
