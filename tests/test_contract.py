@@ -309,3 +309,18 @@ def test_a_daemon_that_claims_to_migrate_on_start_but_does_not(tmp_path: Path) -
     result = check("--config", str(spec), "--contract", "daemon", cwd=tmp_path)
     assert result.returncode == 1
     assert "after the first daemon start: version is 1, expected 4" in result.stdout
+
+
+def test_a_failed_step_rolled_back_to_the_same_bytes_is_read_once(tmp_path: Path) -> None:
+    # Each injected failure the tool rolls back leaves the repo as it found it: the
+    # version of those bytes is read once. (The no-rollback mutant shows the loop fails.)
+    report = tmp_path / "report.json"
+    args = ("--contract", "backups", "--serial", "--report-json", str(report))
+    result = check(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    for case in json.loads(report.read_text(encoding="utf-8"))["results"]:
+        found = re.fullmatch(
+            r"(\d+) failure points; (\d+) repeated repo states not.*", case["message"]
+        )
+        assert found, case["message"]
+        assert 0 < int(found[2]) < int(found[1]), case["message"]

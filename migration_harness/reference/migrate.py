@@ -117,7 +117,8 @@ def _run_one(
         if ctx.mutant != "version-first":
             ctx.write(repo.version_file, version_bytes(to))
     except BaseException:
-        _undo(ctx, frm, to, original)
+        if ctx.mutant != "no-rollback":
+            _undo(ctx, frm, to, original)
         raise
     finish_step(ctx, frm, to)
     if ctx.mutant == "drop-backup":

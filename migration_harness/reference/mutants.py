@@ -29,6 +29,7 @@ MUTANTS: dict[str, str] = {
     "no-tombstone": "does not tombstone blocks/ after moving the data to store.db",
     "file-exists-lock": "locks by creating repo.lock (O_EXCL): a stale lock is never cleared",
     "give-up-early": "under lock contention retries 3 times (10/20/40 ms) and then fails",
+    "no-rollback": "leaves a step that failed half done instead of undoing it",
 }
 
 # name -> the contract ids expected to catch it (on every OS unless the description says otherwise).
@@ -45,6 +46,7 @@ CATCHERS: dict[str, tuple[str, ...]] = {
     "no-tombstone": ("tombstone",),
     "file-exists-lock": ("stale-lock",),
     "give-up-early": ("concurrent", "lock-held"),
+    "no-rollback": ("backups",),
 }
 
 # Mutants whose defect only shows on some platforms (sys.platform prefixes).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from migration_harness.contract._failure import ContractFailure, ContractSkip
 from migration_harness.contract._registry import Case, Context, contract, single, span
+from migration_harness.contract._states import CheckedStates
 from migration_harness.contract._tool import Tool, Transcript
 
 if TYPE_CHECKING:
@@ -183,40 +183,6 @@ def _points_note(backend: str, outcomes: list[PointOutcome], found: int) -> str:
     skipped = sum(1 for o in outcomes if o.unreachable is not None)
     note = f"{backend}: {len(outcomes) - skipped} of {found} points"
     return note + (f", {skipped} not reproducible" if skipped else "")
-
-
-class CheckedStates:
-    """The repo states (by :func:`~migration_harness.files.tree_fingerprint`) that already
-    passed a check in this case, shared by its lanes.
-
-    Many crash points leave the same bytes behind, and nearly every re-run ends in the
-    same repo: the tool's read commands would answer the same for the same bytes (the
-    contract asks ``dump`` to be a function of the data), so a state is read once per
-    check. A repo whose data lives on a database server is always read: its files are
-    not all of it."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._versions: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()
-        self.reused = 0
-
-    def fingerprint(self, repo: Path) -> str | None:
-        from migration_harness.files import tree_fingerprint
-
-        return tree_fingerprint(repo) if self.enabled else None
-
-    def version(self, check: str, state: str | None) -> int | None:
-        """The version ``state`` was read at when it passed ``check`` (counted), or None."""
-        with self._lock:
-            version = None if state is None else self._versions.get((check, state))
-            self.reused += version is not None
-            return version
-
-    def passed(self, check: str, state: str | None, version: int) -> None:
-        if state is not None:
-            with self._lock:
-                self._versions[(check, state)] = version
 
 
 @dataclass
