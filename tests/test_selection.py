@@ -129,6 +129,8 @@ LONG = [
     "concurrent[1-4x4]",
     "lock-held[filelock-past-wait]",
     "stale-lock[filelock-past-wait]",
+    "backups[1-2]",
+    "backups[2-3]",
 ]
 
 

@@ -48,18 +48,27 @@ PROGRESS = pytest.StashKey[Callable[[str, str], None]]()
 LONG_CONTRACTS = ("crash", "concurrent")
 #: And cases that wait out the tool's lock wait limit.
 LONG_CASE_SUFFIX = "-past-wait]"
+#: And, last of the long ones, a failure injected at each checkpoint of a step: two
+#: commands a checkpoint, which under Wine made a step with many of them the second
+#: longest case and, picked up last, the end of the run.
+FAILURE_LOOPS = "backups"
+_RANKS = (*LONG_CONTRACTS, LONG_CASE_SUFFIX, FAILURE_LOOPS)
 
 
 def runs_long(case: Case) -> bool:
-    return case.contract in LONG_CONTRACTS or case.name.endswith(LONG_CASE_SUFFIX)
+    return _length_rank(case) < len(_RANKS)
 
 
 def _length_rank(case: Case) -> int:
     """0 for the longest kind of case (crash points), then race rounds, then waits out
-    the lock limit, then the rest."""
+    the lock limit, then failure loops; the rest last."""
     if case.contract in LONG_CONTRACTS:
         return LONG_CONTRACTS.index(case.contract)
-    return len(LONG_CONTRACTS) + (0 if runs_long(case) else 1)
+    if case.name.endswith(LONG_CASE_SUFFIX):
+        return _RANKS.index(LONG_CASE_SUFFIX)
+    if case.contract == FAILURE_LOOPS:
+        return _RANKS.index(FAILURE_LOOPS)
+    return len(_RANKS)
 
 
 def long_first(items: list[ContractTest], workers: int = 1) -> list[ContractTest]:
