@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -523,3 +524,41 @@ def test_a_process_whose_start_time_is_unknown_claims_no_stranger_by_parent_id()
     finally:
         proc.kill_tree(stranger)
         parent.wait(60)
+
+
+# A tree with a child started from a second thread (listed under that thread, not the
+# main one) and a grandchild; it writes "ready" once all three run.
+TREE = """
+import subprocess, sys, threading, time
+sleep = [sys.executable, "-c", "import time; time.sleep(600)"]
+middle = [
+    sys.executable, "-c", f"import subprocess, time; subprocess.Popen({sleep!r}); time.sleep(600)"
+]
+def from_a_thread():
+    subprocess.Popen(middle)
+    time.sleep(600)
+threading.Thread(target=from_a_thread, daemon=True).start()
+subprocess.Popen(sleep)
+time.sleep(600)
+"""
+
+
+def test_descendants_are_the_children_of_every_thread_and_theirs() -> None:
+    from migration_harness.proc import _track
+
+    platform = _track._platform
+    root = proc.popen([PY, "-c", TREE])
+    try:
+        leader = psutil.Process(root.pid)
+        deadline = time.monotonic() + 120
+        while len(leader.children(recursive=True)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        expected = {p.pid for p in leader.children(recursive=True)}
+        assert len(expected) == 3
+        assert {p.pid for p in platform.descendants(leader)} == expected
+        if sys.platform.startswith("linux"):
+            assert platform._children_listed(), "the kernel's children lists were not used"
+    finally:
+        proc.kill_tree(root.pid)
+        root.wait()
+    assert platform.descendants(leader) == []

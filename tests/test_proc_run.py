@@ -359,3 +359,21 @@ def test_a_windows_status_code_reads_in_hex(returncode: int, note: str) -> None:
         duration=0.1,
     )  # fmt: skip
     assert note in result.describe() + "\n"
+
+
+def test_wait_returns_at_exit_and_times_out_like_popen_wait() -> None:
+    from migration_harness.proc import _track
+
+    quick = proc.popen([sys.executable, "-c", "raise SystemExit(3)"])
+    _track.wait(quick, 600.0)
+    assert quick.returncode == 3
+    _track.wait(quick, 600.0)  # waiting again for an exited process returns at once
+    slow = proc.popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired) as expired:
+            _track.wait(slow, 0.2)
+        assert expired.value.timeout == 0.2
+        assert slow.returncode is None
+    finally:
+        proc.kill_tree(slow.pid)
+        slow.wait()

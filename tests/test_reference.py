@@ -366,9 +366,10 @@ def _modules_imported(args: Sequence[str], env: dict[str, str]) -> set[str]:
         (["stamp", "{repo}", str(LATEST)], ("filelock", "dataclasses", "inspect", "logging")),
         (
             ["migrate", "{repo}", "--to", str(LATEST)],
-            ("argparse", "filelock", "dataclasses", "logging"),
+            ("argparse", "filelock", "dataclasses", "logging", "typing", "shutil", "sqlite3"),
         ),
-        # An external step, as its console script runs it: no argparse, no subprocess.
+        # An external step, as its console script runs it: no argparse, no subprocess; no
+        # sqlite3 either (only the step to version 4 writes store.db).
         (
             [
                 "-c",
@@ -376,7 +377,8 @@ def _modules_imported(args: Sequence[str], env: dict[str, str]) -> set[str]:
                 "sys.exit(step_main(1, 2, [sys.argv[1]]))",
                 "-path={repo1}",
             ],
-            ("argparse", "subprocess", "sysconfig", "filelock", "dataclasses"),
+            ("argparse", "subprocess", "sysconfig", "filelock", "dataclasses", "typing", "shutil")
+            + ("sqlite3",),
         ),
     ],
     ids=["version", "dump", "stamp", "migrate", "external-step"],

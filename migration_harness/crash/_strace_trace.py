@@ -220,34 +220,35 @@ def _quoted(arg: str) -> bool:
     return arg.startswith('"')
 
 
+# One token of strace's argument text: a quoted string (escapes and all, or to the end if
+# cut short), a socket's "->", a bracket, a comma, or a run of anything else. Splitting by
+# tokens rather than characters: traces hold tens of thousands of calls.
+_ARG_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|->|[{[<(]|[}\]>)]|,|[^"{}\[\]<>(),-]+|-', re.DOTALL)
+_OPENING = frozenset("{[<(")
+_CLOSING = frozenset("}]>)")
+
+
 def split_args(text: str) -> Iterator[str]:
-    """Split strace's argument text at top-level commas (not inside quotes, {}, [] or <>)."""
-    depth, quoted, escaped, start = 0, False, False, 0
-    for index, char in enumerate(text):
-        if quoted:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char in "{[<(":
+    """Split strace's argument text at top-level commas (not inside quotes, {}, [] or <>;
+    the ``->`` of a socket's "local->remote" under -yy closes nothing)."""
+    depth, start = 0, 0
+    for token in _ARG_TOKEN.finditer(text):
+        first = token.group()[0]
+        if first in _OPENING:
             depth += 1
-        elif char == ">" and text[index - 1 : index] == "-":
-            pass  # a socket's "local->remote" under -yy, inside its <...>
-        elif char in "}]>)":
+        elif first in _CLOSING:
             depth -= 1
-        elif char == "," and depth == 0:
-            yield text[start:index].strip()
-            start = index + 1
+        elif first == "," and depth == 0:
+            yield text[start : token.start()].strip()
+            start = token.end()
     last = text[start:].strip()
     if last:
         yield last
 
 
-_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "v": b"\v", "f": b"\f", "\\": b"\\", '"': b'"'}
+_ESCAPES = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"v": b"\v", b"f": b"\f"}
+# \xHH, \ooo (one to three octal digits) or a backslash before any other byte.
+_C_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)", re.DOTALL)
 
 
 def decode_c_string(text: str) -> str:
@@ -260,24 +261,14 @@ def decode_c_bytes(text: str) -> bytes:
     if text.startswith('"'):
         text = text[1:]
         text = text[: text.rfind('"')] if '"' in text else text
-    out = bytearray()
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char != "\\" or index + 1 >= len(text):
-            out += char.encode()
-            index += 1
-            continue
-        nxt = text[index + 1]
-        if nxt == "x":
-            out.append(int(text[index + 2 : index + 4], 16))
-            index += 4
-        elif nxt.isdigit():
-            digits = re.match(r"[0-7]{1,3}", text[index + 1 :])
-            assert digits is not None
-            out.append(int(digits.group(), 8))
-            index += 1 + len(digits.group())
-        else:
-            out += _ESCAPES.get(nxt, nxt.encode())
-            index += 2
-    return bytes(out)
+    raw = os.fsencode(text)
+    return _C_ESCAPE.sub(_unescape, raw) if b"\\" in raw else raw
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    code = match[1]
+    if len(code) == 3 and code[:1] == b"x":
+        return bytes([int(code[1:], 16)])
+    if code[:1] in b"01234567":
+        return bytes([int(code, 8)])
+    return _ESCAPES.get(code, code)

@@ -375,7 +375,7 @@ def finish_reading(output: Capture, entry: TrackedProcess) -> list[Leftover]:
 def _wait_or_kill(proc: subprocess.Popen[Any], timeout: float | None) -> bool:
     """Wait for ``proc``; on timeout (or Ctrl-C) kill its tree. True if it timed out."""
     try:
-        proc.wait(timeout)
+        _track.wait(proc, timeout)
         return False
     except subprocess.TimeoutExpired:
         _track.kill_tree(proc.pid)

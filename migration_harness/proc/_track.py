@@ -110,6 +110,12 @@ def popen_kwargs() -> dict[str, Any]:
     return _platform.popen_kwargs()
 
 
+def wait(proc: subprocess.Popen[Any], timeout: float | None) -> None:
+    """``proc.wait(timeout)`` (raising ``TimeoutExpired`` the same way), but woken the
+    moment the process exits where the OS can tell us (see the platform modules)."""
+    _platform.wait(proc, timeout)
+
+
 def reserve() -> int:
     """The serial of the next process to start (its marker names it, see :func:`marked`)."""
     global _last_serial
@@ -198,7 +204,7 @@ def family(
     if leader is not None:
         found[leader.pid] = leader
         with contextlib.suppress(psutil.Error):
-            for child in leader.children(recursive=True):
+            for child in _platform.descendants(leader):
                 found[child.pid] = child
     # Without its creation time, a dead process's pid may since be anyone's, and on
     # Windows the children of whoever held it (Wine's own services, once) would be
@@ -210,7 +216,7 @@ def family(
                 continue  # same pid, different process: not ours
             found.setdefault(proc.pid, proc)
             with contextlib.suppress(psutil.Error):
-                for child in proc.children(recursive=True):
+                for child in _platform.descendants(proc):
                     found.setdefault(child.pid, child)
     if entry.serial:
         if marked is None:
@@ -233,7 +239,7 @@ def candidates() -> list[psutil.Process]:
 
     if _platform.is_subreaper():
         with contextlib.suppress(psutil.Error):
-            return list(psutil.Process().children(recursive=True))
+            return _platform.descendants(psutil.Process())
         return []
     if not hasattr(os, "getuid") or os.getuid() == 0:
         return list(psutil.process_iter())
@@ -252,7 +258,7 @@ def run_processes(zombies: list[int] | None = None) -> set[psutil.Process]:
     if not _platform.is_subreaper():
         found = {p for p in candidates() if _is_ours(marker_of(p))}
     with contextlib.suppress(psutil.Error):
-        found.update(psutil.Process(me).children(recursive=True))
+        found.update(_platform.descendants(psutil.Process(me)))
     guardian = _guardian.pid if _guardian is not None else None
     live: set[psutil.Process] = set()
     for proc in found:

@@ -106,6 +106,11 @@ def lost_descendants(pid: int, not_before: float) -> list[psutil.Process]:
     return found
 
 
+def descendants(proc: psutil.Process) -> list[psutil.Process]:
+    """``proc``'s descendants, children first (psutil's walk by parent id)."""
+    return list(proc.children(recursive=True))
+
+
 def _created(proc: psutil.Process) -> float:
     try:
         return float(proc.create_time())
@@ -137,6 +142,11 @@ def is_subreaper() -> bool:
 
 def reap(pids: Iterable[int]) -> None:
     """Nothing to do: Windows keeps no zombies for a parent to collect."""
+
+
+def wait(proc: subprocess.Popen[Any], timeout: float | None) -> None:
+    """``proc.wait(timeout)``: on Windows it waits on the process handle, exact already."""
+    proc.wait(timeout)
 
 
 def popen_create_time(proc: subprocess.Popen[Any]) -> float | None:

@@ -9,7 +9,6 @@ no lock (the parent holds it) and write no version (the parent does, after).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +42,8 @@ def find_step(name: str, environ: Mapping[str, str], *, mutant: str | None) -> s
         search = sysconfig.get_path("scripts")
     else:
         search = environ.get("PATH", os.defpath)
+    import shutil  # here: the step executables import this module too, and never search
+
     found = shutil.which(name, path=search)
     if found is None:
         raise RefError(f"external migration step {name} not found on PATH (searched: {search})")

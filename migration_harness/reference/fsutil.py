@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from migration_harness.reference.hooks import Checkpoints
+
+# typing.TYPE_CHECKING without importing typing (see layout).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 TEMP_MARK = ".tmp-"
 
@@ -63,6 +66,8 @@ def atomic_write(
     fsync_dir(path.parent)
     hooks.hit(f"replaced {path.name}")
     if leave_temp:
+        import shutil  # here: only a mutant copies
+
         shutil.copyfile(path, temp)
 
 

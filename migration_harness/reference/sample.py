@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 from migration_harness.reference.errors import RefError
@@ -85,6 +84,8 @@ def golden(directory: Path, *, force: bool) -> list[Path]:
                 raise RefError(f"{target} exists; pass --force to replace it")
             if not (target / "version").exists():
                 raise RefError(f"{target} is not a refrepo repo; refusing to replace it")
+            import shutil  # here: only `golden --force` removes a tree
+
             shutil.rmtree(target)
         init(target, version, wait_s=10.0)
         (target / "repo.lock").unlink(missing_ok=True)

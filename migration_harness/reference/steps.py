@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from migration_harness.reference import fsutil
 from migration_harness.reference.errors import RefError
@@ -35,6 +33,11 @@ from migration_harness.reference.layout import (
     sharded_path,
 )
 from migration_harness.reference.versions import LATEST
+
+# typing.TYPE_CHECKING without importing typing (see layout).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Ctx:
@@ -108,6 +111,8 @@ def unshard_all(ctx: Ctx) -> None:
 
 def build_store(ctx: Ctx) -> None:
     """Copy every file block into store.db in one transaction (a stale store.db is overwritten)."""
+    import sqlite3  # here: only the step to version 4 needs it, and steps run as processes
+
     blocks = read_file_blocks(ctx.repo)
     try:
         with contextlib.closing(sqlite3.connect(ctx.repo.store_db, isolation_level=None)) as db:
