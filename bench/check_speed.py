@@ -4,7 +4,7 @@ parallel, in one run.
 - ``check_ref_serial_s``: wall time of ``check --serial`` (one case, one crash point at a
   time), the whole contract.
 - ``check_ref_parallel_s``: wall time of ``check`` as a user runs it (cases side by
-  side, two workers per CPU; crash points in one lane per CPU).
+  side, two workers per CPU; crash points in two lanes per CPU).
 - ``check_parallel_ratio``: parallel / serial (target at most 0.6 on 2 cores).
 - ``check_harness_share``: in the serial run, the time that is not the tool's own
   commands, over the tool's time: (wall - tool) / tool, where tool is the sum of the

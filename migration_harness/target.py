@@ -129,7 +129,8 @@ class CrashSpec:
     max_points: int = 40
     sweep_k: int = 8
     jobs: int = 0
-    """Crash points run side by side, each on its own copy of the repo (0: one per CPU)."""
+    """Crash points run side by side, each on its own copy of the repo (0: two per CPU,
+    one on Windows)."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ a tool in another language is checked the same way, and pytest users get the sam
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from migration_harness import proc
 from migration_harness.contract import CONTRACT_IDS
+from migration_harness.contract.checks.crash import LANES_PER_CPU, MAX_LANES
 from migration_harness.proc import RunResult
 from migration_harness.reference.mutants import CATCHERS, MUTANTS, ONLY_ON
 
@@ -170,13 +172,16 @@ def test_strace_breaks_a_crash_mutant_at_the_same_point_every_run(
 @pytest.mark.skipif(sys.platform != "linux", reason="deterministic crash points need strace")
 def test_a_repo_state_already_checked_is_not_read_again(tmp_path: Path) -> None:
     # Nearly every re-run after a crash ends in the same bytes: those are read once, and
-    # the note says how often a read was saved. Two lanes share what they have checked.
+    # the note says how often a read was saved. The lanes (by default two per CPU) share
+    # what they have checked.
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
     report = tmp_path / "report.json"
     args = ("--contract", "crash", "--crash-backend", "strace", "--report-json", str(report))
-    result = check(*args, "-j", "2", cwd=tmp_path)
+    result = check(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:]
+    lanes = min(LANES_PER_CPU * (os.cpu_count() or 1), MAX_LANES)
+    assert f"crash points (strace, {lanes} lanes)" in result.stdout, result.stdout[-4000:]
     (case,) = json.loads(report.read_text(encoding="utf-8"))["results"]
     found = re.search(r"(\d+) of \d+ points; (\d+) repeated repo states not", case["message"])
     assert found, case["message"]

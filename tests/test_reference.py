@@ -377,8 +377,10 @@ def _modules_imported(args: Sequence[str], env: dict[str, str]) -> set[str]:
                 "sys.exit(step_main(1, 2, [sys.argv[1]]))",
                 "-path={repo1}",
             ],
-            ("argparse", "subprocess", "sysconfig", "filelock", "dataclasses", "typing", "shutil")
-            + ("sqlite3",),
+            (
+                *("argparse", "subprocess", "sysconfig", "filelock", "dataclasses"),
+                *("typing", "shutil", "sqlite3"),
+            ),
         ),
     ],
     ids=["version", "dump", "stamp", "migrate", "external-step"],

@@ -32,7 +32,7 @@ class Options:
     """Run-time choices that are not part of the target (command-line flags)."""
 
     crash_backend: str | None = None
-    crash_jobs: int | None = None  # lanes of crash points; None: the spec's, else per CPU
+    crash_jobs: int | None = None  # lanes of crash points; None: the spec's, else two per CPU
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 #: signature with digit runs masked, so a point planned in lane 00 matches in every lane.
 LANES_DIR = "points"
 MAX_LANES = 16
+#: Lanes per CPU by default. A point waits much of its time (process starts, the parked
+#: call), so two lanes per CPU keep the CPUs busy; on Windows, where starting a process is
+#: itself the costly part, one (as check's workers).
+LANES_PER_CPU = 1 if sys.platform == "win32" else 2
 
 
 @dataclass
@@ -109,7 +114,8 @@ def wanted_lanes(ctx: Context, backend: CrashBackend) -> int:
     lock = ctx.target.lock
     if lock is not None and lock.path is not None and not lock.path.startswith("{repo}"):
         return 1  # a lock outside the repo would be one lock for every lane
-    jobs = ctx.options.crash_jobs or ctx.target.crash.jobs or os.cpu_count() or 1
+    per_cpu = LANES_PER_CPU * (os.cpu_count() or 1)
+    jobs = ctx.options.crash_jobs or ctx.target.crash.jobs or per_cpu
     return max(1, min(jobs, MAX_LANES))
 
 
