@@ -85,8 +85,10 @@ TARGETS: dict[str, Target] = {
     "plugin_import_ms": Target("<=", 10.0, "<= 10 ms"),
     "go_crash_clean_rate": Target(">=", 1.0, "1.0"),
     "xdist_speedup": Target(">=", 1.6, ">= 1.6x"),
-    # The whole reference contract, on a quiet 2-core machine.
-    "check_ref_serial_s": Target("<=", 20.0, "<= 20 s quiet"),
+    # The whole reference contract as `check` runs it (cases side by side), on a quiet
+    # 2-core machine. The serial run is measured beside it for the ratio: it waits about
+    # 20 s on its own (a lock held past the tool's wait, racers slowed at their calls).
+    "check_ref_parallel_s": Target("<=", 20.0, "<= 20 s quiet"),
     "check_parallel_ratio": Target("<=", 0.6, "<= 0.6x"),
     "check_harness_share": Target("<=", 0.15, "<= 0.15"),
     # A throwaway server per run and a fresh database per case.

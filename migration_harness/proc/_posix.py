@@ -123,11 +123,15 @@ def descendants(proc: psutil.Process) -> list[psutil.Process]:
     children``), by hand: psutil finds children by reading the parent id of every
     process on the machine, and the harness asks after every command it runs, so that
     cost grew with whatever else the machine ran. Elsewhere, and on a kernel without
-    those lists, psutil's walk.
+    those lists, psutil's walk. None once ``proc`` is gone.
     """
-    if not _children_listed():
-        return list(proc.children(recursive=True))
     import psutil
+
+    if not _children_listed():
+        try:
+            return list(proc.children(recursive=True))
+        except psutil.NoSuchProcess:
+            return []
 
     found: list[psutil.Process] = []
     seen = {proc.pid}

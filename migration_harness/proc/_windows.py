@@ -107,8 +107,12 @@ def lost_descendants(pid: int, not_before: float) -> list[psutil.Process]:
 
 
 def descendants(proc: psutil.Process) -> list[psutil.Process]:
-    """``proc``'s descendants, children first (psutil's walk by parent id)."""
-    return list(proc.children(recursive=True))
+    """``proc``'s descendants, children first (psutil's walk by parent id); none once
+    ``proc`` is gone."""
+    try:
+        return list(proc.children(recursive=True))
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _created(proc: psutil.Process) -> float:
