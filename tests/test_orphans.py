@@ -543,7 +543,7 @@ time.sleep(600)
 """
 
 
-def test_descendants_are_the_children_of_every_thread_and_theirs() -> None:
+def test_children_and_descendants_are_those_of_every_thread() -> None:
     from migration_harness.proc import _track
 
     platform = _track._platform
@@ -556,9 +556,13 @@ def test_descendants_are_the_children_of_every_thread_and_theirs() -> None:
         expected = {p.pid for p in leader.children(recursive=True)}
         assert len(expected) == 3
         assert {p.pid for p in platform.descendants(leader)} == expected
+        direct = {p.pid for p in leader.children()}
+        assert len(direct) == 2
+        assert {p.pid for p in platform.children(leader)} == direct
         if sys.platform.startswith("linux"):
             assert platform._children_listed(), "the kernel's children lists were not used"
     finally:
         proc.kill_tree(root.pid)
         root.wait()
     assert platform.descendants(leader) == []
+    assert platform.children(leader) == []

@@ -147,6 +147,23 @@ def descendants(proc: psutil.Process) -> list[psutil.Process]:
     return found
 
 
+def children(proc: psutil.Process) -> list[psutil.Process]:
+    """``proc``'s children (from the kernel's lists on Linux, see :func:`descendants`);
+    none once ``proc`` is gone."""
+    import psutil
+
+    if not _children_listed():
+        try:
+            return list(proc.children())
+        except psutil.NoSuchProcess:
+            return []
+    found = []
+    for pid in _child_pids(proc.pid):
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
 @functools.cache
 def _children_listed() -> bool:
     me = os.getpid()

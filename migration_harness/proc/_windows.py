@@ -115,6 +115,14 @@ def descendants(proc: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def children(proc: psutil.Process) -> list[psutil.Process]:
+    """``proc``'s children (psutil's walk by parent id); none once ``proc`` is gone."""
+    try:
+        return list(proc.children())
+    except psutil.NoSuchProcess:
+        return []
+
+
 def _created(proc: psutil.Process) -> float:
     try:
         return float(proc.create_time())
