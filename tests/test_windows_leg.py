@@ -264,6 +264,46 @@ def test_dependencies_come_from_the_cache_when_their_inputs_match(tmp_path: Path
     assert (layout.site_packages / "kept").exists(), "a current step must not be redone"
 
 
+def _cached_wheels(layout: _provision.Layout, sources: Sources, *names: str) -> Path:
+    """A download directory for ``sources`` holding a wheel of each of ``names``."""
+    key = {
+        "python": "3.13",
+        "platform": "win_amd64",
+        "requirements": for_windows(sources.requirement_list(), "3.13"),
+    }
+    cached = layout.downloads / f"deps-{_stamp.short_hash(key)}"
+    cached.mkdir(parents=True)
+    for name in names:
+        info = f"{name}-1.0.dist-info/METADATA"
+        make_wheel(cached, {f"{name}/__init__.py": b"", info: f"Name: {name}\n".encode()})
+    _stamp.write(cached, key)
+    return cached
+
+
+def test_a_run_asking_for_less_reuses_what_an_earlier_run_installed(tmp_path: Path) -> None:
+    # The suite with `--with demo-plugin`, then `windows check` without it: every
+    # requirement of the second run is installed already, so nothing is unpacked again.
+    layout = _provision.Layout(tmp_path / "cache")
+    plain = Sources(project=None, extras=())
+    more = Sources(project=None, extras=(), requirements=("demo-plugin>=1",))
+    lines: list[str] = []
+    wider = _cached_wheels(layout, more, "demo_plugin")
+    assert _provision.ensure_dependencies(layout, more, "3.13", lines.append) == wider
+    assert (layout.site_packages / "demo_plugin" / "__init__.py").is_file()
+    (layout.site_packages / "kept").write_text("")
+    lines.clear()
+    assert _provision.ensure_dependencies(layout, plain, "3.13", lines.append) == wider
+    assert lines == [] and (layout.site_packages / "kept").exists()
+    # A requirement the installed set lacks provisions again, from its own wheels.
+    other = Sources(project=None, extras=(), requirements=("demo-other>=1",))
+    narrower = _cached_wheels(layout, other, "demo_other")
+    assert _provision.ensure_dependencies(layout, other, "3.13", lines.append) == narrower
+    assert any(line.startswith("unpacking") for line in lines), lines
+    assert not (layout.site_packages / "kept").exists()
+    assert not (layout.site_packages / "demo_plugin").exists()
+    assert (layout.site_packages / "demo_other" / "__init__.py").is_file()
+
+
 def test_default_cache_dir_honours_the_override_variable(tmp_path: Path) -> None:
     code = "from migration_harness.windows import default_cache_dir; print(default_cache_dir())"
     env = {**os.environ, "MIGRATION_HARNESS_WINDOWS_CACHE": str(tmp_path / "c")}

@@ -201,9 +201,10 @@ def ensure_dependencies(
     """Download (once per input set) and unpack the dependencies; returns the wheel dir."""
     requirements = for_windows(sources.requirement_list(), python_version)
     key = {"python": python_version, "platform": WHEEL_PLATFORM, "requirements": requirements}
+    installed = _installed_superset(layout, python_version, requirements)
+    if installed is not None:
+        return layout.downloads / f"deps-{_stamp.short_hash(installed)}"
     dl = layout.downloads / f"deps-{_stamp.short_hash(key)}"
-    if _stamp.is_current(layout.site_packages, key):
-        return dl
     if not _stamp.is_current(dl, key):
         progress(f"downloading {WHEEL_PLATFORM} wheels: {', '.join(requirements)}")
         _fresh_dir(dl)
@@ -218,6 +219,28 @@ def ensure_dependencies(
         unpack_wheel(wheel, layout.site_packages)
     _stamp.write(layout.site_packages, key)
     return dl
+
+
+def _installed_superset(
+    layout: Layout, python_version: str, requirements: Sequence[str]
+) -> dict[str, object] | None:
+    """The installed dependencies' key when they already meet every one of ``requirements``.
+
+    pip resolved the installed set with each of these requirement strings among its own,
+    so each is met. A run without an earlier run's ``--with`` (the suite with a plugin,
+    then ``windows check``) then reuses the environment as a reused virtualenv would,
+    instead of downloading and unpacking every wheel again.
+    """
+    recorded = _stamp.read(layout.site_packages)
+    if recorded is None or (recorded.get("python"), recorded.get("platform")) != (
+        python_version,
+        WHEEL_PLATFORM,
+    ):
+        return None
+    have = recorded.get("requirements")
+    if not isinstance(have, list) or not set(requirements) <= set(have):
+        return None
+    return recorded
 
 
 # --- the project itself -------------------------------------------------------------------

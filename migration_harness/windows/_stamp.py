@@ -21,11 +21,17 @@ def stamp_path(directory: Path) -> Path:
 
 def is_current(directory: Path, key: Mapping[str, Any]) -> bool:
     """True when ``directory`` holds a finished step made from exactly ``key``."""
+    recorded = read(directory)
+    return recorded is not None and recorded == json.loads(json.dumps(dict(key)))
+
+
+def read(directory: Path) -> dict[str, Any] | None:
+    """The inputs recorded in ``directory``'s stamp, or None when it has no readable one."""
     try:
         recorded = json.loads(stamp_path(directory).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return bool(recorded == json.loads(json.dumps(dict(key))))
+        return None
+    return recorded if isinstance(recorded, dict) else None
 
 
 def write(directory: Path, key: Mapping[str, Any]) -> None:
