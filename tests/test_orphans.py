@@ -566,3 +566,35 @@ def test_children_and_descendants_are_those_of_every_thread() -> None:
         root.wait()
     assert platform.descendants(leader) == []
     assert platform.children(leader) == []
+
+
+def test_a_session_leaves_no_registry_file_behind(inner: pytest.Pytester) -> None:
+    # The guardian's list of processes lives in the temp dir for the session and goes with
+    # it. Windows cannot delete a file another process still has open, so the session
+    # closes its end first.
+    inner.makepyfile(
+        test_starts="""
+        import glob, os
+        from sleeper import start_sleeper
+
+        def test_starts_and_stops_a_process():
+            child = start_sleeper("a.pid")
+            child.kill()
+            child.wait()
+            assert glob.glob(os.path.join(os.environ["TMPDIR"], "mh-procs-*"))
+        """
+    )
+    temp = inner.path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "TEMP": str(temp), "TMP": str(temp)}
+    result = sub.run(
+        [PY, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-q"],
+        cwd=inner.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout, result.stdout
+    assert sorted(p.name for p in temp.iterdir()) == []

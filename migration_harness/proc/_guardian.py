@@ -15,10 +15,15 @@ import contextlib
 import os
 import signal
 import sys
+import time
 
 import psutil
 
 from migration_harness.proc import _track
+
+#: How long to wait for a dead parent's handle to the registry file to close (Windows).
+REMOVE_WAIT_S = 2.0
+REMOVE_RETRY_S = 0.05
 
 
 def main(argv: list[str]) -> int:
@@ -39,9 +44,24 @@ def main(argv: list[str]) -> int:
         _track.sweep(_track.read_registry(registry))
     with contextlib.suppress(OSError, psutil.Error):
         _track.sweep_marked(token)
-    with contextlib.suppress(OSError):
-        os.remove(registry)
+    _remove(registry)
     return 0
+
+
+def _remove(registry: str) -> None:
+    """Delete the registry; on Windows, after a parent killed hard, its handle to the file
+    may close only after the pipe did: wait for it a little."""
+    deadline = time.monotonic() + REMOVE_WAIT_S
+    while True:
+        try:
+            os.remove(registry)
+            return
+        except PermissionError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(REMOVE_RETRY_S)
+        except OSError:
+            return
 
 
 if __name__ == "__main__":

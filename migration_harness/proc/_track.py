@@ -619,8 +619,14 @@ def _start_guardian() -> None:
 
 def _stop_guardian() -> None:
     """Close the pipe: the guardian sweeps (nothing left by now) and exits."""
-    global _guardian
+    global _guardian, _registry
     guardian, _guardian = _guardian, None
+    registry, _registry = _registry, None
+    if registry is not None:
+        # The guardian deletes the registry once the pipe closes; Windows cannot delete a
+        # file that another process still has open.
+        with contextlib.suppress(OSError):
+            registry.close()
     if guardian is not None and guardian.stdin is not None:
         with contextlib.suppress(OSError):
             guardian.stdin.close()
