@@ -34,6 +34,14 @@ def write(tmp_path: Path, text: str, name: str = "migration-harness.toml") -> Pa
     return path
 
 
+def check_env(cwd: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a ``check`` run in ``cwd``: its temp dir, where a failed case
+    keeps its scratch for the user, is ``cwd/temp``, not the machine's."""
+    temp = cwd / "temp"
+    temp.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(temp), **(extra or {})}
+
+
 def check(
     *args: str, cwd: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -43,7 +51,7 @@ def check(
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **env} if env else None,
+        env=check_env(cwd, env),
         timeout=CHECK_TIMEOUT_S,
     )
 

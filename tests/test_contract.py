@@ -17,6 +17,7 @@ from migration_harness.contract import CONTRACT_IDS
 from migration_harness.contract.checks.crash import LANES_PER_CPU, MAX_LANES
 from migration_harness.proc import RunResult
 from migration_harness.reference.mutants import CATCHERS, MUTANTS, ONLY_ON
+from tests.specfiles import check_env
 
 SHTOOL_SPEC = Path(__file__).parent / "tools" / "shtool" / "migration-harness.toml"
 CHECK_TIMEOUT_S = 900
@@ -40,6 +41,7 @@ def check(*args: str, cwd: Path) -> RunResult:
     return proc.run(
         [sys.executable, "-m", "migration_harness", "check", *args],
         cwd=cwd,
+        env=check_env(cwd),
         timeout=CHECK_TIMEOUT_S,
     )
 
