@@ -70,11 +70,12 @@ def tool(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 # --- the whole contract ------------------------------------------------------------------
 
 
-def test_a_sqlite_file_repo_keeps_the_contract(tmp_path: Path) -> None:
-    result = check_sqlitetool(tmp_path, *KEPT, "hostile-paths")
+@pytest.mark.parametrize("contracts", [KEPT, ["hostile-paths"]], ids=["kept", "hostile-paths"])
+def test_a_sqlite_file_repo_keeps_the_contract(tmp_path: Path, contracts: list[str]) -> None:
+    result = check_sqlitetool(tmp_path, *contracts)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     assert "check: PASSED: sqlitetool" in result.stdout
-    for contract in (*KEPT, "hostile-paths"):
+    for contract in contracts:
         cases, passed, failed, skipped, _ = summary_row(result.stdout, contract)
         assert (failed, skipped) == ("0", "0") and passed == cases, (contract, result.stdout)
 
