@@ -166,6 +166,7 @@ def test_strace_breaks_a_crash_mutant_at_the_same_point_every_run(
         path = re.sub(r"\.tmp-\d+", ".tmp-PID", path)
         path = re.sub(r"/points/\d+(?=/)", "", path)  # lane 00's repo, where points are planned
         path = re.sub(r"mh-run-[^/]+", "RUN", path)  # each run's own scratch root
+        path = path.replace(str(workdir), "WORKDIR")  # each run's temp dir is in its workdir
         point = (found["position"], found["syscall"], found["process"], found["nth"], path)
         seen.append(point)
     assert seen[0] == seen[1]
