@@ -83,6 +83,18 @@ class CommandCannotStart(MigrationHarnessError):
     is at fault (a missing executable, a NUL byte in an argument). One line."""
 
 
+class InstrumentFailed(MigrationHarnessError):
+    """A harness instrument the tool runs (a spy on its PATH) failed before it did its job:
+    the case has no verdict on the tool, which must not read as the tool's fault."""
+
+    def __init__(self, message: str, transcript: Sequence[RunResult] = ()) -> None:
+        super().__init__(message)
+        self.failure = ContractFailure(message, transcript)
+
+    def render(self) -> str:
+        return self.failure.render()
+
+
 def cannot_start(
     args: Sequence[str],
     env: Mapping[str, str],

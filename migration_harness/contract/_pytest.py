@@ -16,6 +16,7 @@ from migration_harness.contract._failure import (
     CommandCannotStart,
     ContractFailure,
     ContractSkip,
+    InstrumentFailed,
     harness_error,
     tool_fault,
 )
@@ -162,6 +163,10 @@ class ContractTest(pytest.Item):
             self._remove_scratch()  # nothing ran, nothing to look at
             self.user_properties.append((ERROR_PROPERTY, True))
             raise
+        except InstrumentFailed:
+            self._keep_scratch()
+            self.user_properties.append((ERROR_PROPERTY, True))
+            raise
         except Exception as exc:
             self._keep_scratch()
             failure = tool_fault(exc, ctx.tool.transcript, self.workdir)
@@ -205,6 +210,8 @@ class ContractTest(pytest.Item):
             return f"{COLLECTOR_NAME}::{self.case.name} broken\n\n{exc.render()}{kept}"
         if isinstance(exc, CommandCannotStart):
             return f"{COLLECTOR_NAME}::{self.case.name} could not run\n{exc}"
+        if isinstance(exc, InstrumentFailed):
+            return f"{COLLECTOR_NAME}::{self.case.name} could not run\n\n{exc.render()}{kept}"
         if isinstance(exc, Exception) and not self.config.getoption("fulltrace", False):
             text = harness_error(exc)
             return f"{COLLECTOR_NAME}::{self.case.name} could not run\nharness error: {text}{kept}"

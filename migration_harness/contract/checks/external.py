@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from migration_harness.contract._failure import InstrumentFailed
 from migration_harness.contract._registry import Case, Context, contract, lacks, single, span
 from migration_harness.contract._tool import Tool
 from migration_harness.mockbin import MockCall, MockExecutable, build_mock
 from migration_harness.target import fill
+
+# A spy logs its call when it ends: one that never started leaves no log.
+NO_VERDICT = (
+    "the spy failed to start (Wine does this now and then) or the tool failed by chance: "
+    "no verdict on the tool; run the case again"
+)
 
 
 class StepSpies:
@@ -22,6 +29,7 @@ class StepSpies:
             fill(target.external.name, tool.values(None, **{"from": v, "to": v + 1}))
             for v in range(start, target.latest)
         ]
+        self.failing = failing
         self.mocks: dict[str, MockExecutable] = {}
         for name in self.names:
             behaviour: dict[str, object] = (
@@ -38,6 +46,16 @@ class StepSpies:
 
     def called_names(self) -> list[str]:
         return [name for name, _ in self.calls()]
+
+    def first_silent(self, among: list[str] | None = None) -> str | None:
+        """The first step (of ``among``, default all) whose spy logged no call, when every
+        call a passing-through spy logged succeeded; None when a step itself failed (its
+        spy logs the step's exit code: the tool's own) or every spy ran."""
+        calls = self.calls()
+        if any(call.exit_code != 0 and name != self.failing for name, call in calls):
+            return None
+        logged = {name for name, _ in calls}
+        return next((name for name in among or self.names if name not in logged), None)
 
     def expect_each_once(self, tool: Tool, when: str, since: int = 0) -> None:
         """No step ran twice among the calls after the first ``since`` ones."""
@@ -61,7 +79,7 @@ def external(ctx: Context, case: Case) -> None:
     tool.create(repo, target.oldest)
     before = tool.dump(repo, "before migrating")
     spies = StepSpies(tool, ctx.workdir / "spies", target.oldest)
-    tool.expect_ok(tool.migrate(repo, target.latest, target.oldest), "migrating with spies on PATH")
+    _migrate_past_the_spies(ctx, spies, repo)
     tool.expect_version(repo, target.latest, "after migrating")
     tool.expect_content(repo, before, target.latest, "after migrating")
     called = spies.called_names()
@@ -82,6 +100,33 @@ def external(ctx: Context, case: Case) -> None:
     _failing_step_stops_chain(ctx, called)
 
 
+def _migrate_past_the_spies(ctx: Context, spies: StepSpies, repo: Path) -> None:
+    """Migrate with the spies first on PATH. A spy logs its call when it ends, so one that
+    Wine failed to start (it does, now and then) leaves no log and the tool reports its
+    step failed: if the tool then migrates a fresh repo without the spies, the failure is
+    not read as the tool's."""
+    tool, target = ctx.tool, ctx.target
+    result = tool.migrate(repo, target.latest, target.oldest)
+    silent = None if result.ok else spies.first_silent()
+    if silent is not None and _migrates_without_spies(ctx):
+        raise InstrumentFailed(
+            f"migrating with spies on PATH: exit {result.returncode} before the spy of the "
+            f"step {silent} logged a call; without the spies the tool migrated a fresh repo\n"
+            f"  {NO_VERDICT}",
+            tool.transcript,
+        )
+    tool.expect_ok(result, "migrating with spies on PATH")
+
+
+def _migrates_without_spies(ctx: Context) -> bool:
+    target = ctx.target
+    tool = Tool(target, ctx.workdir, env=None)
+    tool.transcript = ctx.tool.transcript
+    repo = ctx.workdir / "spyless-repo"  # "repo-...": a file repo's companion
+    tool.create(repo, target.oldest)
+    return tool.migrate(repo, target.latest, target.oldest).ok
+
+
 def _failing_step_stops_chain(ctx: Context, called: list[str]) -> None:
     """Make the last external step fail: the repo must stay at that step's start version."""
     target = ctx.target
@@ -96,6 +141,14 @@ def _failing_step_stops_chain(ctx: Context, called: list[str]) -> None:
     result = tool.migrate(repo, target.latest, target.oldest)
     if result.ok:
         raise tool.fail(f"the step {failing} failed (exit 1) but the migration exited 0")
+    silent = spies.first_silent(among=called)
+    if silent is not None:
+        raise InstrumentFailed(
+            f"with {failing} made to fail, the migration stopped before the spy of the step "
+            f"{silent} logged a call; the same migration went through it before\n"
+            f"  {NO_VERDICT}",
+            tool.transcript,
+        )
     tool.expect_version(repo, last_good, f"after {failing} failed")
     tool.expect_content(repo, before, last_good, f"after {failing} failed")
     after_failure = spies.called_names()
